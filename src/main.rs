@@ -1,0 +1,2 @@
+mod yaml;
+fn main() {}
