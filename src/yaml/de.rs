@@ -105,7 +105,8 @@ fn split_path(path: &str) -> impl Iterator<Item = Segment<'_>> {
     path.split('.').filter(|s| !s.is_empty()).flat_map(|part| {
         let mut pieces = part.split('[');
         let key = pieces.next().filter(|k| !k.is_empty()).map(Segment::Key);
-        let indexes = pieces.filter_map(|p| p.trim_end_matches(']').parse().ok().map(Segment::Index));
+        let indexes =
+            pieces.filter_map(|p| p.trim_end_matches(']').parse().ok().map(Segment::Index));
         key.into_iter().chain(indexes.collect::<Vec<_>>())
     })
 }
@@ -477,8 +478,7 @@ impl<'de, 'a, I: Iterator<Item = (usize, &'a Node)>> SeqAccess<'de> for Items<'a
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, Error> {
-        let Some((index, item)) = self.items.by_ref().find(|(_, n)| !self.de.is_poisoned(n))
-        else {
+        let Some((index, item)) = self.items.by_ref().find(|(_, n)| !self.de.is_poisoned(n)) else {
             return Ok(None);
         };
         let path = format!("{}[{index}]", self.de.path);
@@ -499,7 +499,10 @@ struct Entries<'a, 'b, I> {
 impl<'de, 'a, I: Iterator<Item = (&'a Node, &'a Node)>> MapAccess<'de> for Entries<'a, '_, I> {
     type Error = Error;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
         let Some((key, value)) = self.entries.next() else {
             return Ok(None);
         };
@@ -559,7 +562,10 @@ impl<'de> VariantAccess<'de> for Variant<'_, '_> {
         let path = join(&self.de.path, self.name);
         let child = self.de.child(self.value, path.clone());
         let result = child.visit_mapping(visitor, Some(fields));
-        self.de.session.borrow_mut().settle(self.value, &path, result)
+        self.de
+            .session
+            .borrow_mut()
+            .settle(self.value, &path, result)
     }
 }
 
@@ -639,7 +645,10 @@ nots: x
                 "8:1: nots: unknown key; did you mean `note`?",
             ]
         );
-        assert!(doc.is_none(), "a list lost items: no value to check further");
+        assert!(
+            doc.is_none(),
+            "a list lost items: no value to check further"
+        );
     }
 
     #[test]
@@ -651,7 +660,10 @@ nots: x
     #[test]
     fn a_misspelled_required_key_is_reported_once() {
         let (_, diags) = run("servers:\n  - name: a\n    prot: 80\n");
-        assert_eq!(diags, ["3:5: servers[0].prot: unknown key; did you mean `port`?"]);
+        assert_eq!(
+            diags,
+            ["3:5: servers[0].prot: unknown key; did you mean `port`?"]
+        );
     }
 
     #[test]
@@ -665,7 +677,9 @@ nots: x
 
     #[test]
     fn locate_finds_written_keys_and_falls_back_to_ancestors() {
-        let root = parse("servers:\n  - name: a\n    port: 1\n").unwrap().unwrap();
+        let root = parse("servers:\n  - name: a\n    port: 1\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(locate(&root, "servers[0].port"), Mark { line: 3, col: 11 });
         assert_eq!(locate(&root, "servers[0].tags"), Mark { line: 2, col: 5 });
         assert_eq!(locate(&root, "note"), Mark { line: 1, col: 1 });

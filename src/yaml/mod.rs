@@ -4,7 +4,7 @@
 mod de;
 mod node;
 
-pub use de::{Diagnostic, Typed, did_you_mean, from_node, join, locate, one_of};
+pub use de::{Diagnostic, Typed, did_you_mean, from_node, locate, one_of};
 pub use node::{Mark, Node, parse};
 
 /// Parses and deserializes `source`. A syntax error or an empty document is

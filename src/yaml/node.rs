@@ -258,7 +258,10 @@ impl Builder {
                 node.mark = node.mark.min(first_key.mark);
             }
         }
-        let anchor = self.open_anchors.pop().expect("an anchor slot per collection");
+        let anchor = self
+            .open_anchors
+            .pop()
+            .expect("an anchor slot per collection");
         if anchor > 0 {
             self.anchors.insert(anchor, node.clone());
         }
@@ -276,7 +279,10 @@ impl MarkedEventReceiver for Builder {
             Event::DocumentStart => {
                 self.documents += 1;
                 if self.documents > 1 {
-                    self.fail(mark, "only one YAML document is allowed; remove `---`".into());
+                    self.fail(
+                        mark,
+                        "only one YAML document is allowed; remove `---`".into(),
+                    );
                 }
             }
             Event::Scalar(text, style, anchor, _tag) => {

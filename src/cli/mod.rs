@@ -1,0 +1,109 @@
+//! The command line: parsing, output, exit codes. How things are done lives
+//! in the other modules.
+
+mod render;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::spec::{self, Loaded};
+
+/// Exit codes, stable for scripts and CI.
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// Something failed while working (I/O, a host, a template).
+    pub const FAILED: u8 = 1;
+    /// The command line itself is wrong.
+    pub const USAGE: u8 = 64;
+    /// deployer.yaml is invalid; nothing was done.
+    pub const INVALID_SPEC: u8 = 65;
+}
+
+#[derive(Parser)]
+#[command(
+    name = "deployer",
+    version,
+    about = "Deploy Node.js apps to hardened hosts over SSH",
+    after_help = "Exit codes: 0 success, 1 failure, 64 bad command line, 65 invalid deployer.yaml."
+)]
+struct Cli {
+    /// The spec to read.
+    #[arg(
+        short,
+        long,
+        global = true,
+        default_value = "deployer.yaml",
+        env = "DEPLOYER_FILE"
+    )]
+    file: PathBuf,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check deployer.yaml and report every problem in it at once.
+    Validate,
+    /// Write each host's files under OUT/<host>/, at the paths they will have on the host.
+    Render(render::Args),
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    let result = match &cli.command {
+        Command::Validate => validate(&cli),
+        Command::Render(args) => render::run(&cli, args),
+    };
+    match result {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(e) => match e.downcast_ref::<spec::Invalid>() {
+            Some(invalid) => {
+                eprintln!("{invalid}");
+                ExitCode::from(exit::INVALID_SPEC)
+            }
+            None => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(exit::FAILED)
+            }
+        },
+    }
+}
+
+/// The spec, or an error that the caller turns into exit code 65.
+fn load(cli: &Cli) -> anyhow::Result<Loaded> {
+    Ok(spec::load(&cli.file)??)
+}
+
+fn validate(cli: &Cli) -> anyhow::Result<()> {
+    let loaded = load(cli)?;
+    let spec = &loaded.spec;
+    println!(
+        "{} is valid: app `{}` on {} host(s)",
+        cli.file.display(),
+        spec.app.name,
+        spec.hosts.len()
+    );
+    for host in &spec.hosts {
+        let roles: Vec<String> = host
+            .roles
+            .iter()
+            .map(|r| format!("{r:?}").to_lowercase())
+            .collect();
+        println!("  {} ({}): {}", host.name, host.address, roles.join(", "));
+    }
+    Ok(())
+}

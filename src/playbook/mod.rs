@@ -1,0 +1,90 @@
+//! Playbooks: `playbooks/*.yaml`, ordered lists of resources written as Tera
+//! templates over the host's context. Expanding them for one host gives the
+//! resources that host must have, with every file's content rendered.
+
+use std::collections::HashSet;
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::render::context::Context;
+use crate::render::{PLAYBOOKS, Renderer, playbook_template};
+use crate::resource::Resource;
+use crate::yaml;
+
+/// Every resource for the host described by `context`, in playbook order
+/// (playbooks run in file-name order).
+pub fn expand(renderer: &Renderer, context: &Context) -> Result<Vec<Resource>> {
+    let tera_context = tera::Context::from_serialize(context)?;
+    let mut resources = Vec::new();
+    for (name, _) in PLAYBOOKS {
+        let text = renderer.render(&playbook_template(name), &tera_context)?;
+        for mut resource in parse(name, &text)? {
+            if let Resource::File(file) = &mut resource {
+                let mut file_context = tera_context.clone();
+                for (name, value) in &file.vars {
+                    file_context.insert(name, value);
+                }
+                file.content = renderer
+                    .render(&file.template, &file_context)
+                    .with_context(|| format!("playbook {name}: file {}", file.path))?;
+            }
+            resources.push(resource);
+        }
+    }
+    check_unique_paths(&resources)?;
+    Ok(resources)
+}
+
+/// A rendered playbook as resources. Problems here are bugs in a playbook,
+/// reported with where the rendered text went wrong.
+fn parse(name: &str, text: &str) -> Result<Vec<Resource>> {
+    let root = match yaml::parse(text) {
+        Ok(Some(root)) => root,
+        Ok(None) => return Ok(Vec::new()),
+        Err(e) => bail!(
+            "playbook {name} rendered to invalid YAML at {}: {}",
+            e.mark,
+            e.message
+        ),
+    };
+    let typed = yaml::from_node::<Vec<Resource>>(&root);
+    match typed.value {
+        Some(resources) if typed.diagnostics.is_empty() => {
+            for resource in &resources {
+                let (kind, path) = resource.label();
+                if matches!(
+                    resource,
+                    Resource::Dir(_) | Resource::File(_) | Resource::Symlink(_)
+                ) && (!path.starts_with('/') || path.split('/').any(|part| part == ".."))
+                {
+                    bail!("playbook {name}: {kind} path `{path}` must be absolute, without `..`");
+                }
+            }
+            Ok(resources)
+        }
+        _ => {
+            let problems: Vec<String> = typed
+                .diagnostics
+                .iter()
+                .map(|d| format!("  rendered line {}: {}: {}", d.mark, d.path, d.message))
+                .collect();
+            bail!("playbook {name} is invalid:\n{}", problems.join("\n"))
+        }
+    }
+}
+
+/// Two playbooks claiming the same path would fight on every apply.
+fn check_unique_paths(resources: &[Resource]) -> Result<()> {
+    let mut seen = HashSet::new();
+    for resource in resources {
+        let label = resource.label();
+        if !seen.insert(label) {
+            bail!(
+                "{} `{}` is declared twice in the playbooks",
+                label.0,
+                label.1
+            );
+        }
+    }
+    Ok(())
+}

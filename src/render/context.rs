@@ -1,0 +1,420 @@
+//! What the templates and playbooks see for one host: the spec itself, plus
+//! everything derived from it (ports, upstreams, paths, firewall sets), worked
+//! out here so that templates only lay text out.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::spec::{Cidr, Host, ProcessManager, Role, Spec, TlsMode};
+
+/// Where things live on a host. One place, so templates and playbooks agree.
+#[derive(Debug, Clone, Serialize)]
+pub struct Paths {
+    /// `/srv/<app>`: releases, `current`, `shared`.
+    pub root: String,
+    pub current: String,
+    /// Survives releases; the only directory the app may write.
+    pub shared: String,
+    /// `/etc/deployer/<app>`: env files, pm2 ecosystem.
+    pub config: String,
+    pub env_file: String,
+    pub secrets_file: String,
+    pub ecosystem: String,
+    /// The certificate chain and key nginx serves, whatever the TLS mode.
+    pub tls_cert: String,
+    pub tls_key: String,
+    /// Webroot for ACME HTTP-01 challenges.
+    pub acme_root: String,
+    pub pm2_home: String,
+    pub pm2: String,
+    pub pm2_runtime: String,
+    pub firewall: String,
+}
+
+impl Paths {
+    fn new(app: &str) -> Self {
+        let root = format!("/srv/{app}");
+        let config = format!("/etc/deployer/{app}");
+        let tls = format!("/etc/deployer/tls/{app}");
+        Paths {
+            current: format!("{root}/current"),
+            shared: format!("{root}/shared"),
+            env_file: format!("{config}/app.env"),
+            secrets_file: format!("{config}/secrets.env"),
+            ecosystem: format!("{config}/ecosystem.json"),
+            tls_cert: format!("{tls}/fullchain.pem"),
+            tls_key: format!("{tls}/privkey.pem"),
+            acme_root: "/var/lib/deployer/acme".into(),
+            pm2_home: format!("/var/lib/{app}/pm2"),
+            pm2: "/usr/local/bin/pm2".into(),
+            pm2_runtime: "/usr/local/bin/pm2-runtime".into(),
+            firewall: "/etc/deployer/firewall.nft".into(),
+            root,
+            config,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Context<'a> {
+    pub spec: &'a Spec,
+    pub host: HostView<'a>,
+    pub app: AppView,
+    pub tls: TlsView,
+    pub paths: Paths,
+    /// `address:port` of every instance this host's nginx proxies to.
+    pub upstream: Vec<String>,
+    pub firewall: FirewallView,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HostView<'a> {
+    pub name: &'a str,
+    pub roles: Vec<Role>,
+    pub lb: bool,
+    pub app: bool,
+    pub worker: bool,
+    pub cpus: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AppView {
+    pub name: String,
+    pub user: String,
+    /// How many web processes run on this host.
+    pub instances: u32,
+    /// One per systemd instance; pm2's cluster shares the first.
+    pub ports: Vec<u16>,
+    /// Where the instances listen: the private address, else loopback.
+    pub bind: String,
+    /// `ExecStart=` value, quoted for systemd.
+    pub exec_start: String,
+    /// pm2: the script and its arguments (the start command without `node`).
+    pub script: String,
+    pub args: Vec<String>,
+    /// The environment every process gets, NODE_ENV included.
+    pub env: BTreeMap<String, String>,
+    /// `IPAddressAllow=`: loopback, the private network, app.egress.
+    pub ip_allow: Vec<String>,
+    pub workers: Vec<WorkerView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WorkerView {
+    pub name: String,
+    pub unit: String,
+    pub instances: u32,
+    pub exec_start: String,
+    pub script: String,
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TlsView {
+    pub enabled: bool,
+    pub mode: TlsMode,
+    /// `server_name` values; `_` (any) without a domain.
+    pub server_names: Vec<String>,
+    /// Only real CA chains carry OCSP responders.
+    pub stapling: bool,
+}
+
+/// Address lists split by family, as nftables sets need them.
+#[derive(Debug, Default, Serialize)]
+pub struct Sources {
+    pub v4: Vec<String>,
+    pub v6: Vec<String>,
+}
+
+impl Sources {
+    fn of(cidrs: &[Cidr]) -> Self {
+        let (v4, v6): (Vec<&Cidr>, Vec<&Cidr>) = cidrs.iter().partition(|c| c.is_ipv4());
+        Sources {
+            v4: v4.iter().map(|c| c.to_string()).collect(),
+            v6: v6.iter().map(|c| c.to_string()).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct FirewallView {
+    pub ssh_port: u16,
+    pub ssh_from: Sources,
+    pub private: Sources,
+    /// 80 and 443 are open to all on hosts that face the public.
+    pub web: bool,
+    /// The app's ports on this host, e.g. `3000-3003`; empty when it runs none.
+    pub app_ports: String,
+    pub open: Vec<OpenView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OpenView {
+    pub proto: &'static str,
+    pub port: u16,
+    pub from: Sources,
+}
+
+/// Host facts the rendering depends on, read from each host at plan time.
+pub trait Facts {
+    fn cpus(&self, host: &str) -> u32;
+}
+
+/// What an offline render assumes of every host.
+pub struct Assumed {
+    pub cpus: u32,
+}
+
+impl Facts for Assumed {
+    fn cpus(&self, _host: &str) -> u32 {
+        self.cpus
+    }
+}
+
+pub fn build<'a>(spec: &'a Spec, host: &'a Host, facts: &dyn Facts) -> Context<'a> {
+    let paths = Paths::new(&spec.app.name);
+    Context {
+        host: HostView {
+            name: &host.name,
+            roles: host.roles.clone(),
+            lb: host.has(Role::Lb),
+            app: host.has(Role::App),
+            worker: host.has(Role::Worker),
+            cpus: facts.cpus(&host.name),
+        },
+        app: app_view(spec, host, facts, &paths),
+        tls: tls_view(spec),
+        upstream: upstream(spec, host, facts),
+        firewall: firewall_view(spec, host, facts),
+        paths,
+        spec,
+    }
+}
+
+fn ports(spec: &Spec, host: &Host, facts: &dyn Facts) -> Vec<u16> {
+    if !host.has(Role::App) {
+        return Vec::new();
+    }
+    let count = match spec.app.process_manager {
+        ProcessManager::Pm2 => 1,
+        ProcessManager::Systemd => spec.app.instances.resolve(facts.cpus(&host.name)),
+    };
+    (0..count).map(|i| spec.app.port + i as u16).collect()
+}
+
+fn bind_address(host: &Host) -> String {
+    host.private_address
+        .map(|ip| ip.to_string())
+        .unwrap_or_else(|| "127.0.0.1".into())
+}
+
+/// A host that runs the app proxies to its own instances; a dedicated load
+/// balancer proxies to every app host over the private network.
+fn upstream(spec: &Spec, host: &Host, facts: &dyn Facts) -> Vec<String> {
+    if !host.has(Role::Lb) {
+        return Vec::new();
+    }
+    let targets: Vec<&Host> = if host.has(Role::App) {
+        vec![host]
+    } else {
+        spec.hosts.iter().filter(|h| h.has(Role::App)).collect()
+    };
+    targets
+        .into_iter()
+        .flat_map(|target| {
+            let address = bind_address(target);
+            let address = if address.contains(':') {
+                format!("[{address}]")
+            } else {
+                address
+            };
+            ports(spec, target, facts)
+                .into_iter()
+                .map(move |port| format!("{address}:{port}"))
+        })
+        .collect()
+}
+
+fn app_view(spec: &Spec, host: &Host, facts: &dyn Facts, paths: &Paths) -> AppView {
+    let app = &spec.app;
+    let mut env = app.env.clone();
+    env.entry("NODE_ENV".into())
+        .or_insert_with(|| "production".into());
+    let (script, args) = node_script(&app.start);
+    let cpus = facts.cpus(&host.name);
+    AppView {
+        name: app.name.clone(),
+        user: app.name.clone(),
+        instances: app.instances.resolve(cpus),
+        ports: ports(spec, host, facts),
+        bind: bind_address(host),
+        exec_start: exec_start(&app.start, &paths.current),
+        script,
+        args,
+        env,
+        ip_allow: std::iter::once("localhost".to_string())
+            .chain(
+                spec.network
+                    .private
+                    .iter()
+                    .chain(&app.egress)
+                    .map(|c| c.to_string()),
+            )
+            .collect(),
+        workers: app
+            .workers
+            .iter()
+            .map(|w| {
+                let (script, args) = node_script(&w.start);
+                WorkerView {
+                    unit: format!("{}-{}", app.name, w.name),
+                    name: w.name.clone(),
+                    instances: w.instances.resolve(cpus),
+                    exec_start: exec_start(&w.start, &paths.current),
+                    script,
+                    args,
+                }
+            })
+            .collect(),
+    }
+}
+
+/// `node server.js --flag` → (`server.js`, [`--flag`]); pm2 runs the script itself.
+fn node_script(start: &str) -> (String, Vec<String>) {
+    let words = shell_words::split(start).unwrap_or_default();
+    let mut words = words.into_iter();
+    let first = words.next().unwrap_or_default();
+    if first == "node" {
+        (words.next().unwrap_or_default(), words.collect())
+    } else {
+        (first, words.collect())
+    }
+}
+
+/// The start command as systemd reads it. Relative program paths are made
+/// absolute under the release (systemd does not resolve them against
+/// WorkingDirectory); plain names are found on systemd's search path.
+fn exec_start(start: &str, release: &str) -> String {
+    let words = shell_words::split(start).unwrap_or_default();
+    words
+        .iter()
+        .enumerate()
+        .map(|(i, word)| {
+            if i == 0 && word.contains('/') && !word.starts_with('/') {
+                let relative = word.trim_start_matches("./");
+                systemd_word(&format!("{release}/{relative}"))
+            } else {
+                systemd_word(word)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// One argument of a systemd command line: `%` and `$` doubled (specifiers and
+/// variables are expanded even inside quotes), quoted when it holds anything
+/// the splitter would act on.
+pub fn systemd_word(word: &str) -> String {
+    let literal = word.replace('%', "%%").replace('$', "$$");
+    let plain = !literal.is_empty()
+        && literal
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%$".contains(c));
+    if plain {
+        return literal;
+    }
+    let escaped = literal.replace('\\', "\\\\").replace('"', "\\\"");
+    format!("\"{escaped}\"")
+}
+
+fn tls_view(spec: &Spec) -> TlsView {
+    let mode = spec.tls_mode();
+    let mut server_names: Vec<String> = spec.domain.iter().chain(&spec.aliases).cloned().collect();
+    if server_names.is_empty() {
+        server_names.push("_".into());
+    }
+    TlsView {
+        enabled: mode != TlsMode::Off,
+        mode,
+        server_names,
+        stapling: matches!(mode, TlsMode::Acme | TlsMode::Files),
+    }
+}
+
+fn firewall_view(spec: &Spec, host: &Host, facts: &dyn Facts) -> FirewallView {
+    let app_ports = match ports(spec, host, facts).as_slice() {
+        [] => String::new(),
+        [only] => only.to_string(),
+        [first, .., last] => format!("{first}-{last}"),
+    };
+    FirewallView {
+        ssh_port: spec.network.ssh_port,
+        ssh_from: Sources::of(&spec.network.ssh_from),
+        private: Sources::of(&spec.network.private),
+        web: host.has(Role::Lb),
+        app_ports,
+        open: spec
+            .firewall
+            .open
+            .iter()
+            .map(|o| OpenView {
+                proto: match o.proto {
+                    crate::spec::Proto::Tcp => "tcp",
+                    crate::spec::Proto::Udp => "udp",
+                },
+                port: o.port,
+                from: if o.from.is_empty() {
+                    Sources::of(&spec.network.private)
+                } else {
+                    Sources::of(&o.from)
+                },
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn systemd_words_are_literal() {
+        assert_eq!(systemd_word("server.js"), "server.js");
+        assert_eq!(
+            systemd_word("--max-old-space-size=512"),
+            "--max-old-space-size=512"
+        );
+        assert_eq!(systemd_word("a b"), "\"a b\"");
+        assert_eq!(systemd_word("100%"), "100%%");
+        assert_eq!(systemd_word("$HOME"), "$$HOME");
+        assert_eq!(systemd_word("say \"hi\""), "\"say \\\"hi\\\"\"");
+        assert_eq!(systemd_word("back\\slash"), "\"back\\\\slash\"");
+        assert_eq!(systemd_word("$(id)"), "\"$$(id)\"");
+        assert_eq!(systemd_word(""), "\"\"");
+    }
+
+    #[test]
+    fn relative_programs_live_in_the_release() {
+        assert_eq!(
+            exec_start("node server.js", "/srv/a/current"),
+            "node server.js"
+        );
+        assert_eq!(
+            exec_start("./bin/www --x 'a b'", "/srv/a/current"),
+            "/srv/a/current/bin/www --x \"a b\""
+        );
+        assert_eq!(
+            exec_start("/usr/bin/env node s.js", "/r"),
+            "/usr/bin/env node s.js"
+        );
+    }
+
+    #[test]
+    fn node_scripts_for_pm2() {
+        assert_eq!(
+            node_script("node server.js -p 1"),
+            ("server.js".into(), vec!["-p".into(), "1".into()])
+        );
+    }
+}

@@ -1,0 +1,538 @@
+//! `deployer.yaml`: its types, their safe defaults, and loading with every
+//! problem reported at once.
+//!
+//! Every field is documented in the README's YAML reference; keep the two in step.
+
+mod validate;
+mod values;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::yaml::{self, Diagnostic};
+pub use values::{Cidr, Duration, Instances, Ip};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Spec {
+    pub app: App,
+    #[serde(default)]
+    pub runtime: Runtime,
+    /// The public name of the site; without it nginx answers any name.
+    pub domain: Option<String>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub tls: Tls,
+    #[serde(default)]
+    pub network: Network,
+    pub hosts: Vec<Host>,
+    #[serde(default)]
+    pub ssh: Ssh,
+    #[serde(default)]
+    pub nginx: Nginx,
+    #[serde(default)]
+    pub monitoring: Monitoring,
+    #[serde(default)]
+    pub firewall: Firewall,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct App {
+    /// Names the unit files, the user, and the directories on the hosts.
+    pub name: String,
+    /// The directory shipped to the hosts, relative to deployer.yaml.
+    #[serde(default = "App::default_source")]
+    pub source: String,
+    /// Run by a shell in the release directory on the host.
+    #[serde(default = "App::default_build")]
+    pub build: String,
+    /// Run without a shell: a program and its arguments, e.g. `node server.js`.
+    pub start: String,
+    /// The first instance's port; instance N listens on `port + N`.
+    #[serde(default = "App::default_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub instances: Instances,
+    #[serde(default)]
+    pub process_manager: ProcessManager,
+    #[serde(default)]
+    pub health: Health,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Names of variables whose values come from the operator's environment.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    #[serde(default)]
+    pub workers: Vec<Worker>,
+    /// Networks the app may reach besides loopback and the private network,
+    /// e.g. an API's or a managed database's; `0.0.0.0/0` and `::/0` for any.
+    #[serde(default)]
+    pub egress: Vec<Cidr>,
+}
+
+impl App {
+    fn default_source() -> String {
+        ".".into()
+    }
+    fn default_build() -> String {
+        "npm ci --omit=dev".into()
+    }
+    fn default_port() -> u16 {
+        3000
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProcessManager {
+    #[default]
+    Systemd,
+    Pm2,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Health {
+    #[serde(default = "Health::default_path")]
+    pub path: String,
+    #[serde(default = "Health::default_interval")]
+    pub interval: Duration,
+    #[serde(default = "Health::default_timeout")]
+    pub timeout: Duration,
+}
+
+impl Health {
+    fn default_path() -> String {
+        "/healthz".into()
+    }
+    fn default_interval() -> Duration {
+        Duration::secs(10)
+    }
+    fn default_timeout() -> Duration {
+        Duration::secs(3)
+    }
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            path: Self::default_path(),
+            interval: Self::default_interval(),
+            timeout: Self::default_timeout(),
+        }
+    }
+}
+
+/// A background process: no port, never behind nginx.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Worker {
+    pub name: String,
+    pub start: String,
+    #[serde(default = "Worker::default_instances")]
+    pub instances: Instances,
+}
+
+impl Worker {
+    fn default_instances() -> Instances {
+        Instances::Count(1)
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Runtime {
+    #[serde(default)]
+    pub node: NodeRuntime,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeRuntime {
+    /// The major release line, e.g. 22.
+    #[serde(default = "NodeRuntime::default_version")]
+    pub version: u32,
+    #[serde(default)]
+    pub source: NodeSource,
+    /// Where `official` tarballs and their SHASUMS256 come from.
+    pub mirror: Option<String>,
+}
+
+impl NodeRuntime {
+    fn default_version() -> u32 {
+        24
+    }
+}
+
+impl Default for NodeRuntime {
+    fn default() -> Self {
+        NodeRuntime {
+            version: Self::default_version(),
+            source: NodeSource::default(),
+            mirror: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeSource {
+    /// The release tarball, verified against SHASUMS256.
+    #[default]
+    Official,
+    /// NodeSource's signed apt repository.
+    Nodesource,
+    /// Debian's own package.
+    Distro,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Tls {
+    /// Defaults to `acme` when a domain is set, `self-signed` otherwise.
+    pub mode: Option<TlsMode>,
+    /// The ACME account's contact.
+    pub email: Option<String>,
+    /// Certificate chain and key on the operator's machine (mode `files`).
+    pub cert: Option<String>,
+    pub key: Option<String>,
+    #[serde(default)]
+    pub profile: TlsProfile,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    Acme,
+    Files,
+    SelfSigned,
+    Off,
+}
+
+/// Mozilla's server-side TLS profiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsProfile {
+    #[default]
+    Intermediate,
+    Modern,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Network {
+    /// The network the hosts share; app ports are open only to it.
+    #[serde(default)]
+    pub private: Vec<Cidr>,
+    /// Who may reach SSH.
+    #[serde(default = "Network::default_ssh_from")]
+    pub ssh_from: Vec<Cidr>,
+    /// The port sshd listens on.
+    #[serde(default = "Network::default_ssh_port")]
+    pub ssh_port: u16,
+}
+
+impl Network {
+    fn default_ssh_from() -> Vec<Cidr> {
+        vec![
+            Cidr("0.0.0.0/0".parse().expect("valid")),
+            Cidr("::/0".parse().expect("valid")),
+        ]
+    }
+    fn default_ssh_port() -> u16 {
+        22
+    }
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Network {
+            private: Vec::new(),
+            ssh_from: Self::default_ssh_from(),
+            ssh_port: Self::default_ssh_port(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Host {
+    pub name: String,
+    /// The public address or DNS name deployer connects to.
+    pub address: String,
+    pub private_address: Option<Ip>,
+    /// Defaults to every role.
+    #[serde(default = "Role::all")]
+    pub roles: Vec<Role>,
+    /// SSH user and port for this host, overriding `ssh.user` and `network.ssh_port`.
+    pub user: Option<String>,
+    pub port: Option<u16>,
+}
+
+impl Host {
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// nginx: TLS and the public entry point.
+    Lb,
+    /// The web instances.
+    App,
+    /// The background workers.
+    Worker,
+}
+
+impl Role {
+    fn all() -> Vec<Role> {
+        vec![Role::Lb, Role::App, Role::Worker]
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ssh {
+    #[serde(default = "Ssh::default_user")]
+    pub user: String,
+    /// A private key file on the operator's machine; the agent is tried first.
+    pub identity: Option<String>,
+    #[serde(default)]
+    pub known_hosts: KnownHosts,
+    /// Defaults to `~/.ssh/known_hosts`.
+    pub known_hosts_file: Option<String>,
+}
+
+impl Ssh {
+    fn default_user() -> String {
+        "root".into()
+    }
+}
+
+impl Default for Ssh {
+    fn default() -> Self {
+        Ssh {
+            user: Self::default_user(),
+            identity: None,
+            known_hosts: KnownHosts::default(),
+            known_hosts_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KnownHosts {
+    /// An unknown or changed host key stops the run.
+    #[default]
+    Strict,
+    /// Unknown keys are pinned on first use; changed keys still stop the run.
+    AcceptNew,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Nginx {
+    #[serde(rename = "static")]
+    pub static_files: Option<StaticFiles>,
+    /// nginx size syntax: `1m`, `512k`.
+    #[serde(default = "Nginx::default_max_body")]
+    pub max_body: String,
+    #[serde(default)]
+    pub rate_limit: RateLimit,
+    /// Extra response headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Raw nginx directives added to the HTTPS server block; checked by `nginx -t`.
+    pub extra: Option<String>,
+}
+
+impl Nginx {
+    fn default_max_body() -> String {
+        "1m".into()
+    }
+}
+
+impl Default for Nginx {
+    fn default() -> Self {
+        Nginx {
+            static_files: None,
+            max_body: Self::default_max_body(),
+            rate_limit: RateLimit::default(),
+            headers: BTreeMap::new(),
+            extra: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StaticFiles {
+    /// A directory of the release, e.g. `public`.
+    pub dir: String,
+    /// The URL prefix it is served under.
+    #[serde(default = "StaticFiles::default_url")]
+    pub url: String,
+}
+
+impl StaticFiles {
+    fn default_url() -> String {
+        "/static/".into()
+    }
+}
+
+/// Requests per second per client address, with a burst allowance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RateLimit {
+    #[serde(default = "RateLimit::default_enabled")]
+    pub enabled: bool,
+    #[serde(default = "RateLimit::default_rps")]
+    pub rps: u32,
+    #[serde(default = "RateLimit::default_burst")]
+    pub burst: u32,
+}
+
+impl RateLimit {
+    fn default_enabled() -> bool {
+        true
+    }
+    fn default_rps() -> u32 {
+        20
+    }
+    fn default_burst() -> u32 {
+        50
+    }
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            enabled: Self::default_enabled(),
+            rps: Self::default_rps(),
+            burst: Self::default_burst(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Monitoring {
+    /// Receives alerts as JSON POSTs.
+    pub webhook: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Firewall {
+    /// Extra ports to open, each to chosen sources.
+    #[serde(default)]
+    pub open: Vec<OpenPort>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OpenPort {
+    pub port: u16,
+    #[serde(default)]
+    pub proto: Proto,
+    /// Defaults to the private network.
+    #[serde(default)]
+    pub from: Vec<Cidr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+impl Spec {
+    pub fn tls_mode(&self) -> TlsMode {
+        self.tls.mode.unwrap_or(match self.domain {
+            Some(_) => TlsMode::Acme,
+            None => TlsMode::SelfSigned,
+        })
+    }
+}
+
+/// A valid spec and where it was read from.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub spec: Spec,
+    pub file: PathBuf,
+}
+
+impl Loaded {
+    /// Resolves a path written in the spec against the spec's directory.
+    pub fn resolve(&self, written: &str) -> PathBuf {
+        let base = self.file.parent().unwrap_or(Path::new("."));
+        base.join(written)
+    }
+}
+
+/// Why a spec was refused: every problem, in file order.
+#[derive(Debug)]
+pub struct Invalid {
+    pub file: PathBuf,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in &self.diagnostics {
+            write!(f, "{}:{}: ", self.file.display(), d.mark)?;
+            if !d.path.is_empty() {
+                write!(f, "{}: ", d.path)?;
+            }
+            writeln!(f, "{}", d.message)?;
+        }
+        let n = self.diagnostics.len();
+        write!(
+            f,
+            "{} is invalid: {n} problem{}; nothing was applied",
+            self.file.display(),
+            if n == 1 { "" } else { "s" }
+        )
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+/// Reads and checks a spec file. Either a spec with no problem at all, or
+/// every problem found.
+pub fn load(file: &Path) -> anyhow::Result<Result<Loaded, Invalid>> {
+    let source = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    Ok(check(file, &source))
+}
+
+/// Checks `source` as if read from `file` (relative paths in it are resolved
+/// against `file`'s directory).
+pub fn check(file: &Path, source: &str) -> Result<Loaded, Invalid> {
+    let invalid = |diagnostics| Invalid {
+        file: file.to_path_buf(),
+        diagnostics,
+    };
+    let (root, typed) = yaml::load::<Spec>(source).map_err(|d| invalid(vec![d]))?;
+    let mut diagnostics = typed.diagnostics.clone();
+    if let Some(spec) = &typed.value {
+        let loaded = Loaded {
+            spec: spec.clone(),
+            file: file.to_path_buf(),
+        };
+        for (path, message) in validate::problems(&loaded) {
+            if !typed.is_set_aside(&path) {
+                let mark = yaml::locate(&root, &path);
+                diagnostics.push(Diagnostic {
+                    mark,
+                    path,
+                    message,
+                });
+            }
+        }
+    }
+    diagnostics.sort();
+    diagnostics.dedup();
+    match typed.value {
+        Some(spec) if diagnostics.is_empty() => Ok(Loaded {
+            spec,
+            file: file.to_path_buf(),
+        }),
+        _ => Err(invalid(diagnostics)),
+    }
+}

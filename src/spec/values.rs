@@ -1,0 +1,205 @@
+//! Small value types of deployer.yaml that parse from text and say what they
+//! expected when they cannot.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use ipnet::IpNet;
+use serde::de::{self, Unexpected, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// How many processes to run per host: a number, or `max` (one per CPU core).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Instances {
+    #[default]
+    Max,
+    Count(u32),
+}
+
+impl Instances {
+    /// The most processes `instances` may ask for, so that port ranges stay
+    /// predictable whatever a host's core count.
+    pub const LIMIT: u32 = 64;
+
+    /// The number to run on a host with `cpus` cores.
+    pub fn resolve(self, cpus: u32) -> u32 {
+        match self {
+            Instances::Max => cpus.clamp(1, Self::LIMIT),
+            Instances::Count(n) => n,
+        }
+    }
+
+    /// The most this setting can resolve to on any host.
+    pub fn upper_bound(self) -> u32 {
+        self.resolve(Self::LIMIT)
+    }
+}
+
+impl<'de> Deserialize<'de> for Instances {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        const EXPECTED: &str = "a whole number from 1 to 64, or `max` (one per CPU core)";
+        impl Visitor<'_> for V {
+            type Value = Instances;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(EXPECTED)
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Instances, E> {
+                match u32::try_from(n) {
+                    Ok(n) if (1..=Instances::LIMIT).contains(&n) => Ok(Instances::Count(n)),
+                    _ => Err(E::invalid_value(Unexpected::Signed(n), &self)),
+                }
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Instances, E> {
+                match s {
+                    "max" => Ok(Instances::Max),
+                    _ => Err(E::invalid_value(Unexpected::Str(s), &self)),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Serialize for Instances {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Instances::Max => s.serialize_str("max"),
+            Instances::Count(n) => s.serialize_u32(*n),
+        }
+    }
+}
+
+/// A length of time written as `10s`, `500ms`, `2m`; serialized as milliseconds
+/// for templates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Duration(pub std::time::Duration);
+
+impl Duration {
+    pub const fn secs(s: u64) -> Self {
+        Duration(std::time::Duration::from_secs(s))
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        humantime::format_duration(self.0).fmt(f)
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Duration;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration such as `10s`, `500ms` or `2m`")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Duration, E> {
+                humantime::parse_duration(s)
+                    .map(Duration)
+                    .map_err(|_| E::invalid_value(Unexpected::Str(s), &self))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl Serialize for Duration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0.as_millis() as u64)
+    }
+}
+
+/// Text that must parse as `T`, with `EXPECTED` saying what would be valid.
+macro_rules! parsed_text {
+    ($name:ident, $inner:ty, $expected:literal, $check:expr) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(pub $inner);
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                let check: fn(&str) -> Option<$inner> = $check;
+                check(&text)
+                    .map($name)
+                    .ok_or_else(|| de::Error::invalid_value(Unexpected::Str(&text), &$expected))
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(&self.0)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+parsed_text!(
+    Cidr,
+    IpNet,
+    "a network such as `10.0.0.0/24` or `fd00::/64` (a single address means just that address), with no host bits set",
+    parse_cidr
+);
+
+parsed_text!(
+    Ip,
+    IpAddr,
+    "an IP address such as `10.0.0.10` or `fd00::10`",
+    |s| IpAddr::from_str(s).ok()
+);
+
+fn parse_cidr(text: &str) -> Option<IpNet> {
+    let net = match IpNet::from_str(text) {
+        Ok(net) => net,
+        Err(_) => IpNet::from(IpAddr::from_str(text).ok()?),
+    };
+    (net == net.trunc()).then_some(net)
+}
+
+impl Cidr {
+    pub fn is_ipv4(&self) -> bool {
+        matches!(self.0, IpNet::V4(_))
+    }
+
+    pub fn contains(&self, ip: &Ip) -> bool {
+        self.0.contains(&ip.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instances_resolve_against_cores() {
+        assert_eq!(Instances::Max.resolve(8), 8);
+        assert_eq!(Instances::Max.resolve(0), 1);
+        assert_eq!(Instances::Max.resolve(512), Instances::LIMIT);
+        assert_eq!(Instances::Count(3).resolve(8), 3);
+        assert_eq!(Instances::Max.upper_bound(), Instances::LIMIT);
+    }
+
+    #[test]
+    fn cidrs_refuse_host_bits_and_accept_bare_addresses() {
+        assert_eq!(
+            parse_cidr("10.0.0.0/24").unwrap().to_string(),
+            "10.0.0.0/24"
+        );
+        assert_eq!(
+            parse_cidr("203.0.113.7").unwrap().to_string(),
+            "203.0.113.7/32"
+        );
+        assert_eq!(parse_cidr("fd00::/64").unwrap().to_string(), "fd00::/64");
+        assert!(parse_cidr("10.0.0.5/24").is_none());
+        assert!(parse_cidr("10.0.0.0/33").is_none());
+        assert!(parse_cidr("ten").is_none());
+    }
+}
