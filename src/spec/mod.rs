@@ -516,6 +516,7 @@ pub fn check(file: &Path, source: &str) -> Result<Loaded, Invalid> {
             file: file.to_path_buf(),
         };
         for (path, message) in validate::problems(&loaded) {
+            let path = typed.file_path(&path);
             if !typed.is_set_aside(&path) {
                 let mark = yaml::locate(&root, &path);
                 diagnostics.push(Diagnostic {

@@ -249,11 +249,11 @@ fn check_env(app: &super::App, p: &mut Problems) {
     }
 }
 
-/// Every port a host may listen on, with who claims it, must be distinct.
+/// Every port a host may listen on must be distinct.
 fn check_ports(spec: &Spec, p: &mut Problems) {
     let app = &spec.app;
     if app.port < 1024 {
-        push(
+        return push(
             p,
             "app.port",
             "must be 1024-65535: the app runs unprivileged and nginx owns 80 and 443",
@@ -281,43 +281,29 @@ fn check_ports(spec: &Spec, p: &mut Problems) {
             format!("the instances need ports {span}, past 65535"),
         );
     }
-    let mut claims: Vec<(String, u16, String)> = vec![
-        (
-            "network.ssh_port".into(),
-            spec.network.ssh_port,
-            "SSH".into(),
-        ),
-        ("app.port".into(), 80, "nginx (HTTP)".into()),
-        ("app.port".into(), 443, "nginx (HTTPS)".into()),
-    ];
-    if spec.network.ssh_port == 0 {
-        push(p, "network.ssh_port", "must be 1-65535");
-    }
+    let mut claims = vec![("network.ssh_port".to_string(), spec.network.ssh_port)];
     for (i, open) in spec.firewall.open.iter().enumerate() {
         let at = format!("firewall.open[{i}].port");
-        if open.port == 0 {
-            push(p, &at, "must be 1-65535");
-        }
-        claims.push((at, open.port, format!("firewall.open[{i}]")));
-    }
-    for (at, port, owner) in &claims {
-        if app_ports.contains(&u32::from(*port)) {
+        if [spec.network.ssh_port, 80, 443].contains(&open.port) {
             push(
                 p,
-                at,
-                format!("port {port} ({owner}) clashes with the app's ports {span}"),
-            );
-        }
-    }
-    for (i, open) in spec.firewall.open.iter().enumerate() {
-        if open.port == spec.network.ssh_port || open.port == 80 || open.port == 443 {
-            push(
-                p,
-                format!("firewall.open[{i}].port"),
+                &at,
                 format!(
                     "port {} is already managed by deployer; remove this entry",
                     open.port
                 ),
+            );
+        }
+        claims.push((at, open.port));
+    }
+    for (at, port) in claims {
+        if port == 0 {
+            push(p, at, "must be 1-65535");
+        } else if app_ports.contains(&u32::from(port)) {
+            push(
+                p,
+                at,
+                format!("port {port} clashes with the app's ports {span}"),
             );
         }
     }
@@ -388,11 +374,14 @@ fn check_tls(loaded: &Loaded, p: &mut Problems) {
                 );
             }
             if tls.email.is_none() {
-                push(
-                    p,
-                    "tls.email",
-                    "acme needs a contact email, e.g. `ops@example.com`",
+                let why = match tls.mode {
+                    Some(_) => "acme",
+                    None => "with a `domain`, tls.mode defaults to acme, which",
+                };
+                let message = format!(
+                    "{why} needs a contact email, e.g. `ops@example.com` (or set `tls.mode: self-signed`)"
                 );
+                push(p, "tls.email", message);
             }
         }
         TlsMode::Files => {

@@ -9,7 +9,7 @@
 //! yields a value that semantic validation can check further.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use serde::de::{
@@ -30,23 +30,52 @@ pub struct Diagnostic {
 
 /// What deserializing a document gave.
 pub struct Typed<T> {
-    /// `None` when the problems reach the top of the document, or when a list
-    /// lost an item (the indexes of the rest would no longer match the file).
+    /// `None` when the problems reach the top of the document.
     pub value: Option<T>,
     pub diagnostics: Vec<Diagnostic>,
     /// Paths whose values were set aside; checks of the value under them would
     /// only echo the problems already reported.
     pub set_aside: Vec<String>,
+    /// For each list that lost items: the file's index of each item kept.
+    pub kept: HashMap<String, Vec<usize>>,
 }
 
 impl<T> Typed<T> {
+    /// Whether a finding at `path` (in the file's indexes) would only echo a
+    /// problem already reported: it is under a value set aside, or it is about
+    /// a list as a whole while that list lost items.
     pub fn is_set_aside(&self, path: &str) -> bool {
-        self.set_aside.iter().any(|p| {
-            path == p
-                || path
-                    .strip_prefix(p.as_str())
-                    .is_some_and(|rest| rest.starts_with(['.', '[']))
-        })
+        self.kept.contains_key(path)
+            || self.set_aside.iter().any(|p| {
+                path == p
+                    || path
+                        .strip_prefix(p.as_str())
+                        .is_some_and(|rest| rest.starts_with(['.', '[']))
+            })
+    }
+
+    /// Turns a path in the value's indexes into the file's: once a list lost
+    /// items, the value's `hosts[1]` may be the file's `hosts[2]`.
+    pub fn file_path(&self, path: &str) -> String {
+        let mut out = String::new();
+        for part in path.split('.') {
+            let mut pieces = part.split('[');
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(pieces.next().unwrap_or_default());
+            for piece in pieces {
+                let index: usize = piece.trim_end_matches(']').parse().unwrap_or_default();
+                let original = self
+                    .kept
+                    .get(&out)
+                    .and_then(|k| k.get(index))
+                    .copied()
+                    .unwrap_or(index);
+                out.push_str(&format!("[{original}]"));
+            }
+        }
+        out
     }
 }
 
@@ -65,13 +94,17 @@ pub fn from_node<T: DeserializeOwned>(root: &Node) -> Typed<T> {
         if finished {
             let mut session = session.into_inner();
             session.diagnostics.sort();
-            let value = outcome.ok().filter(|_| !session.dropped_item);
+            session
+                .kept
+                .retain(|_, kept| kept.iter().enumerate().any(|(i, k)| i != *k));
             return Typed {
-                value,
+                value: outcome.ok(),
                 diagnostics: session.diagnostics,
                 set_aside: session.set_aside,
+                kept: session.kept,
             };
         }
+        session.borrow_mut().kept.clear();
     }
 }
 
@@ -121,8 +154,10 @@ pub fn join(path: &str, key: &str) -> String {
 
 /// The closest of `candidates` to a misspelled `word`, if any is close.
 pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    // Reversed so that `max_by`, which keeps the last of equals, keeps the first.
     candidates
         .iter()
+        .rev()
         .map(|c| (strsim::normalized_damerau_levenshtein(word, c), *c))
         .filter(|(score, _)| *score >= 0.6)
         .max_by(|a, b| a.0.total_cmp(&b.0))
@@ -151,7 +186,8 @@ struct Session {
     /// (mapping id, key) of required keys that an unknown key already suggested.
     suggested: HashSet<(usize, String)>,
     set_aside: Vec<String>,
-    dropped_item: bool,
+    /// File indexes of the items each list presented in this pass.
+    kept: HashMap<String, Vec<usize>>,
 }
 
 impl Session {
@@ -483,8 +519,13 @@ impl<'de, 'a, I: Iterator<Item = (usize, &'a Node)>> SeqAccess<'de> for Items<'a
         };
         let path = format!("{}[{index}]", self.de.path);
         let result = self.de.deserialize_child(seed, item, path);
-        if result.is_err() {
-            self.de.session.borrow_mut().dropped_item = true;
+        if result.is_ok() {
+            let mut session = self.de.session.borrow_mut();
+            session
+                .kept
+                .entry(self.de.path.clone())
+                .or_default()
+                .push(index);
         }
         result.map(Some)
     }
@@ -645,10 +686,8 @@ nots: x
                 "8:1: nots: unknown key; did you mean `note`?",
             ]
         );
-        assert!(
-            doc.is_none(),
-            "a list lost items: no value to check further"
-        );
+        let doc = doc.expect("what deserialized remains, for further checks");
+        assert!(doc.servers.is_empty());
     }
 
     #[test]
@@ -673,6 +712,19 @@ nots: x
         assert_eq!(typed.value.as_ref().unwrap().note, None);
         assert!(typed.is_set_aside("note"));
         assert!(!typed.is_set_aside("notes"));
+    }
+
+    #[test]
+    fn paths_of_a_list_that_lost_items_map_back_to_the_file() {
+        let src = "servers:\n  - {name: a, port: x}\n  - {name: b, port: 2, tags: [1, [2], 3]}\n";
+        let root = parse(src).unwrap().unwrap();
+        let typed = from_node::<Doc>(&root);
+        let doc = typed.value.as_ref().unwrap();
+        assert_eq!(doc.servers[0].name, "b");
+        assert_eq!(typed.file_path("servers[0].tags[1]"), "servers[1].tags[2]");
+        assert!(typed.is_set_aside("servers"));
+        assert!(typed.is_set_aside("servers[0].port"));
+        assert!(!typed.is_set_aside("servers[1].port"));
     }
 
     #[test]

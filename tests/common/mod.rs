@@ -1,0 +1,114 @@
+//! Helpers shared by the integration tests: run the real binary, walk what it
+//! rendered, and run host tools against it inside throwaway namespaces.
+#![allow(dead_code)] // each test crate uses its own subset
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use tempfile::TempDir;
+
+pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The specs every rendering test covers: both examples and the fixture that
+/// sets every option away from its default.
+pub const SPECS: &[(&str, &str)] = &[
+    ("hello", "examples/hello/deployer.yaml"),
+    ("cluster", "examples/cluster/deployer.yaml"),
+    ("full", "tests/fixtures/full/deployer.yaml"),
+];
+
+pub fn deployer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .args(args)
+        .current_dir(ROOT)
+        .env_remove("DEPLOYER_FILE")
+        .output()
+        .expect("the deployer binary runs")
+}
+
+/// Renders `spec` (relative to the crate root) for every host.
+pub fn render(spec: &str) -> TempDir {
+    let out = TempDir::new().unwrap();
+    let out_arg = out.path().join("out");
+    let result = deployer(&["render", "-f", spec, "--out", out_arg.to_str().unwrap()]);
+    assert!(
+        result.status.success(),
+        "render {spec} failed:\n{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    out
+}
+
+/// Each host's directory of a render, by host name.
+pub fn hosts(render: &TempDir) -> Vec<(String, PathBuf)> {
+    let mut hosts: Vec<_> = fs::read_dir(render.path().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), p))
+        .collect();
+    hosts.sort();
+    hosts
+}
+
+/// Every file under `dir`, as paths relative to it, sorted.
+pub fn files(dir: &Path) -> Vec<PathBuf> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(base, &path, out);
+            } else {
+                out.push(path.strip_prefix(base).unwrap().to_path_buf());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+pub fn mode(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+/// A tool the README's test command installs; its absence is a failure, not a skip.
+pub fn require(tool: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "`{tool}` is missing: run `tests/run`, which installs the tools the tests use"
+    );
+}
+
+/// Runs `script` with sh in private mount and network namespaces, so that
+/// overlays and checks never touch this machine's own configuration.
+pub fn in_namespaces(script: &str) -> Output {
+    require("unshare");
+    Command::new("unshare")
+        .args([
+            "--mount",
+            "--net",
+            "--propagation",
+            "private",
+            "sh",
+            "-euc",
+            script,
+        ])
+        .output()
+        .expect("unshare runs")
+}
+
+pub fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}

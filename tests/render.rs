@@ -1,0 +1,153 @@
+//! `deployer render`: the files each host gets, pinned by snapshots, and the
+//! command's own behaviour.
+
+mod common;
+
+use std::fs;
+
+use std::path::Path;
+use std::process::Output;
+
+use common::{SPECS, deployer, files, hosts, mode, render, text};
+
+/// `deployer render -f SPEC --out OUT EXTRA...`
+fn render_to(out: &Path, spec: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["render", "-f", spec, "--out", out.to_str().unwrap()];
+    args.extend(extra);
+    deployer(&args)
+}
+
+/// Every rendered file of every spec, byte for byte, plus the list of files
+/// with their modes and the resource summary. A template change shows up
+/// here as a reviewable diff (`cargo insta review`).
+#[test]
+fn every_rendered_file_matches_its_snapshot() {
+    for (name, spec) in SPECS {
+        let out = render(spec);
+        let mut listing = String::new();
+        for (host, dir) in hosts(&out) {
+            for file in files(&dir) {
+                let path = dir.join(&file);
+                listing.push_str(&format!("{:04o} {host}/{}\n", mode(&path), file.display()));
+                let snapshot = format!("{name}__{host}__{}", file.display()).replace('/', "__");
+                insta::assert_snapshot!(snapshot, fs::read_to_string(&path).unwrap());
+            }
+        }
+        insta::assert_snapshot!(format!("{name}__files"), listing);
+    }
+}
+
+#[test]
+fn the_summary_lists_every_resource_kind() {
+    let out = tempfile::TempDir::new().unwrap();
+    let result = render_to(out.path(), SPECS[1].1, &[]);
+    let summary = text(&result).replace(out.path().to_str().unwrap(), "OUT");
+    insta::assert_snapshot!("cluster__summary", summary);
+}
+
+#[test]
+fn instances_max_follows_the_assumed_cores() {
+    let out = tempfile::TempDir::new().unwrap();
+    let result = render_to(out.path(), SPECS[0].1, &["--cpus", "4"]);
+    assert!(result.status.success(), "{}", text(&result));
+    let site = fs::read_to_string(out.path().join("web1/etc/nginx/deployer/hello.conf")).unwrap();
+    for port in 3000..3004 {
+        assert!(
+            site.contains(&format!("server 127.0.0.1:{port} ")),
+            "{port} missing:\n{site}"
+        );
+    }
+    assert!(!site.contains("127.0.0.1:3004"));
+}
+
+#[test]
+fn a_rerender_replaces_the_previous_one() {
+    let out = tempfile::TempDir::new().unwrap();
+    let stale = out.path().join("web1/etc/stale.conf");
+    assert!(render_to(out.path(), SPECS[0].1, &[]).status.success());
+    fs::write(&stale, "left over").unwrap();
+    assert!(render_to(out.path(), SPECS[0].1, &[]).status.success());
+    assert!(
+        !stale.exists(),
+        "files of an earlier render must not survive"
+    );
+}
+
+#[test]
+fn render_refuses_a_directory_it_did_not_write() {
+    let out = tempfile::TempDir::new().unwrap();
+    fs::write(out.path().join("precious.txt"), "keep me").unwrap();
+    let result = render_to(out.path(), SPECS[0].1, &[]);
+    assert_eq!(result.status.code(), Some(1));
+    assert!(
+        text(&result).contains("was not written by `deployer render`"),
+        "{}",
+        text(&result)
+    );
+    assert!(out.path().join("precious.txt").exists());
+}
+
+#[test]
+fn an_unknown_host_gets_a_suggestion() {
+    let out = tempfile::TempDir::new().unwrap();
+    let result = render_to(out.path(), SPECS[1].1, &["--host", "app3"]);
+    assert_eq!(result.status.code(), Some(1));
+    assert_eq!(
+        text(&result).trim(),
+        "error: no host `app3` in examples/cluster/deployer.yaml (did you mean `app1`?); hosts are one of `lb1`, `app1`, `app2`"
+    );
+}
+
+#[test]
+fn one_host_only() {
+    let out = tempfile::TempDir::new().unwrap();
+    let result = render_to(out.path(), SPECS[1].1, &["--host", "lb1"]);
+    assert!(result.status.success(), "{}", text(&result));
+    assert!(out.path().join("lb1").is_dir());
+    assert!(!out.path().join("app1").exists());
+}
+
+#[test]
+fn the_pm2_ecosystem_is_valid_json_with_the_environment() {
+    let out = render(SPECS[2].1);
+    let path = out
+        .path()
+        .join("out/edge1/etc/deployer/shop-api/ecosystem.json");
+    let ecosystem: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+    let web = &ecosystem["apps"][0];
+    assert_eq!(web["exec_mode"], "cluster");
+    assert_eq!(web["instances"], 3);
+    assert_eq!(web["wait_ready"], true);
+    assert_eq!(web["env"]["NODE_ENV"], "production");
+    assert_eq!(web["env"]["GREETING"], "it's a \"quoted\" $value with 100%");
+    let path = out
+        .path()
+        .join("out/jobs1/etc/deployer/shop-api/ecosystem.json");
+    let workers: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+    let names: Vec<&str> = workers["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["shop-api-mailer", "shop-api-reports"]);
+}
+
+#[test]
+fn secrets_never_reach_the_rendered_files() {
+    let out = render(SPECS[2].1);
+    for (_, dir) in hosts(&out) {
+        for file in files(&dir) {
+            let content = fs::read_to_string(dir.join(&file)).unwrap();
+            for secret in ["DATABASE_URL", "SESSION_SECRET"] {
+                assert!(
+                    !content.contains(secret),
+                    "{} names {secret}",
+                    file.display()
+                );
+            }
+        }
+    }
+}

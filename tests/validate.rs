@@ -1,0 +1,805 @@
+//! `deployer validate` on malformed specs: each case asserts every problem
+//! reported, with its exact location and message, and that nothing panics.
+
+mod common;
+
+use std::fs;
+use std::process::Command;
+
+use common::{SPECS, deployer, text};
+
+struct Case {
+    name: &'static str,
+    yaml: &'static str,
+    /// Every line of the report but the summary, in file order.
+    expected: &'static [&'static str],
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "syntax_unclosed_flow",
+        yaml: r#"app: [unclosed
+"#,
+        expected: &[
+            r#"deployer.yaml:2:1: YAML syntax: while parsing a flow sequence, expected ',' or ']'"#,
+        ],
+    },
+    Case {
+        name: "syntax_tab_indent",
+        yaml: r#"app:
+	name: x
+"#,
+        expected: &[
+            r#"deployer.yaml:2:2: YAML syntax: tabs disallowed within this context (block indentation)"#,
+        ],
+    },
+    Case {
+        name: "empty_file",
+        yaml: r#"# nothing here
+"#,
+        expected: &[r#"deployer.yaml:1:1: the file is empty"#],
+    },
+    Case {
+        name: "two_documents",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+---
+app: {}
+"#,
+        expected: &[
+            r#"deployer.yaml:7:1: YAML syntax: only one YAML document is allowed; remove `---`"#,
+        ],
+    },
+    Case {
+        name: "duplicate_key",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+app:
+  name: again
+"#,
+        expected: &[
+            r#"deployer.yaml:7:1: YAML syntax: duplicate key `app` (first written at line 1)"#,
+        ],
+    },
+    Case {
+        name: "top_level_not_a_mapping",
+        yaml: r#"- app
+- hosts
+"#,
+        expected: &[r#"deployer.yaml:1:1: expected a mapping, found a list"#],
+    },
+    Case {
+        name: "unknown_top_level_key_suggested",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+hots:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[r#"deployer.yaml:4:1: hots: unknown key; did you mean `hosts`?"#],
+    },
+    Case {
+        name: "unknown_nested_key_suggested",
+        yaml: r#"app:
+  name: hello
+  prot: 3000
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[r#"deployer.yaml:3:3: app.prot: unknown key; did you mean `port`?"#],
+    },
+    Case {
+        name: "unknown_key_listed",
+        yaml: r#"app:
+  name: hello
+  colour: blue
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:3:3: app.colour: unknown key; valid keys here: name, source, build, start, port, instances, process_manager, health, env, secrets, workers, egress"#,
+        ],
+    },
+    Case {
+        name: "missing_required_key",
+        yaml: r#"app:
+  name: hello
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[r#"deployer.yaml:2:3: app.start: required key is missing"#],
+    },
+    Case {
+        name: "missing_hosts",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+"#,
+        expected: &[r#"deployer.yaml:1:1: hosts: required key is missing"#],
+    },
+    Case {
+        name: "hosts_not_a_list",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+hosts: web1
+"#,
+        expected: &[r#"deployer.yaml:4:8: hosts: expected a list, found string "web1""#],
+    },
+    Case {
+        name: "port_wrong_type",
+        yaml: r#"app:
+  name: hello
+  port: http
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:3:9: app.port: expected a whole number from 0 to 65535, found string "http""#,
+        ],
+    },
+    Case {
+        name: "port_quoted_number",
+        yaml: r#"app:
+  name: hello
+  port: "3000"
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:3:9: app.port: expected a whole number from 0 to 65535, found string "3000""#,
+        ],
+    },
+    Case {
+        name: "port_out_of_range",
+        yaml: r#"app:
+  name: hello
+  port: 70000
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:3:9: app.port: expected a whole number from 0 to 65535, found integer `70000`"#,
+        ],
+    },
+    Case {
+        name: "port_privileged",
+        yaml: r#"app:
+  name: hello
+  port: 80
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:3:9: app.port: must be 1024-65535: the app runs unprivileged and nginx owns 80 and 443"#,
+        ],
+    },
+    Case {
+        name: "instances_zero",
+        yaml: r#"app:
+  name: hello
+  instances: 0
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:3:14: app.instances: expected a whole number from 1 to 64, or `max` (one per CPU core), found integer `0`"#,
+        ],
+    },
+    Case {
+        name: "instances_word",
+        yaml: r#"app:
+  name: hello
+  instances: many
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:3:14: app.instances: expected a whole number from 1 to 64, or `max` (one per CPU core), found string "many""#,
+        ],
+    },
+    Case {
+        name: "process_manager_unknown",
+        yaml: r#"app:
+  name: hello
+  process_manager: forever
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:3:20: app.process_manager: unknown value `forever`: expected one of `systemd`, `pm2`"#,
+        ],
+    },
+    Case {
+        name: "tls_mode_misspelled",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+tls:
+  mode: acmee
+"#,
+        expected: &[
+            r#"deployer.yaml:8:9: tls.mode: unknown value `acmee`: expected one of `acme`, `files`, `self-signed`, `off` (did you mean `acme`?)"#,
+        ],
+    },
+    Case {
+        name: "acme_without_email",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+domain: example.com
+"#,
+        expected: &[
+            r#"deployer.yaml:1:1: tls.email: with a `domain`, tls.mode defaults to acme, which needs a contact email, e.g. `ops@example.com` (or set `tls.mode: self-signed`)"#,
+        ],
+    },
+    Case {
+        name: "acme_without_domain",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+tls:
+  mode: acme
+  email: ops@example.com
+"#,
+        expected: &[
+            r#"deployer.yaml:8:9: tls.mode: acme needs `domain` (and `tls.email`); use `self-signed` for hosts without a public name"#,
+        ],
+    },
+    Case {
+        name: "domain_with_scheme",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+domain: https://example.com
+tls: {mode: self-signed}
+"#,
+        expected: &[
+            r#"deployer.yaml:7:9: domain: `https://example.com` is not a lowercase DNS name such as `example.com` (no scheme, port or wildcard)"#,
+        ],
+    },
+    Case {
+        name: "cidr_syntax",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+network:
+  private: [10.0.0/24]
+"#,
+        expected: &[
+            r#"deployer.yaml:8:13: network.private[0]: expected a network such as `10.0.0.0/24` or `fd00::/64` (a single address means just that address), with no host bits set, found string "10.0.0/24""#,
+        ],
+    },
+    Case {
+        name: "cidr_host_bits",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+network:
+  private: [10.0.0.5/24]
+"#,
+        expected: &[
+            r#"deployer.yaml:8:13: network.private[0]: expected a network such as `10.0.0.0/24` or `fd00::/64` (a single address means just that address), with no host bits set, found string "10.0.0.5/24""#,
+        ],
+    },
+    Case {
+        name: "private_address_outside_network",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+    private_address: 10.9.0.1
+network:
+  private: [10.0.0.0/24]
+"#,
+        expected: &[
+            r#"deployer.yaml:7:22: hosts[0].private_address: 10.9.0.1 is outside the private network (10.0.0.0/24)"#,
+        ],
+    },
+    Case {
+        name: "private_address_without_network",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+    private_address: 10.9.0.1
+"#,
+        expected: &[
+            r#"deployer.yaml:1:1: network.private: hosts have private addresses: name the network they share, e.g. `[10.0.0.0/24]`"#,
+        ],
+    },
+    Case {
+        name: "health_path_relative",
+        yaml: r#"app:
+  name: hello
+  health:
+    path: healthz
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:4:11: app.health.path: `healthz` must be a URL path starting with `/`, without spaces"#,
+        ],
+    },
+    Case {
+        name: "health_timeout_not_shorter",
+        yaml: r#"app:
+  name: hello
+  health:
+    interval: 5s
+    timeout: 5s
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:5:14: app.health.timeout: must be shorter than the interval (5s)"#,
+        ],
+    },
+    Case {
+        name: "duration_syntax",
+        yaml: r#"app:
+  name: hello
+  health:
+    interval: soon
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:4:15: app.health.interval: expected a duration such as `10s`, `500ms` or `2m`, found string "soon""#,
+        ],
+    },
+    Case {
+        name: "app_name_shell_metacharacters",
+        yaml: r#"app:
+  name: "x; rm -rf /"
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:2:9: app.name: `x; rm -rf /` is not a safe name: use lowercase letters, digits and `-`, starting with a letter, at most 32 characters"#,
+        ],
+    },
+    Case {
+        name: "app_name_system_account",
+        yaml: r#"app:
+  name: www-data
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:2:9: app.name: `www-data` is a system account on Debian; choose another name"#,
+        ],
+    },
+    Case {
+        name: "host_name_command_substitution",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+hosts:
+  - name: web$(id)
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:5:11: hosts[0].name: `web$(id)` is not a safe name: use lowercase letters, digits and `-`, starting with a letter, at most 32 characters"#,
+        ],
+    },
+    Case {
+        name: "start_with_pipe",
+        yaml: r#"app:
+  name: hello
+  start: node server.js | tee log
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:3:10: app.start: runs without a shell, so pipes, `;`, `&&`, redirections and `$(...)` do not work; put them in a script and start that"#,
+        ],
+    },
+    Case {
+        name: "start_unclosed_quote",
+        yaml: r#"app:
+  name: hello
+  start: node 'server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[r#"deployer.yaml:3:10: app.start: has an unclosed quote"#],
+    },
+    Case {
+        name: "pm2_needs_a_node_script",
+        yaml: r#"app:
+  name: hello
+  start: npm start
+  process_manager: pm2
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:3:10: app.start: pm2 cluster mode runs a Node script: write it as `node <script> [args]`"#,
+        ],
+    },
+    Case {
+        name: "env_name_invalid",
+        yaml: r#"app:
+  name: hello
+  env:
+    MY-VAR: x
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:4:13: app.env.MY-VAR: variable names are letters, digits and `_`, not starting with a digit"#,
+        ],
+    },
+    Case {
+        name: "env_reserved_port",
+        yaml: r#"app:
+  name: hello
+  env:
+    PORT: 8080
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:4:11: app.env.PORT: PORT is set by deployer for each instance; remove it"#,
+        ],
+    },
+    Case {
+        name: "env_value_newline",
+        yaml: r#"app:
+  name: hello
+  env:
+    MOTD: "a\nb"
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:4:11: app.env.MOTD: values must be one line without control characters"#,
+        ],
+    },
+    Case {
+        name: "secret_also_in_env",
+        yaml: r#"app:
+  name: hello
+  env:
+    TOKEN: x
+  secrets: [TOKEN]
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:5:13: app.secrets[0]: TOKEN is also in app.env; a variable is either a secret or not"#,
+        ],
+    },
+    Case {
+        name: "ssh_from_empty",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+network:
+  ssh_from: []
+"#,
+        expected: &[
+            r#"deployer.yaml:8:13: network.ssh_from: is empty, so nobody could reach SSH; leave it out to allow anywhere, or list your networks"#,
+        ],
+    },
+    Case {
+        name: "firewall_port_clashes_with_app",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+firewall:
+  open:
+    - port: 3001
+"#,
+        expected: &[
+            r#"deployer.yaml:9:13: firewall.open[0].port: port 3001 clashes with the app's ports 3000-3063 (`instances: max` may use up to 64 ports)"#,
+        ],
+    },
+    Case {
+        name: "no_lb_host",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+    roles: [app]
+"#,
+        expected: &[
+            r#"deployer.yaml:5:3: hosts: no host has the `lb` role: nginx must front the app"#,
+        ],
+    },
+    Case {
+        name: "workers_without_worker_host",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+  workers:
+    - {name: jobs, start: node worker.js}
+hosts:
+  - name: web1
+    address: 198.18.0.10
+    roles: [lb, app]
+"#,
+        expected: &[
+            r#"deployer.yaml:7:3: hosts: app.workers are defined but no host has the `worker` role"#,
+        ],
+    },
+    Case {
+        name: "dedicated_lb_needs_private_addresses",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+    roles: [lb]
+  - name: app1
+    address: 198.18.0.11
+    roles: [app]
+"#,
+        expected: &[
+            r#"deployer.yaml:5:5: hosts[0].private_address: required: `web1` proxies to the app hosts over the private network"#,
+            r#"deployer.yaml:8:5: hosts[1].private_address: required: `web1` proxies to the app hosts over the private network"#,
+        ],
+    },
+    Case {
+        name: "static_dir_escapes_release",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+nginx:
+  static:
+    dir: ../etc
+"#,
+        expected: &[
+            r#"deployer.yaml:9:10: nginx.static.dir: `../etc` must be a directory inside the release, e.g. `public`"#,
+        ],
+    },
+    Case {
+        name: "max_body_not_nginx_size",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+nginx:
+  max_body: 10 MB
+"#,
+        expected: &[
+            r#"deployer.yaml:8:13: nginx.max_body: `10 MB` is not an nginx size: a number with an optional k, m or g, e.g. `10m`"#,
+        ],
+    },
+    Case {
+        name: "aliases_without_domain",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+aliases: [www.example.com]
+"#,
+        expected: &[r#"deployer.yaml:7:10: aliases: aliases need a `domain`"#],
+    },
+    Case {
+        name: "role_unknown",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+    roles: [lb, web]
+"#,
+        expected: &[
+            r#"deployer.yaml:5:3: hosts: no host has the `app` role"#,
+            r#"deployer.yaml:5:5: hosts[0].private_address: required: `web1` proxies to the app hosts over the private network"#,
+            r#"deployer.yaml:7:17: hosts[0].roles[1]: unknown value `web`: expected one of `lb`, `app`, `worker`"#,
+        ],
+    },
+    Case {
+        name: "source_not_a_directory",
+        yaml: r#"app:
+  name: hello
+  source: ./missing
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:3:11: app.source: `./missing` is not a directory (paths are relative to deployer.yaml)"#,
+        ],
+    },
+    Case {
+        name: "everything_at_once",
+        yaml: r#"app:
+  name: Hello
+  start: node server.js
+  port: 99999
+  instancs: 2
+  health:
+    path: healthz
+tls:
+  mode: acme
+network:
+  private: [10.0.0.0/33]
+hosts:
+  - name: web1
+    address: 198.18.0.10
+    roles: [lb, app, worker, lb]
+"#,
+        expected: &[
+            r#"deployer.yaml:2:9: app.name: `Hello` is not a safe name: use lowercase letters, digits and `-`, starting with a letter, at most 32 characters"#,
+            r#"deployer.yaml:4:9: app.port: expected a whole number from 0 to 65535, found integer `99999`"#,
+            r#"deployer.yaml:5:3: app.instancs: unknown key; did you mean `instances`?"#,
+            r#"deployer.yaml:7:11: app.health.path: `healthz` must be a URL path starting with `/`, without spaces"#,
+            r#"deployer.yaml:9:3: tls.email: acme needs a contact email, e.g. `ops@example.com` (or set `tls.mode: self-signed`)"#,
+            r#"deployer.yaml:9:9: tls.mode: acme needs `domain` (and `tls.email`); use `self-signed` for hosts without a public name"#,
+            r#"deployer.yaml:11:13: network.private[0]: expected a network such as `10.0.0.0/24` or `fd00::/64` (a single address means just that address), with no host bits set, found string "10.0.0.0/33""#,
+            r#"deployer.yaml:15:30: hosts[0].roles[3]: is listed twice"#,
+        ],
+    },
+];
+
+fn validate_in_dir(yaml: &str) -> (Option<i32>, String) {
+    let dir = tempfile::TempDir::new().unwrap();
+    fs::write(dir.path().join("deployer.yaml"), yaml).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .args(["validate", "-f", "deployer.yaml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn malformed_specs_report_every_problem_at_its_place() {
+    assert!(CASES.len() >= 30);
+    let mut failures = Vec::new();
+    for case in CASES {
+        let (code, stderr) = validate_in_dir(case.yaml);
+        let mut lines: Vec<&str> = stderr.lines().collect();
+        let summary = lines.pop().unwrap_or_default();
+        let n = case.expected.len();
+        let want_summary = format!(
+            "deployer.yaml is invalid: {n} problem{}; nothing was applied",
+            if n == 1 { "" } else { "s" }
+        );
+        if code != Some(65) || lines != case.expected || summary != want_summary {
+            failures.push(format!("{} (exit {code:?}):\n{stderr}", case.name));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_examples_are_valid() {
+    for (_, spec) in SPECS {
+        let result = deployer(&["validate", "-f", spec]);
+        assert_eq!(result.status.code(), Some(0), "{spec}: {}", text(&result));
+    }
+}
+
+#[test]
+fn nothing_is_rendered_from_an_invalid_spec() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let spec = dir.path().join("deployer.yaml");
+    fs::write(&spec, CASES[0].yaml).unwrap();
+    let out = dir.path().join("out");
+    let result = deployer(&[
+        "render",
+        "-f",
+        spec.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(result.status.code(), Some(65), "{}", text(&result));
+    assert!(!out.exists(), "render wrote output from an invalid spec");
+}
+
+#[test]
+fn a_missing_file_is_a_failure_not_an_invalid_spec() {
+    let result = deployer(&["validate", "-f", "no/such/deployer.yaml"]);
+    assert_eq!(result.status.code(), Some(1));
+    assert!(
+        text(&result).contains("cannot read no/such/deployer.yaml"),
+        "{}",
+        text(&result)
+    );
+}
+
+#[test]
+fn a_bad_command_line_exits_64() {
+    assert_eq!(
+        deployer(&["validate", "--no-such-flag"]).status.code(),
+        Some(64)
+    );
+    assert_eq!(deployer(&["--help"]).status.code(), Some(0));
+}
