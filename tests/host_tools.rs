@@ -268,8 +268,8 @@ fn sshd_accepts_the_hardening_drop_in() {
         // sshd -t wants its privilege separation directory.
         let script = format!(
             "mount -t tmpfs tmpfs /run && mkdir -m 0755 /run/sshd
-             $(command -v sshd) -t -f {config}
-             $(command -v sshd) -T -f {config} -C user=root,host=test,addr=192.0.2.1 | grep -qx 'port 2222'",
+             sshd -t -f {config}
+             sshd -T -f {config} -C user=root,host=test,addr=192.0.2.1 | grep -qx 'port 2222'",
             config = config.display()
         );
         let result = in_namespaces(&script);

@@ -75,10 +75,18 @@ pub fn mode(path: &Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o7777
 }
 
+/// PATH with the admin directories, where nginx, nft and sshd live, whatever
+/// the PATH the tests were started with.
+fn admin_path() -> String {
+    let path = std::env::var("PATH").unwrap_or_default();
+    format!("{path}:/usr/local/sbin:/usr/sbin:/sbin")
+}
+
 /// A tool the README's test command installs; its absence is a failure, not a skip.
 pub fn require(tool: &str) {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
+        .env("PATH", admin_path())
         .output()
         .is_ok_and(|o| o.status.success());
     assert!(
@@ -101,6 +109,7 @@ pub fn in_namespaces(script: &str) -> Output {
             "-euc",
             script,
         ])
+        .env("PATH", admin_path())
         .output()
         .expect("unshare runs")
 }
