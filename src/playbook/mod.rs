@@ -50,15 +50,8 @@ fn parse(name: &str, text: &str) -> Result<Vec<Resource>> {
     let typed = yaml::from_node::<Vec<Resource>>(&root);
     match typed.value {
         Some(resources) if typed.diagnostics.is_empty() => {
-            for resource in &resources {
-                let (kind, path) = resource.label();
-                if matches!(
-                    resource,
-                    Resource::Dir(_) | Resource::File(_) | Resource::Symlink(_)
-                ) && (!path.starts_with('/') || path.split('/').any(|part| part == ".."))
-                {
-                    bail!("playbook {name}: {kind} path `{path}` must be absolute, without `..`");
-                }
+            if let Some(problem) = resources.iter().find_map(Resource::problems) {
+                bail!("playbook {name}: {problem}");
             }
             Ok(resources)
         }

@@ -1,6 +1,10 @@
 //! The resource kinds: small declarative values saying what a host must have.
-//! Playbooks list them; the engine reads their facts on a host, diffs and
-//! converges them.
+//! Playbooks list them; `facts` reads them all from a host in one script,
+//! `diff` compares, and `converge` writes the script that changes the host.
+
+pub mod converge;
+pub mod diff;
+pub mod facts;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,6 +21,7 @@ pub enum Resource {
     File(File),
     Symlink(Symlink),
     Service(Service),
+    Command(Command),
 }
 
 /// A Debian package, installed.
@@ -25,7 +30,7 @@ pub struct Package {
     pub name: String,
 }
 
-/// A system account with no login shell.
+/// A system account with no login shell and its own group.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct User {
     pub name: String,
@@ -56,9 +61,29 @@ pub struct File {
     #[serde(default = "root")]
     pub group: String,
     pub mode: Mode,
+    /// Judges the new content before it replaces the live file.
+    pub check: Option<Check>,
+    /// Handlers to run once after the apply when this file changed:
+    /// `daemon-reload`, `restart UNIT`, `reload UNIT`.
+    #[serde(default)]
+    pub notify: Vec<String>,
+    /// The content is never read back, shown or diffed: only its digest.
+    #[serde(default)]
+    pub secret: bool,
     /// The rendered template; filled in when a playbook is expanded.
     #[serde(skip)]
     pub content: String,
+}
+
+/// A command that judges new files. With `shadow`, it runs with a staged
+/// copy of that directory (the live one plus every new file in it) mounted
+/// over the live one, in a private mount namespace: `nginx -t` then reads
+/// exactly the configuration that would go live. Without, `{}` in `run` is
+/// the staged file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Check {
+    pub run: String,
+    pub shadow: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,10 +92,19 @@ pub struct Symlink {
     pub target: String,
 }
 
-/// A systemd unit, enabled and running.
+/// A systemd unit, enabled at boot and running.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Service {
     pub name: String,
+}
+
+/// A command run only while its guard says the host needs it: `unless`
+/// (a check that exits 0 when all is well) or `creates` (a path it makes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Command {
+    pub run: String,
+    pub unless: Option<String>,
+    pub creates: Option<String>,
 }
 
 fn root() -> String {
@@ -113,7 +147,7 @@ impl Serialize for Mode {
 }
 
 impl Resource {
-    /// The kind and the thing it names, for summaries: `file /etc/nginx/nginx.conf`.
+    /// The kind and the thing it names: `("file", "/etc/nginx/nginx.conf")`.
     pub fn label(&self) -> (&'static str, &str) {
         match self {
             Resource::Package(p) => ("package", &p.name),
@@ -122,6 +156,95 @@ impl Resource {
             Resource::File(f) => ("file", &f.path),
             Resource::Symlink(s) => ("symlink", &s.path),
             Resource::Service(s) => ("service", &s.name),
+            Resource::Command(c) => ("command", &c.run),
         }
+    }
+
+    /// Problems in a resource as a playbook wrote it.
+    pub fn problems(&self) -> Option<String> {
+        let (kind, name) = self.label();
+        let path_like = matches!(
+            self,
+            Resource::Dir(_) | Resource::File(_) | Resource::Symlink(_)
+        );
+        if path_like && (!name.starts_with('/') || name.split('/').any(|part| part == "..")) {
+            return Some(format!(
+                "{kind} path `{name}` must be absolute, without `..`"
+            ));
+        }
+        if name.contains(['\n', '\0', '\t']) {
+            return Some(format!("{kind} `{name}` holds a control character"));
+        }
+        match self {
+            Resource::Command(c) if c.unless.is_none() && c.creates.is_none() => {
+                Some(format!("command `{}` needs a guard: `unless` or `creates`", c.run))
+            }
+            Resource::File(f) => f.notify.iter().find(|h| Handler::parse(h).is_none()).map(|h| {
+                format!("file {}: unknown handler `{h}`; use `daemon-reload`, `restart UNIT` or `reload UNIT`", f.path)
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// What a changed file asks for, once per apply.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Handler {
+    DaemonReload,
+    Restart(String),
+    Reload(String),
+}
+
+impl Handler {
+    pub fn parse(text: &str) -> Option<Handler> {
+        let unit_ok = |u: &str| !u.is_empty() && !u.contains(char::is_whitespace);
+        match text.split_once(' ') {
+            None if text == "daemon-reload" => Some(Handler::DaemonReload),
+            Some(("restart", unit)) if unit_ok(unit) => Some(Handler::Restart(unit.into())),
+            Some(("reload", unit)) if unit_ok(unit) => Some(Handler::Reload(unit.into())),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Handler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Handler::DaemonReload => f.write_str("systemctl daemon-reload"),
+            Handler::Restart(unit) => write!(f, "restart {unit}"),
+            Handler::Reload(unit) => write!(f, "reload {unit}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handlers_parse() {
+        assert_eq!(Handler::parse("daemon-reload"), Some(Handler::DaemonReload));
+        assert_eq!(
+            Handler::parse("restart a@1.service"),
+            Some(Handler::Restart("a@1.service".into()))
+        );
+        assert_eq!(
+            Handler::parse("reload nginx.service"),
+            Some(Handler::Reload("nginx.service".into()))
+        );
+        assert_eq!(Handler::parse("restart "), None);
+        assert_eq!(Handler::parse("restart a b"), None);
+        assert_eq!(Handler::parse("bounce nginx"), None);
+    }
+
+    #[test]
+    fn commands_need_a_guard() {
+        let unguarded = Resource::Command(Command {
+            run: "true".into(),
+            unless: None,
+            creates: None,
+        });
+        assert!(unguarded.problems().unwrap().contains("needs a guard"));
     }
 }

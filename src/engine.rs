@@ -1,0 +1,128 @@
+//! What happens on one host: plan it (facts in one round trip, then a diff),
+//! or apply it (lock and facts in one round trip, then one converge script).
+
+use anyhow::{Result, bail};
+
+use crate::lock::{self, Lease};
+use crate::plan::HostPlan;
+use crate::resource::{Resource, converge, diff, facts};
+use crate::transport::Transport;
+
+fn host_plan(host: &str, resources: &[Resource], facts: &facts::Facts) -> Result<HostPlan> {
+    let changes = diff::changes(resources, facts).map_err(|e| anyhow::anyhow!("{host}: {e}"))?;
+    Ok(HostPlan {
+        host: host.to_string(),
+        facts_digest: facts.digest.clone(),
+        desired_digest: diff::desired_digest(resources),
+        handlers: diff::handlers(resources, &changes),
+        changes,
+    })
+}
+
+/// Reads the host's facts and works out what would change. Changes nothing.
+pub fn plan(host: &str, transport: &mut dyn Transport, resources: &[Resource]) -> Result<HostPlan> {
+    let output = transport.run(&facts::script(resources), &mut |_| {})?;
+    if output.status != 0 {
+        bail!(
+            "{host}: gathering facts failed (exit {}):\n{}",
+            output.status,
+            output.stderr_tail()
+        );
+    }
+    let facts =
+        facts::parse(&output.stdout, resources).map_err(|e| anyhow::anyhow!("{host}: {e:#}"))?;
+    host_plan(host, resources, &facts)
+}
+
+/// What an apply did on one host.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub plan: HostPlan,
+}
+
+/// Takes the host's deploy lock, reads its facts, and converges it. With
+/// `expected` (a saved plan), refuses unless the host and the spec are still
+/// what that plan saw. `progress` sees each step as it starts.
+pub fn apply(
+    host: &str,
+    transport: &mut dyn Transport,
+    resources: &[Resource],
+    expected: Option<&HostPlan>,
+    lease: &Lease,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Applied> {
+    progress("lock and facts");
+    let script = format!(
+        "{}acquire_lock || exit 75\n{}",
+        lease.functions(),
+        facts::script(resources)
+    );
+    let output = transport.run(&script, &mut |_| {})?;
+    if output.status == 75 {
+        match output.stdout.lines().find_map(lock::parse_holder) {
+            Some(holder) => lock::held(host, &holder)?,
+            None => bail!(
+                "{host}: could not take the deploy lock:\n{}",
+                output.stderr_tail()
+            ),
+        }
+    }
+    let release = |transport: &mut dyn Transport| {
+        transport
+            .run(&lease.release_script(), &mut |_| {})
+            .map(|_| ())
+    };
+    if output.status != 0 {
+        release(transport)?;
+        bail!(
+            "{host}: gathering facts failed (exit {}):\n{}",
+            output.status,
+            output.stderr_tail()
+        );
+    }
+    let planned = facts::parse(&output.stdout, resources)
+        .map_err(|e| anyhow::anyhow!("{host}: {e:#}"))
+        .and_then(|facts| host_plan(host, resources, &facts));
+    let plan = match planned {
+        Ok(plan) => plan,
+        Err(e) => {
+            release(transport)?;
+            return Err(e);
+        }
+    };
+    if let Some(expected) = expected {
+        let stale = if expected.desired_digest != plan.desired_digest {
+            Some("the spec now renders differently")
+        } else if expected.facts_digest != plan.facts_digest {
+            Some("the host changed")
+        } else {
+            None
+        };
+        if let Some(why) = stale {
+            release(transport)?;
+            bail!(
+                "{host}: the saved plan is stale ({why} since it was made); nothing was applied. Run `deployer plan` again"
+            );
+        }
+    }
+    if plan.is_converged() {
+        release(transport)?;
+        return Ok(Applied { plan });
+    }
+    let script = converge::script(resources, &plan.changes, &plan.handlers, lease);
+    let mut last_step = String::from("start");
+    let output = transport.run(&script, &mut |line| {
+        if let Some(step) = line.strip_prefix(converge::STEP) {
+            last_step = step.to_string();
+            progress(step);
+        }
+    })?;
+    if output.status != 0 {
+        bail!(
+            "{host}: failed at step `{last_step}` (exit {}); steps before it are done, the rest were not attempted:\n{}",
+            output.status,
+            output.stderr_tail()
+        );
+    }
+    Ok(Applied { plan })
+}

@@ -1,0 +1,258 @@
+//! The script that converges a host: one round trip, fed on stdin (so file
+//! contents never appear in a process list), run by bash as root.
+//!
+//! Order, by kind: packages, users, directories, symlinks, files (all staged
+//! and checked first, then renamed into place), daemon-reload, services,
+//! restarts and reloads, commands. Every step is idempotent, so a rerun after
+//! a failure finishes the job. The body sits in a function called on the last
+//! line: a script cut short in transit runs nothing.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+use super::diff::{Action, Change};
+use super::{Check, File, Handler, Resource};
+use crate::lock;
+use crate::shell::quote;
+
+/// Lines the script prints on stdout to report progress: `STEP<TAB>what`.
+pub const STEP: &str = "STEP\t";
+
+const PRELUDE: &str = r#"set -euo pipefail
+export LC_ALL=C DEBIAN_FRONTEND=noninteractive
+umask 077
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"; release_lock' EXIT
+step() { renew_lock; printf 'STEP\t%s\n' "$*"; }
+# Runs a check with a staged copy of a directory mounted over the live one.
+shadowed() {
+  unshare --mount --propagation private sh -euc 'mount --bind "$1" "$2"; exec sh -c "$3"' sh "$@"
+}
+"#;
+
+/// The converge script for `changes` (from `resources`) and `handlers`,
+/// holding the deploy lock `lock` throughout and releasing it at the end.
+pub fn script(
+    resources: &[Resource],
+    changes: &[Change],
+    handlers: &[Handler],
+    lock: &lock::Lease,
+) -> String {
+    let changed = |r: &Resource| {
+        let (kind, target) = r.label();
+        changes
+            .iter()
+            .find(|c| c.kind == kind && c.target == target)
+    };
+    let mut body = String::new();
+    body.push_str(&lock.functions());
+    body.push_str(PRELUDE);
+
+    let packages: Vec<String> = resources
+        .iter()
+        .filter(|r| matches!(r, Resource::Package(_)) && changed(r).is_some())
+        .map(|r| quote(r.label().1))
+        .collect();
+    if !packages.is_empty() {
+        let list = packages.join(" ");
+        let _ = writeln!(body, "step install {list}");
+        body.push_str("apt-get update -qq\n");
+        let _ = writeln!(
+            body,
+            "apt-get install -y -qq --no-install-recommends -o Dpkg::Options::=--force-confold {list} >/dev/null"
+        );
+    }
+    for resource in resources.iter().filter(|r| changed(r).is_some()) {
+        match resource {
+            Resource::User(u) => {
+                let _ = writeln!(body, "step create user {}", quote(&u.name));
+                let _ = writeln!(
+                    body,
+                    "getent passwd {name} >/dev/null || useradd --system --user-group --no-create-home --home-dir {home} --shell /usr/sbin/nologin {name}",
+                    name = quote(&u.name),
+                    home = quote(&u.home)
+                );
+            }
+            Resource::Dir(d) => {
+                let _ = writeln!(body, "step directory {}", quote(&d.path));
+                let _ = writeln!(
+                    body,
+                    "install -d -m {} -o {} -g {} {}",
+                    d.mode,
+                    quote(&d.owner),
+                    quote(&d.group),
+                    quote(&d.path)
+                );
+            }
+            Resource::Symlink(l) => {
+                let (path, temp) = (quote(&l.path), quote(&format!("{}.deployer-new", l.path)));
+                let _ = writeln!(body, "step symlink {path}");
+                let _ = writeln!(
+                    body,
+                    "ln -sfn {} {temp} && mv -Tf {temp} {path}",
+                    quote(&l.target)
+                );
+            }
+            _ => {}
+        }
+    }
+    write_files(&mut body, resources, &changed);
+    if handlers.contains(&Handler::DaemonReload) {
+        body.push_str("step systemctl daemon-reload\nsystemctl daemon-reload\n");
+    }
+    for change in changes.iter().filter(|c| c.kind == "service") {
+        let unit = quote(&change.target);
+        let enable = change.details.iter().any(|d| d == "enable");
+        let start = change.details.iter().any(|d| d == "start");
+        let _ = writeln!(body, "step {} {unit}", change.details.join(" and "));
+        match (enable, start) {
+            (true, true) => writeln!(body, "systemctl enable --now --quiet {unit}"),
+            (true, false) => writeln!(body, "systemctl enable --quiet {unit}"),
+            _ => writeln!(body, "systemctl start {unit}"),
+        }
+        .expect("writing to a String");
+    }
+    for handler in handlers {
+        let (verb, unit) = match handler {
+            Handler::DaemonReload => continue,
+            Handler::Restart(unit) => ("restart", unit),
+            Handler::Reload(unit) => ("reload", unit),
+        };
+        let _ = writeln!(body, "step {verb} {unit}\nsystemctl {verb} {}", quote(unit));
+    }
+    for resource in resources {
+        if let (Resource::Command(c), Some(change)) = (resource, changed(resource)) {
+            debug_assert_eq!(change.action, Action::Run);
+            let guard = match (&c.creates, &c.unless) {
+                (Some(path), _) => format!("test -e {}", quote(path)),
+                (_, Some(check)) => format!("sh -c {}", quote(check)),
+                (None, None) => "false".into(),
+            };
+            let _ = writeln!(body, "step run {}", quote(&c.run));
+            let _ = writeln!(body, "{guard} >/dev/null 2>&1 || sh -c {}", quote(&c.run));
+        }
+    }
+    body.push_str("step done\n");
+    format!("main() {{\n{body}}}\nmain\n")
+}
+
+/// Stages every changed file, runs each check once over all the files it
+/// judges, and only then renames them into place, each with owner and mode.
+fn write_files<'a>(
+    body: &mut String,
+    resources: &'a [Resource],
+    changed: &dyn Fn(&Resource) -> Option<&'a Change>,
+) {
+    let files: Vec<&File> = resources
+        .iter()
+        .filter_map(|r| match r {
+            Resource::File(f) if changed(r).is_some() => Some(f),
+            _ => None,
+        })
+        .collect();
+    if files.is_empty() {
+        return;
+    }
+    let staged = |i: usize| format!("\"$stage\"/{i}");
+    body.push_str("step stage files\n");
+    for (i, file) in files.iter().enumerate() {
+        let name = file.path.rsplit('/').next().unwrap_or("file");
+        let _ = writeln!(
+            body,
+            "mkdir {dir}\nbase64 -d >{dir}/{name} <<'DEPLOYER_EOF'\n{data}\nDEPLOYER_EOF",
+            dir = staged(i),
+            name = quote(name),
+            data = wrap(&BASE64.encode(&file.content))
+        );
+    }
+    let mut checks: BTreeMap<(String, Option<String>), Vec<usize>> = BTreeMap::new();
+    for (i, file) in files.iter().enumerate() {
+        if let Some(Check { run, shadow }) = &file.check {
+            checks
+                .entry((run.clone(), shadow.clone()))
+                .or_default()
+                .push(i);
+        }
+    }
+    for (n, ((run, shadow), members)) in checks.iter().enumerate() {
+        let _ = writeln!(body, "step check {}", quote(run));
+        match shadow {
+            Some(dir) => {
+                let copy = format!("\"$stage\"/shadow{n}");
+                let _ = writeln!(
+                    body,
+                    "if [ -d {d} ]; then cp -a {d} {copy}; else mkdir {copy}; fi",
+                    d = quote(dir)
+                );
+                for &i in members {
+                    let file = files[i];
+                    let relative = file
+                        .path
+                        .strip_prefix(&format!("{dir}/"))
+                        .unwrap_or(&file.path);
+                    let name = file.path.rsplit('/').next().unwrap_or("file");
+                    let _ = writeln!(
+                        body,
+                        "install -D -m 0644 {}/{} {copy}/{}",
+                        staged(i),
+                        quote(name),
+                        quote(relative)
+                    );
+                }
+                let command = format!("shadowed {copy} {} {}", quote(dir), quote(run));
+                let _ = writeln!(body, "{}", judged(&command, run));
+            }
+            None => {
+                for &i in members {
+                    let name = files[i].path.rsplit('/').next().unwrap_or("file");
+                    let path = format!("{}/{}", staged(i), quote(name));
+                    let _ = writeln!(body, "{}", judged(&run.replace("{}", &path), run));
+                }
+            }
+        }
+    }
+    for (i, file) in files.iter().enumerate() {
+        let path = quote(&file.path);
+        let temp = quote(&format!("{}.deployer-new", file.path));
+        let parent = quote(
+            file.path
+                .rsplit_once('/')
+                .map_or("/", |(p, _)| if p.is_empty() { "/" } else { p }),
+        );
+        let name = file.path.rsplit('/').next().unwrap_or("file");
+        let _ = writeln!(body, "step write {path}");
+        let _ = writeln!(body, "[ -d {parent} ] || install -d -m 0755 {parent}");
+        let _ = writeln!(
+            body,
+            "install -m {} -o {} -g {} {}/{} {temp}\nmv -f {temp} {path}",
+            file.mode,
+            quote(&file.owner),
+            quote(&file.group),
+            staged(i),
+            quote(name)
+        );
+    }
+}
+
+/// A check whose failure stops the script. Explicit, because `set -e`
+/// ignores a failing command that a check might write as `! grep ...`.
+fn judged(command: &str, run: &str) -> String {
+    format!(
+        "if ! ( {command} ); then echo {} >&2; exit 1; fi",
+        quote(&format!(
+            "deployer: check `{run}` refused the new files; nothing was replaced"
+        ))
+    )
+}
+
+/// Base64 in lines of 76, as `base64 -d` reads it.
+fn wrap(data: &str) -> String {
+    data.as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,0 +1,412 @@
+//! Desired resources against a host's facts: the changes that would make the
+//! host match, each with what differs, and the handlers they set off.
+
+use anyhow::{Result, bail};
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use similar::TextDiff;
+
+use super::facts::{Attributes, Content, Facts, PathFact, hex};
+use super::{Handler, Mode, Resource};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Install,
+    Create,
+    Update,
+    Start,
+    Run,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub kind: String,
+    pub target: String,
+    pub action: Action,
+    /// Short lines saying what differs: `mode 0644 -> 0600`, `enable`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
+    /// Files: a unified diff of the content (never for secret files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+}
+
+/// States of a unit file that need no `systemctl enable`.
+const ENABLED: &[&str] = &[
+    "enabled",
+    "enabled-runtime",
+    "static",
+    "alias",
+    "indirect",
+    "generated",
+];
+
+/// The changes `resources` need on a host with `facts`, in resource order.
+pub fn changes(resources: &[Resource], facts: &Facts) -> Result<Vec<Change>> {
+    let mut changes = Vec::new();
+    for resource in resources {
+        let (kind, target) = resource.label();
+        let change = |action, details: Vec<String>, diff| Change {
+            kind: kind.into(),
+            target: target.into(),
+            action,
+            details,
+            diff,
+        };
+        let missing = || bail!("no facts for {kind} {target}: the facts script did not report it");
+        let next = match resource {
+            Resource::Package(p) => match facts.packages.get(&p.name) {
+                Some(true) => None,
+                Some(false) => Some(change(Action::Install, vec![], None)),
+                None => return missing(),
+            },
+            Resource::User(u) => match facts.users.get(&u.name) {
+                Some(true) => None,
+                Some(false) => Some(change(
+                    Action::Create,
+                    vec![format!("home {}", u.home)],
+                    None,
+                )),
+                None => return missing(),
+            },
+            Resource::Dir(d) => match facts.paths.get(&('D', d.path.clone())) {
+                Some(PathFact::Missing) => Some(change(
+                    Action::Create,
+                    vec![attributes(d.mode, &d.owner, &d.group)],
+                    None,
+                )),
+                Some(PathFact::Present(now)) => {
+                    let details = attribute_changes(now, d.mode, &d.owner, &d.group);
+                    (!details.is_empty()).then(|| change(Action::Update, details, None))
+                }
+                Some(PathFact::Other) => bail!(
+                    "{target} should be a directory, but something else is there; move it away first"
+                ),
+                None => return missing(),
+            },
+            Resource::File(f) => match facts.paths.get(&('F', f.path.clone())) {
+                Some(PathFact::Missing) => {
+                    let diff = (!f.secret).then(|| unified_diff(&f.path, "", &f.content));
+                    let mut details = vec![attributes(f.mode, &f.owner, &f.group)];
+                    if f.secret {
+                        details.push("(secret)".into());
+                    }
+                    Some(change(Action::Create, details, diff))
+                }
+                Some(PathFact::Present(now)) => {
+                    let mut details = attribute_changes(now, f.mode, &f.owner, &f.group);
+                    let diff = match &now.content {
+                        Content::Sha256(old)
+                            if *old != hex(&Sha256::digest(f.content.as_bytes())) =>
+                        {
+                            details.push("(secret changed)".into());
+                            None
+                        }
+                        Content::Bytes(old) if old != f.content.as_bytes() => {
+                            match std::str::from_utf8(old) {
+                                Ok(old) => Some(unified_diff(&f.path, old, &f.content)),
+                                Err(_) => {
+                                    details.push(format!(
+                                        "replaces {} bytes of binary content",
+                                        old.len()
+                                    ));
+                                    None
+                                }
+                            }
+                        }
+                        _ => None,
+                    };
+                    (!details.is_empty() || diff.is_some())
+                        .then(|| change(Action::Update, details, diff))
+                }
+                Some(PathFact::Other) => bail!(
+                    "{target} should be a file, but something else is there; move it away first"
+                ),
+                None => return missing(),
+            },
+            Resource::Symlink(l) => match facts.symlinks.get(&l.path) {
+                Some(Some(now)) if *now == l.target => None,
+                Some(Some(now)) => Some(change(
+                    Action::Update,
+                    vec![format!("-> {now} becomes -> {}", l.target)],
+                    None,
+                )),
+                Some(None) => Some(change(
+                    Action::Create,
+                    vec![format!("-> {}", l.target)],
+                    None,
+                )),
+                None => return missing(),
+            },
+            Resource::Service(s) => match facts.services.get(&s.name) {
+                Some(now) => {
+                    let mut details = Vec::new();
+                    if !ENABLED.contains(&now.unit_file_state.as_str()) {
+                        details.push("enable".to_string());
+                    }
+                    if now.active_state != "active" {
+                        details.push("start".to_string());
+                    }
+                    (!details.is_empty()).then(|| change(Action::Start, details, None))
+                }
+                None => return missing(),
+            },
+            Resource::Command(c) => match facts.guards.get(&c.run) {
+                Some(true) => None,
+                Some(false) => Some(change(Action::Run, vec![], None)),
+                None => return missing(),
+            },
+        };
+        changes.extend(next);
+    }
+    Ok(changes)
+}
+
+/// Handlers the changed files set off, each once: daemon-reload first, then
+/// restarts, then reloads. A unit this apply starts anyway is not restarted.
+pub fn handlers(resources: &[Resource], changes: &[Change]) -> Vec<Handler> {
+    let changed =
+        |kind: &str, target: &str| changes.iter().any(|c| c.kind == kind && c.target == target);
+    let mut handlers: Vec<Handler> = resources
+        .iter()
+        .filter_map(|r| match r {
+            Resource::File(f) if changed("file", &f.path) => Some(&f.notify),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|text| Handler::parse(text))
+        .filter(|h| match h {
+            Handler::Restart(unit) | Handler::Reload(unit) => !changes.iter().any(|c| {
+                c.kind == "service" && c.target == *unit && c.details.iter().any(|d| d == "start")
+            }),
+            Handler::DaemonReload => true,
+        })
+        .collect();
+    handlers.sort();
+    handlers.dedup();
+    handlers
+}
+
+fn attributes(mode: Mode, owner: &str, group: &str) -> String {
+    format!("mode {mode}, owner {owner}:{group}")
+}
+
+fn attribute_changes(now: &Attributes, mode: Mode, owner: &str, group: &str) -> Vec<String> {
+    let mut details = Vec::new();
+    if now.mode != mode.0 {
+        details.push(format!("mode {} -> {mode}", Mode(now.mode)));
+    }
+    if now.owner != owner || now.group != group {
+        details.push(format!(
+            "owner {}:{} -> {owner}:{group}",
+            now.owner, now.group
+        ));
+    }
+    details
+}
+
+fn unified_diff(path: &str, old: &str, new: &str) -> String {
+    TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(path, path)
+        .to_string()
+}
+
+/// SHA-256 of what `resources` want, so a saved plan can tell whether the
+/// spec still renders the same.
+pub fn desired_digest(resources: &[Resource]) -> String {
+    let mut hasher = Sha256::new();
+    for resource in resources {
+        hasher.update(serde_json::to_vec(resource).expect("resources serialize"));
+        if let Resource::File(f) = resource {
+            hasher.update(base64::engine::general_purpose::STANDARD.encode(&f.content));
+        }
+        hasher.update(b"\n");
+    }
+    hex(&hasher.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resource::facts::{Attributes, ServiceFact};
+    use crate::resource::{Dir, File, Package, Service};
+
+    fn file(content: &str, secret: bool) -> File {
+        File {
+            path: "/etc/app.conf".into(),
+            template: "t".into(),
+            vars: Default::default(),
+            owner: "root".into(),
+            group: "root".into(),
+            mode: Mode(0o644),
+            check: None,
+            notify: vec!["restart app.service".into(), "daemon-reload".into()],
+            secret,
+            content: content.into(),
+        }
+    }
+
+    fn present(content: Content, mode: u32) -> PathFact {
+        PathFact::Present(Attributes {
+            mode,
+            owner: "root".into(),
+            group: "root".into(),
+            content,
+        })
+    }
+
+    fn facts_with(path: PathFact) -> Facts {
+        let mut facts = Facts::default();
+        facts.paths.insert(('F', "/etc/app.conf".into()), path);
+        facts
+    }
+
+    #[test]
+    fn a_converged_file_needs_nothing() {
+        let facts = facts_with(present(Content::Bytes(b"a\n".to_vec()), 0o644));
+        assert!(
+            changes(&[Resource::File(file("a\n", false))], &facts)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_changed_file_has_a_unified_diff_and_mode_change() {
+        let facts = facts_with(present(Content::Bytes(b"a\nb\n".to_vec()), 0o600));
+        let changes = changes(&[Resource::File(file("a\nc\n", false))], &facts).unwrap();
+        assert_eq!(changes[0].action, Action::Update);
+        assert_eq!(changes[0].details, ["mode 0600 -> 0644"]);
+        let diff = changes[0].diff.as_deref().unwrap();
+        assert!(diff.contains("-b\n+c\n"), "{diff}");
+        assert!(
+            diff.starts_with("--- /etc/app.conf\n+++ /etc/app.conf\n"),
+            "{diff}"
+        );
+    }
+
+    #[test]
+    fn secret_files_show_no_content() {
+        let facts = facts_with(present(Content::Sha256("0".repeat(64)), 0o644));
+        let changes = changes(&[Resource::File(file("password=hunter2\n", true))], &facts).unwrap();
+        assert_eq!(changes[0].details, ["(secret changed)"]);
+        assert_eq!(changes[0].diff, None);
+        let same = hex(&Sha256::digest(b"password=hunter2\n"));
+        let facts = facts_with(present(Content::Sha256(same), 0o644));
+        assert!(
+            super::changes(&[Resource::File(file("password=hunter2\n", true))], &facts)
+                .unwrap()
+                .is_empty()
+        );
+        let created = super::changes(
+            &[Resource::File(file("password=hunter2\n", true))],
+            &facts_with(PathFact::Missing),
+        )
+        .unwrap();
+        assert_eq!(created[0].diff, None);
+    }
+
+    #[test]
+    fn something_in_the_way_is_an_error() {
+        let err = changes(
+            &[Resource::File(file("x", false))],
+            &facts_with(PathFact::Other),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("something else is there"));
+    }
+
+    #[test]
+    fn missing_facts_are_an_error_not_a_change() {
+        let err = changes(
+            &[Resource::Package(Package {
+                name: "nginx".into(),
+            })],
+            &Facts::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("no facts for package nginx"));
+    }
+
+    #[test]
+    fn dirs_services_and_handlers() {
+        let mut facts = facts_with(PathFact::Missing);
+        facts.paths.insert(
+            ('D', "/srv/app".into()),
+            PathFact::Present(Attributes {
+                mode: 0o755,
+                owner: "root".into(),
+                group: "root".into(),
+                content: Content::None,
+            }),
+        );
+        facts.services.insert(
+            "app.service".into(),
+            ServiceFact {
+                unit_file_state: "disabled".into(),
+                active_state: "active".into(),
+            },
+        );
+        facts.services.insert(
+            "other.service".into(),
+            ServiceFact {
+                unit_file_state: "enabled".into(),
+                active_state: "failed".into(),
+            },
+        );
+        let resources = vec![
+            Resource::Dir(Dir {
+                path: "/srv/app".into(),
+                owner: "app".into(),
+                group: "app".into(),
+                mode: Mode(0o750),
+            }),
+            Resource::File(file("new", false)),
+            Resource::Service(Service {
+                name: "app.service".into(),
+            }),
+            Resource::Service(Service {
+                name: "other.service".into(),
+            }),
+        ];
+        let changes = changes(&resources, &facts).unwrap();
+        assert_eq!(
+            changes[0].details,
+            ["mode 0755 -> 0750", "owner root:root -> app:app"]
+        );
+        assert_eq!(changes[2].details, ["enable"]);
+        assert_eq!(changes[3].details, ["start"]);
+        // app.service is running, so the changed file restarts it; daemon-reload comes first.
+        assert_eq!(
+            handlers(&resources, &changes),
+            [
+                Handler::DaemonReload,
+                Handler::Restart("app.service".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_unit_started_by_this_apply_is_not_restarted_too() {
+        let mut facts = facts_with(PathFact::Missing);
+        facts.services.insert(
+            "app.service".into(),
+            ServiceFact {
+                unit_file_state: "".into(),
+                active_state: "inactive".into(),
+            },
+        );
+        let resources = vec![
+            Resource::File(file("x", false)),
+            Resource::Service(Service {
+                name: "app.service".into(),
+            }),
+        ];
+        let changes = changes(&resources, &facts).unwrap();
+        assert_eq!(handlers(&resources, &changes), [Handler::DaemonReload]);
+    }
+}

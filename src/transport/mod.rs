@@ -1,0 +1,31 @@
+//! How deployer reaches a host: run a bash script there, fed on stdin, and
+//! stream back what it prints. Everything else (facts, writing files,
+//! locks) is a script, so every transport does exactly the same things.
+
+mod local;
+
+use anyhow::Result;
+
+pub use local::Local;
+
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub stdout: String,
+    pub stderr: String,
+    pub status: i32,
+}
+
+impl Output {
+    /// The last lines of stderr, to say why a step failed.
+    pub fn stderr_tail(&self) -> String {
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        lines[lines.len().saturating_sub(15)..].join("\n")
+    }
+}
+
+pub trait Transport: Send {
+    /// Runs `script` with bash as root; `on_line` sees each line of stdout
+    /// as it arrives. A non-zero exit is an `Output`, not an error; errors
+    /// are for not reaching the host at all.
+    fn run(&mut self, script: &str, on_line: &mut dyn FnMut(&str)) -> Result<Output>;
+}

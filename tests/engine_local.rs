@@ -1,0 +1,343 @@
+//! The engine against this machine through the Local transport, every
+//! resource inside a temporary root: plans, applies, gates, the lock and
+//! stale plans, checked on the real filesystem.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use deployer::engine;
+use deployer::lock::Lease;
+use deployer::resource::diff::Action;
+use deployer::resource::{Check, Command, Dir, File, Mode, Resource, Symlink};
+use deployer::transport::Local;
+use tempfile::TempDir;
+
+fn path(root: &TempDir, rest: &str) -> String {
+    format!("{}/{rest}", root.path().display())
+}
+
+fn file(path: String, content: &str, mode: u32) -> File {
+    File {
+        path,
+        template: "test".into(),
+        vars: Default::default(),
+        owner: "root".into(),
+        group: "root".into(),
+        mode: Mode(mode),
+        check: None,
+        notify: vec![],
+        secret: false,
+        content: content.into(),
+    }
+}
+
+fn lease(root: &TempDir) -> Lease {
+    Lease::new(&path(root, "state"), 600)
+}
+
+/// A small host: a directory, two files (one with awkward characters in its
+/// name and content), a symlink and a guarded command.
+fn resources(root: &TempDir, config: &str) -> Vec<Resource> {
+    vec![
+        Resource::Dir(Dir {
+            path: path(root, "srv/app"),
+            owner: "root".into(),
+            group: "root".into(),
+            mode: Mode(0o750),
+        }),
+        Resource::File(file(path(root, "etc/app/app.conf"), config, 0o640)),
+        Resource::File(file(
+            path(root, "etc/app/it's a $(name).txt"),
+            "line 1\n'quoted' \"twice\" $HOME `id`\n",
+            0o600,
+        )),
+        Resource::Symlink(Symlink {
+            path: path(root, "srv/app/current"),
+            target: path(root, "srv/app/releases/1"),
+        }),
+        Resource::Command(Command {
+            run: format!(
+                "touch {}",
+                deployer::shell::quote(&path(root, "srv/app/initialised"))
+            ),
+            unless: None,
+            creates: Some(path(root, "srv/app/initialised")),
+        }),
+    ]
+}
+
+fn apply(root: &TempDir, resources: &[Resource]) -> anyhow::Result<engine::Applied> {
+    engine::apply(
+        "local",
+        &mut Local,
+        resources,
+        None,
+        &lease(root),
+        &mut |_| {},
+    )
+}
+
+fn mode_of(path: &str) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+#[test]
+fn a_first_apply_converges_and_a_second_changes_nothing() {
+    let root = TempDir::new().unwrap();
+    let resources = resources(&root, "port = 3000\n");
+
+    let plan = engine::plan("local", &mut Local, &resources).unwrap();
+    let actions: Vec<&Action> = plan.changes.iter().map(|c| &c.action).collect();
+    assert_eq!(
+        actions,
+        [
+            &Action::Create,
+            &Action::Create,
+            &Action::Create,
+            &Action::Create,
+            &Action::Run
+        ]
+    );
+
+    let applied = apply(&root, &resources).unwrap();
+    assert_eq!(applied.plan.changes.len(), 5);
+    assert_eq!(
+        fs::read_to_string(path(&root, "etc/app/app.conf")).unwrap(),
+        "port = 3000\n"
+    );
+    assert_eq!(mode_of(&path(&root, "etc/app/app.conf")), 0o640);
+    assert_eq!(mode_of(&path(&root, "srv/app")), 0o750);
+    assert_eq!(
+        fs::read_to_string(path(&root, "etc/app/it's a $(name).txt")).unwrap(),
+        "line 1\n'quoted' \"twice\" $HOME `id`\n"
+    );
+    assert_eq!(
+        fs::read_link(path(&root, "srv/app/current"))
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        path(&root, "srv/app/releases/1")
+    );
+    assert!(Path::new(&path(&root, "srv/app/initialised")).exists());
+    assert!(
+        !Path::new(&path(&root, "state/lock")).exists(),
+        "the lock is released"
+    );
+
+    let inode = fs::metadata(path(&root, "etc/app/app.conf")).unwrap().ino();
+    let again = apply(&root, &resources).unwrap();
+    assert!(again.plan.is_converged(), "{:?}", again.plan.changes);
+    assert_eq!(
+        fs::metadata(path(&root, "etc/app/app.conf")).unwrap().ino(),
+        inode,
+        "an unchanged file is not rewritten"
+    );
+}
+
+#[test]
+fn changes_show_as_diffs_and_files_are_replaced_atomically() {
+    let root = TempDir::new().unwrap();
+    apply(&root, &resources(&root, "port = 3000\n")).unwrap();
+    fs::set_permissions(path(&root, "srv/app"), fs::Permissions::from_mode(0o777)).unwrap();
+    let inode = fs::metadata(path(&root, "etc/app/app.conf")).unwrap().ino();
+
+    let changed = resources(&root, "port = 4000\n");
+    let plan = engine::plan("local", &mut Local, &changed).unwrap();
+    assert_eq!(plan.changes.len(), 2, "{:?}", plan.changes);
+    assert_eq!(plan.changes[0].details, ["mode 0777 -> 0750"]);
+    assert!(
+        plan.changes[1]
+            .diff
+            .as_deref()
+            .unwrap()
+            .contains("-port = 3000\n+port = 4000\n")
+    );
+
+    apply(&root, &changed).unwrap();
+    assert_eq!(
+        fs::read_to_string(path(&root, "etc/app/app.conf")).unwrap(),
+        "port = 4000\n"
+    );
+    assert_ne!(
+        fs::metadata(path(&root, "etc/app/app.conf")).unwrap().ino(),
+        inode,
+        "replaced by rename, not rewritten in place"
+    );
+    assert!(!Path::new(&path(&root, "etc/app/app.conf.deployer-new")).exists());
+}
+
+#[test]
+fn a_failed_check_leaves_the_live_file_untouched() {
+    let root = TempDir::new().unwrap();
+    apply(&root, &resources(&root, "good\n")).unwrap();
+    let mut bad = resources(&root, "bad\n");
+    if let Resource::File(f) = &mut bad[1] {
+        f.check = Some(Check {
+            run: "! grep -q bad {}".into(),
+            shadow: None,
+        });
+    }
+    let err = apply(&root, &bad).unwrap_err().to_string();
+    assert!(err.contains("failed at step `check"), "{err}");
+    assert_eq!(
+        fs::read_to_string(path(&root, "etc/app/app.conf")).unwrap(),
+        "good\n"
+    );
+    assert!(
+        !Path::new(&path(&root, "state/lock")).exists(),
+        "the lock is released after a failure"
+    );
+}
+
+/// A shadow check sees the staged directory at the live path, and only it does.
+#[test]
+fn a_shadow_check_judges_the_staged_directory_at_the_live_path() {
+    let root = TempDir::new().unwrap();
+    apply(&root, &resources(&root, "v1\n")).unwrap();
+    let dir = path(&root, "etc/app");
+    let conf = path(&root, "etc/app/app.conf");
+    let mut next = resources(&root, "v2\n");
+    if let Resource::File(f) = &mut next[1] {
+        // The other file of the directory is there too, unchanged.
+        f.check = Some(Check {
+            run: format!("grep -qx v2 '{conf}' && test -e \"{dir}/it's a \\$(name).txt\""),
+            shadow: Some(dir.clone()),
+        });
+    }
+    apply(&root, &next).unwrap();
+    assert_eq!(fs::read_to_string(&conf).unwrap(), "v2\n");
+
+    let mut refused = resources(&root, "v3\n");
+    if let Resource::File(f) = &mut refused[1] {
+        f.check = Some(Check {
+            run: format!("grep -qx v2 '{conf}'"),
+            shadow: Some(dir),
+        });
+    }
+    let err = apply(&root, &refused).unwrap_err().to_string();
+    assert!(err.contains("failed at step `check"), "{err}");
+    assert_eq!(
+        fs::read_to_string(&conf).unwrap(),
+        "v2\n",
+        "the live file is untouched"
+    );
+}
+
+#[test]
+fn a_held_lock_stops_a_second_apply_at_once_and_an_expired_one_is_taken_over() {
+    let root = TempDir::new().unwrap();
+    let resources = resources(&root, "x\n");
+    let holder = Lease {
+        owner: "alice@laptop".into(),
+        ci_run: "1234".into(),
+        ..lease(&root)
+    };
+    let take = format!("{}acquire_lock", holder.functions());
+    let output = deployer::transport::Transport::run(&mut Local, &take, &mut |_| {}).unwrap();
+    assert_eq!(output.status, 0, "{}", output.stderr);
+
+    let err = apply(&root, &resources).unwrap_err().to_string();
+    assert!(err.contains("alice@laptop"), "{err}");
+    assert!(err.contains("CI run 1234"), "{err}");
+    assert!(
+        !Path::new(&path(&root, "srv/app")).exists(),
+        "nothing was applied"
+    );
+
+    // The holder crashed: its lease runs out.
+    let info = path(&root, "state/lock/info");
+    let expired = fs::read_to_string(&info)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            if l.starts_with("expires=") {
+                "expires=1".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    fs::write(&info, expired + "\n").unwrap();
+    apply(&root, &resources).unwrap();
+    assert!(Path::new(&path(&root, "srv/app")).exists());
+}
+
+#[test]
+fn a_saved_plan_goes_stale_when_the_host_or_the_spec_changes() {
+    let root = TempDir::new().unwrap();
+    let resources = resources(&root, "x\n");
+    let saved = engine::plan("local", &mut Local, &resources).unwrap();
+
+    fs::create_dir_all(path(&root, "etc/app")).unwrap();
+    fs::write(path(&root, "etc/app/app.conf"), "someone else\n").unwrap();
+    let err = engine::apply(
+        "local",
+        &mut Local,
+        &resources,
+        Some(&saved),
+        &lease(&root),
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("the host changed"), "{err}");
+    assert_eq!(
+        fs::read_to_string(path(&root, "etc/app/app.conf")).unwrap(),
+        "someone else\n"
+    );
+
+    let fresh = engine::plan("local", &mut Local, &resources).unwrap();
+    let edited = self::resources(&root, "y\n");
+    let err = engine::apply(
+        "local",
+        &mut Local,
+        &edited,
+        Some(&fresh),
+        &lease(&root),
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("the spec now renders differently"),
+        "{err}"
+    );
+
+    engine::apply(
+        "local",
+        &mut Local,
+        &resources,
+        Some(&fresh),
+        &lease(&root),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(
+        fs::read_to_string(path(&root, "etc/app/app.conf")).unwrap(),
+        "x\n"
+    );
+}
+
+#[test]
+fn progress_reports_each_step() {
+    let root = TempDir::new().unwrap();
+    let mut steps = Vec::new();
+    engine::apply(
+        "local",
+        &mut Local,
+        &resources(&root, "x\n"),
+        None,
+        &lease(&root),
+        &mut |s| steps.push(s.to_string()),
+    )
+    .unwrap();
+    assert_eq!(steps.first().map(String::as_str), Some("lock and facts"));
+    assert!(steps.iter().any(|s| s == "stage files"), "{steps:?}");
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.starts_with("write ") && s.ends_with("app.conf")),
+        "{steps:?}"
+    );
+    assert_eq!(steps.last().map(String::as_str), Some("done"));
+}
