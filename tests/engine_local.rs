@@ -2,70 +2,19 @@
 //! resource inside a temporary root: plans, applies, gates, the lock and
 //! stale plans, checked on the real filesystem.
 
+mod common;
+
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
+use common::{lease, path, sample_host as resources};
 use deployer::engine;
 use deployer::lock::Lease;
 use deployer::resource::diff::Action;
-use deployer::resource::{Check, Command, Dir, File, Mode, Resource, Symlink};
+use deployer::resource::{Check, Resource};
 use deployer::transport::Local;
 use tempfile::TempDir;
-
-fn path(root: &TempDir, rest: &str) -> String {
-    format!("{}/{rest}", root.path().display())
-}
-
-fn file(path: String, content: &str, mode: u32) -> File {
-    File {
-        path,
-        template: "test".into(),
-        vars: Default::default(),
-        owner: "root".into(),
-        group: "root".into(),
-        mode: Mode(mode),
-        check: None,
-        notify: vec![],
-        secret: false,
-        content: content.into(),
-    }
-}
-
-fn lease(root: &TempDir) -> Lease {
-    Lease::new(&path(root, "state"), 600)
-}
-
-/// A small host: a directory, two files (one with awkward characters in its
-/// name and content), a symlink and a guarded command.
-fn resources(root: &TempDir, config: &str) -> Vec<Resource> {
-    vec![
-        Resource::Dir(Dir {
-            path: path(root, "srv/app"),
-            owner: "root".into(),
-            group: "root".into(),
-            mode: Mode(0o750),
-        }),
-        Resource::File(file(path(root, "etc/app/app.conf"), config, 0o640)),
-        Resource::File(file(
-            path(root, "etc/app/it's a $(name).txt"),
-            "line 1\n'quoted' \"twice\" $HOME `id`\n",
-            0o600,
-        )),
-        Resource::Symlink(Symlink {
-            path: path(root, "srv/app/current"),
-            target: path(root, "srv/app/releases/1"),
-        }),
-        Resource::Command(Command {
-            run: format!(
-                "touch {}",
-                deployer::shell::quote(&path(root, "srv/app/initialised"))
-            ),
-            unless: None,
-            creates: Some(path(root, "srv/app/initialised")),
-        }),
-    ]
-}
 
 fn apply(root: &TempDir, resources: &[Resource]) -> anyhow::Result<engine::Applied> {
     engine::apply(

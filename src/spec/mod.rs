@@ -288,33 +288,16 @@ impl Role {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Ssh {
-    #[serde(default = "Ssh::default_user")]
-    pub user: String,
+    /// Defaults to the `User` of `~/.ssh/config`, else root.
+    pub user: Option<String>,
     /// A private key file on the operator's machine; the agent is tried first.
     pub identity: Option<String>,
     #[serde(default)]
     pub known_hosts: KnownHosts,
     /// Defaults to `~/.ssh/known_hosts`.
     pub known_hosts_file: Option<String>,
-}
-
-impl Ssh {
-    fn default_user() -> String {
-        "root".into()
-    }
-}
-
-impl Default for Ssh {
-    fn default() -> Self {
-        Ssh {
-            user: Self::default_user(),
-            identity: None,
-            known_hosts: KnownHosts::default(),
-            known_hosts_file: None,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

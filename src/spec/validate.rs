@@ -688,7 +688,9 @@ fn check_runtime_ssh_monitoring(spec: &Spec, p: &mut Problems) {
             );
         }
     }
-    check_user(&spec.ssh.user, "ssh.user", p);
+    if let Some(user) = &spec.ssh.user {
+        check_user(user, "ssh.user", p);
+    }
     if let Some(url) = &spec.monitoring.webhook
         && !url_ok(url)
     {

@@ -2,11 +2,15 @@
 //! stream back what it prints. Everything else (facts, writing files,
 //! locks) is a script, so every transport does exactly the same things.
 
+mod known_hosts;
 mod local;
+mod ssh;
+pub mod target;
 
 use anyhow::Result;
 
 pub use local::Local;
+pub use ssh::{PASSPHRASE_VARIABLE, Ssh};
 
 #[derive(Debug, Clone)]
 pub struct Output {

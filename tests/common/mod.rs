@@ -7,6 +7,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use deployer::lock::Lease;
+use deployer::resource::{Command as Guarded, Dir, File, Mode, Resource, Symlink};
 use tempfile::TempDir;
 
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -120,4 +122,58 @@ pub fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
+}
+
+pub fn path(root: &TempDir, rest: &str) -> String {
+    format!("{}/{rest}", root.path().display())
+}
+
+pub fn file(path: String, content: &str, mode: u32) -> File {
+    File {
+        path,
+        template: "test".into(),
+        vars: Default::default(),
+        owner: "root".into(),
+        group: "root".into(),
+        mode: Mode(mode),
+        check: None,
+        notify: vec![],
+        secret: false,
+        content: content.into(),
+    }
+}
+
+pub fn lease(root: &TempDir) -> Lease {
+    Lease::new(&path(root, "state"), 600)
+}
+
+/// A small host: a directory, two files (one with awkward characters in its
+/// name and content), a symlink and a guarded command.
+pub fn sample_host(root: &TempDir, config: &str) -> Vec<Resource> {
+    vec![
+        Resource::Dir(Dir {
+            path: path(root, "srv/app"),
+            owner: "root".into(),
+            group: "root".into(),
+            mode: Mode(0o750),
+        }),
+        Resource::File(file(path(root, "etc/app/app.conf"), config, 0o640)),
+        Resource::File(file(
+            path(root, "etc/app/it's a $(name).txt"),
+            "line 1\n'quoted' \"twice\" $HOME `id`\n",
+            0o600,
+        )),
+        Resource::Symlink(Symlink {
+            path: path(root, "srv/app/current"),
+            target: path(root, "srv/app/releases/1"),
+        }),
+        Resource::Command(Guarded {
+            run: format!(
+                "touch {}",
+                deployer::shell::quote(&path(root, "srv/app/initialised"))
+            ),
+            unless: None,
+            creates: Some(path(root, "srv/app/initialised")),
+        }),
+    ]
 }

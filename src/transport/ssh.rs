@@ -1,0 +1,310 @@
+//! The SSH transport (libssh2): one session per host, reused for every
+//! script. Every error names the host and the step that failed.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use base64::Engine as _;
+use socket2::{SockRef, TcpKeepalive};
+use ssh2::Session;
+
+use super::target::Target;
+use super::{Output, Transport, known_hosts};
+
+/// The environment variable CI sets to unlock an encrypted key.
+pub const PASSPHRASE_VARIABLE: &str = "DEPLOYER_SSH_PASSPHRASE";
+
+/// How often an idle session proves it is alive.
+const KEEPALIVE: Duration = Duration::from_secs(15);
+
+pub struct Ssh {
+    label: String,
+    session: Session,
+    /// Not root: scripts run through `sudo -n`.
+    sudo: bool,
+    command_timeout: Duration,
+    /// A jump host's session must outlive ours.
+    _jump: Option<Box<Ssh>>,
+}
+
+impl Ssh {
+    pub fn connect(target: &Target) -> Result<Ssh> {
+        let step = |what: &str| format!("{}: {what}", target.describe());
+        let mut session = Session::new().with_context(|| step("starting an SSH session"))?;
+        let jump = match &target.jump {
+            None => {
+                let tcp = tcp_connect(target).with_context(|| step("connect"))?;
+                session.set_tcp_stream(tcp);
+                None
+            }
+            Some(jump_target) => {
+                let jump = Ssh::connect(jump_target)?;
+                let stream = jump
+                    .tunnel(&target.address, target.port)
+                    .with_context(|| step("open a tunnel through the jump host"))?;
+                session.set_tcp_stream(stream);
+                Some(Box::new(jump))
+            }
+        };
+        session.set_timeout(millis(target.connect_timeout));
+        session.handshake().with_context(|| step("SSH handshake"))?;
+        known_hosts::verify(
+            &session,
+            &target.label,
+            &target.address,
+            target.port,
+            &target.known_hosts,
+            target.accept_new,
+        )?;
+        authenticate(&session, target).with_context(|| step("authenticate"))?;
+        session.set_keepalive(true, KEEPALIVE.as_secs() as u32);
+        Ok(Ssh {
+            label: target.describe(),
+            session,
+            sudo: target.user != "root",
+            command_timeout: target.command_timeout,
+            _jump: jump,
+        })
+    }
+
+    /// A local stream connected to `host:port` as seen from this host, for
+    /// the next hop's session to run over.
+    fn tunnel(&self, host: &str, port: u16) -> Result<UnixStream> {
+        let mut channel = self.session.channel_direct_tcpip(host, port, None)?;
+        let (ours, theirs) = UnixStream::pair()?;
+        ours.set_nonblocking(true)?;
+        let session = self.session.clone();
+        thread::spawn(move || {
+            session.set_blocking(false);
+            let mut ours = ours;
+            let mut buffer = [0u8; 32 * 1024];
+            loop {
+                let mut moved = false;
+                match ours.read(&mut buffer) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        if write_all_nonblocking(&mut channel, &buffer[..n]).is_err() {
+                            break;
+                        }
+                        moved = true;
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(_) => break,
+                }
+                match channel.read(&mut buffer) {
+                    Ok(0) if channel.eof() => break,
+                    Ok(0) => {}
+                    Ok(n) => {
+                        if write_all_nonblocking(&mut ours, &buffer[..n]).is_err() {
+                            break;
+                        }
+                        moved = true;
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(_) => break,
+                }
+                if !moved {
+                    thread::sleep(Duration::from_millis(1));
+                }
+            }
+        });
+        Ok(theirs)
+    }
+}
+
+fn write_all_nonblocking(out: &mut impl Write, mut data: &[u8]) -> std::io::Result<()> {
+    while !data.is_empty() {
+        match out.write(data) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == ErrorKind::WouldBlock => thread::sleep(Duration::from_millis(1)),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn millis(d: Duration) -> u32 {
+    d.as_millis().min(u128::from(u32::MAX)) as u32
+}
+
+fn tcp_connect(target: &Target) -> Result<TcpStream> {
+    let addresses: Vec<_> = (target.address.as_str(), target.port)
+        .to_socket_addrs()
+        .with_context(|| format!("resolving {}", target.address))?
+        .collect();
+    let mut last = anyhow!("{} resolves to no address", target.address);
+    for address in addresses {
+        match TcpStream::connect_timeout(&address, target.connect_timeout) {
+            Ok(tcp) => {
+                // A dead peer is noticed in about 30 s, even mid-command.
+                let keepalive = TcpKeepalive::new()
+                    .with_time(Duration::from_secs(10))
+                    .with_interval(Duration::from_secs(5))
+                    .with_retries(4);
+                SockRef::from(&tcp).set_tcp_keepalive(&keepalive)?;
+                tcp.set_nodelay(true)?;
+                return Ok(tcp);
+            }
+            Err(e) => last = anyhow!("{address}: {e}"),
+        }
+    }
+    Err(last)
+}
+
+/// The agent first, then each identity file that exists.
+fn authenticate(session: &Session, target: &Target) -> Result<()> {
+    let mut tried = Vec::new();
+    if std::env::var_os("SSH_AUTH_SOCK").is_some() {
+        if session.userauth_agent(&target.user).is_ok() && session.authenticated() {
+            return Ok(());
+        }
+        tried.push("ssh-agent".to_string());
+    }
+    for key in target.identities.iter().filter(|k| k.exists()) {
+        let passphrase = match (is_encrypted(key), &target.passphrase) {
+            (false, _) => None,
+            (true, Some(given)) => Some(given.clone()),
+            (true, None) => Some(ask_passphrase(key)?),
+        };
+        match session.userauth_pubkey_file(&target.user, None, key, passphrase.as_deref()) {
+            Ok(()) if session.authenticated() => return Ok(()),
+            Ok(()) => tried.push(key.display().to_string()),
+            Err(e) => tried.push(format!("{} ({})", key.display(), e.message())),
+        }
+    }
+    if tried.is_empty() {
+        bail!(
+            "no ssh-agent and none of the identity files exists; set ssh.identity or load a key into ssh-agent"
+        );
+    }
+    bail!("{} refused every key: {}", target.user, tried.join(", "))
+}
+
+/// Whether a private key file needs a passphrase (PEM or OpenSSH format).
+fn is_encrypted(key: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(key) else {
+        return false;
+    };
+    if text.contains("ENCRYPTED") {
+        return true;
+    }
+    let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(body) else {
+        return false;
+    };
+    // openssh-key-v1\0, then the cipher name as a length-prefixed string.
+    let magic = b"openssh-key-v1\0";
+    let Some(rest) = bytes.strip_prefix(magic.as_slice()) else {
+        return false;
+    };
+    let Some(len) = rest
+        .get(..4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    else {
+        return false;
+    };
+    rest.get(4..4 + len).is_some_and(|cipher| cipher != b"none")
+}
+
+fn ask_passphrase(key: &Path) -> Result<String> {
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return dialoguer::Password::new()
+            .with_prompt(format!("Passphrase for {}", key.display()))
+            .interact()
+            .context("reading the passphrase");
+    }
+    bail!(
+        "{} is encrypted: set {PASSPHRASE_VARIABLE}, or load the key into ssh-agent",
+        key.display()
+    )
+}
+
+impl Transport for Ssh {
+    fn run(&mut self, script: &str, on_line: &mut dyn FnMut(&str)) -> Result<Output> {
+        let step = |what: &str| format!("{}: {what}", self.label);
+        self.session.set_blocking(true);
+        self.session.set_timeout(millis(self.command_timeout));
+        let mut channel = self
+            .session
+            .channel_session()
+            .with_context(|| step("open a channel"))?;
+        let command = if self.sudo {
+            "sudo -n bash -s"
+        } else {
+            "bash -s"
+        };
+        channel.exec(command).with_context(|| step("start bash"))?;
+        // A script that fails early may stop reading: its output says why.
+        let _ = channel
+            .write_all(script.as_bytes())
+            .and_then(|()| channel.send_eof().map_err(Into::into));
+
+        self.session.set_blocking(false);
+        let deadline = Instant::now() + self.command_timeout;
+        let mut last_keepalive = Instant::now();
+        let (mut stdout, mut stderr, mut pending) = (Vec::new(), Vec::new(), Vec::new());
+        let mut buffer = [0u8; 32 * 1024];
+        loop {
+            let mut moved = false;
+            match channel.read(&mut buffer) {
+                Ok(n) if n > 0 => {
+                    pending.extend_from_slice(&buffer[..n]);
+                    while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                        let line: Vec<u8> = pending.drain(..=end).collect();
+                        on_line(String::from_utf8_lossy(&line[..line.len() - 1]).as_ref());
+                        stdout.extend_from_slice(&line);
+                    }
+                    moved = true;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e).with_context(|| step("read the script's output")),
+            }
+            match channel.stderr().read(&mut buffer) {
+                Ok(n) if n > 0 => {
+                    stderr.extend_from_slice(&buffer[..n]);
+                    moved = true;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e).with_context(|| step("read the script's errors")),
+            }
+            if channel.eof() && !moved {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{}: no end after {:?}; the connection may be dead",
+                    step("run a script"),
+                    self.command_timeout
+                );
+            }
+            if last_keepalive.elapsed() > KEEPALIVE {
+                let _ = self.session.keepalive_send();
+                last_keepalive = Instant::now();
+            }
+            if !moved {
+                thread::sleep(Duration::from_millis(1));
+            }
+        }
+        stdout.extend_from_slice(&pending);
+        self.session.set_blocking(true);
+        channel
+            .wait_close()
+            .with_context(|| step("close the channel"))?;
+        let status = channel
+            .exit_status()
+            .with_context(|| step("read the exit status"))?;
+        Ok(Output {
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+            status,
+        })
+    }
+}

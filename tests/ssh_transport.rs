@@ -1,0 +1,418 @@
+//! The SSH transport against a real OpenSSH server on loopback, with keys,
+//! host keys and configs this test generates: host key policies, every key
+//! type, encrypted keys, a jump host, timeouts, and the engine over SSH.
+
+mod common;
+
+use std::fs;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{require, text};
+use deployer::transport::target::Target;
+use deployer::transport::{Ssh, Transport};
+use tempfile::TempDir;
+
+/// An sshd on 127.0.0.1 that accepts root with the test's keys.
+struct Server {
+    port: u16,
+    host_key: PathBuf,
+    child: Child,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn keygen(path: &Path, kind: &str, passphrase: &str) {
+    let out = Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            kind,
+            "-N",
+            passphrase,
+            "-C",
+            "deployer-test",
+            "-f",
+        ])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// Client keys of every kind, all authorised on the servers.
+struct Keys {
+    dir: TempDir,
+}
+
+impl Keys {
+    fn new() -> Keys {
+        require("sshd");
+        require("ssh-keygen");
+        let dir = TempDir::new().unwrap();
+        keygen(&dir.path().join("ed25519"), "ed25519", "");
+        keygen(&dir.path().join("ecdsa"), "ecdsa", "");
+        keygen(&dir.path().join("rsa"), "rsa", "");
+        keygen(&dir.path().join("locked"), "ed25519", "open sesame");
+        keygen(&dir.path().join("stranger"), "ed25519", "");
+        let mut authorized = String::new();
+        for key in ["ed25519", "ecdsa", "rsa", "locked"] {
+            authorized += &fs::read_to_string(dir.path().join(format!("{key}.pub"))).unwrap();
+        }
+        fs::write(dir.path().join("authorized_keys"), authorized).unwrap();
+        Keys { dir }
+    }
+
+    fn key(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn server(&self, name: &str) -> Server {
+        let base = self.dir.path();
+        let host_key = base.join(format!("{name}_host_key"));
+        keygen(&host_key, "ed25519", "");
+        let port = free_port();
+        let config = base.join(format!("{name}_sshd_config"));
+        fs::write(
+            &config,
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\n\
+                 PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                 StrictModes no\nUsePAM no\nPidFile none\nAllowTcpForwarding yes\nLogLevel {}\n",
+                host_key.display(),
+                base.join("authorized_keys").display(),
+                // The jump server logs the tunnels it opens (and then also
+                // sends debug text to its sessions' stderr).
+                if name == "jump" { "DEBUG1" } else { "INFO" },
+            ),
+        )
+        .unwrap();
+        fs::create_dir_all("/run/sshd").unwrap();
+        let child = Command::new("sh")
+            .args([
+                "-c",
+                "exec \"$(command -v sshd || echo /usr/sbin/sshd)\" -D -e -f \"$1\"",
+                "sh",
+            ])
+            .arg(&config)
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .stderr(fs::File::create(base.join(format!("{name}.log"))).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "sshd did not start");
+            thread::sleep(Duration::from_millis(20));
+        }
+        Server {
+            port,
+            host_key,
+            child,
+        }
+    }
+
+    fn target(&self, server: &Server, known_hosts: &Path) -> Target {
+        Target {
+            label: "web1".into(),
+            address: "127.0.0.1".into(),
+            port: server.port,
+            user: "root".into(),
+            identities: vec![self.key("ed25519")],
+            known_hosts: known_hosts.to_path_buf(),
+            accept_new: false,
+            jump: None,
+            passphrase: None,
+            connect_timeout: Duration::from_secs(5),
+            command_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A known_hosts file that knows `server`, as `ssh-keyscan` would write it.
+fn known(keys: &Keys, server: &Server, hashed: bool) -> PathBuf {
+    let path = keys
+        .dir
+        .path()
+        .join(format!("known_hosts_{}_{hashed}", server.port));
+    let public = fs::read_to_string(server.host_key.with_extension("pub")).unwrap();
+    let mut fields = public.split_whitespace();
+    let (kind, key) = (fields.next().unwrap(), fields.next().unwrap());
+    fs::write(&path, format!("[127.0.0.1]:{} {kind} {key}\n", server.port)).unwrap();
+    if hashed {
+        let out = Command::new("ssh-keygen")
+            .arg("-H")
+            .arg("-f")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(fs::read_to_string(&path).unwrap().starts_with("|1|"));
+    }
+    path
+}
+
+fn fingerprint_of(public_key: &Path) -> String {
+    let out = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(public_key)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string()
+}
+
+fn error_of(target: &Target) -> String {
+    match Ssh::connect(target) {
+        Ok(_) => panic!("connected to {}", target.describe()),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+#[test]
+fn host_keys_are_checked_strictly_and_pinned_only_when_asked() {
+    let keys = Keys::new();
+    let server = keys.server("a");
+    let known_hosts = keys.dir.path().join("known_hosts");
+    let mut target = keys.target(&server, &known_hosts);
+
+    let err = error_of(&target);
+    let offered = fingerprint_of(&server.host_key.with_extension("pub"));
+    assert!(err.contains("is not in") && err.contains(&offered), "{err}");
+    assert!(!known_hosts.exists(), "strict mode writes nothing");
+
+    target.accept_new = true;
+    Ssh::connect(&target).unwrap();
+    let pinned = fs::read_to_string(&known_hosts).unwrap();
+    assert!(
+        pinned.starts_with(&format!("[127.0.0.1]:{} ssh-ed25519 ", server.port)),
+        "{pinned}"
+    );
+
+    target.accept_new = false;
+    Ssh::connect(&target).expect("the pinned key is now known");
+}
+
+#[test]
+fn hashed_known_hosts_entries_match() {
+    let keys = Keys::new();
+    let server = keys.server("b");
+    let target = keys.target(&server, &known(&keys, &server, true));
+    Ssh::connect(&target).unwrap();
+}
+
+#[test]
+fn a_changed_host_key_is_a_hard_error_showing_both_fingerprints() {
+    let keys = Keys::new();
+    let server = keys.server("e");
+    // known_hosts remembers another key for this host and port (hashed, as
+    // many systems keep it): the host was reinstalled, or someone is in between.
+    let other = keys.dir.path().join("other_host_key");
+    keygen(&other, "ed25519", "");
+    let public = fs::read_to_string(other.with_extension("pub")).unwrap();
+    let known_hosts = keys.dir.path().join("known_hosts_changed");
+    fs::write(
+        &known_hosts,
+        format!(
+            "[127.0.0.1]:{} {}\n",
+            server.port,
+            public
+                .split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+    )
+    .unwrap();
+    assert!(
+        Command::new("ssh-keygen")
+            .arg("-H")
+            .arg("-f")
+            .arg(&known_hosts)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+
+    let mut target = keys.target(&server, &known_hosts);
+    target.accept_new = true;
+    let err = error_of(&target);
+    assert!(err.contains("HAS CHANGED"), "{err}");
+    let offered = fingerprint_of(&server.host_key.with_extension("pub"));
+    let remembered = fingerprint_of(&other.with_extension("pub"));
+    assert!(err.contains(&offered) && err.contains(&remembered), "{err}");
+}
+
+#[test]
+fn every_key_type_authenticates_and_encrypted_keys_take_a_passphrase() {
+    let keys = Keys::new();
+    let server = keys.server("c");
+    let known_hosts = known(&keys, &server, false);
+    for key in ["ed25519", "ecdsa", "rsa"] {
+        let mut target = keys.target(&server, &known_hosts);
+        target.identities = vec![keys.key(key)];
+        Ssh::connect(&target).unwrap_or_else(|e| panic!("{key}: {e:#}"));
+    }
+    let mut target = keys.target(&server, &known_hosts);
+    target.identities = vec![keys.key("locked")];
+    target.passphrase = Some("open sesame".into());
+    Ssh::connect(&target).unwrap();
+
+    target.identities = vec![keys.key("stranger")];
+    let err = error_of(&target);
+    assert!(
+        err.contains("web1 (root@127.0.0.1")
+            && err.contains("authenticate")
+            && err.contains("stranger"),
+        "{err}"
+    );
+}
+
+#[test]
+fn scripts_stream_their_output_and_keep_stderr_apart() {
+    let keys = Keys::new();
+    let server = keys.server("d");
+    let mut ssh = Ssh::connect(&keys.target(&server, &known(&keys, &server, false))).unwrap();
+    let mut lines = Vec::new();
+    let out = ssh
+        .run("echo one; echo oops >&2; echo two; exit 3\n", &mut |l| {
+            lines.push(l.to_string())
+        })
+        .unwrap();
+    assert_eq!(lines, ["one", "two"]);
+    assert_eq!(out.stderr, "oops\n");
+    assert_eq!(out.status, 3);
+
+    // The same session serves many scripts, large ones too.
+    let big = format!(
+        "cat >/dev/null <<'EOF'\n{}\nEOF\necho done\n",
+        "x".repeat(2_000_000)
+    );
+    let out = ssh.run(&big, &mut |_| {}).unwrap();
+    assert_eq!((out.stdout.as_str(), out.status), ("done\n", 0));
+    let tricky = "it's $(reboot) `id` \"q\"\nline two";
+    let out = ssh
+        .run(
+            &format!("printf '%s' {}", deployer::shell::quote(tricky)),
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!(out.stdout, tricky);
+}
+
+#[test]
+fn a_jump_host_carries_the_connection() {
+    let keys = Keys::new();
+    let jump = keys.server("jump");
+    let inner = keys.server("inner");
+    let known_hosts = keys.dir.path().join("known_hosts_both");
+    let mut both = fs::read_to_string(known(&keys, &jump, false)).unwrap();
+    both += &fs::read_to_string(known(&keys, &inner, true)).unwrap();
+    fs::write(&known_hosts, both).unwrap();
+
+    let mut target = keys.target(&inner, &known_hosts);
+    target.jump = Some(Box::new(Target {
+        label: "web1 (via jump host)".into(),
+        ..keys.target(&jump, &known_hosts)
+    }));
+    let mut ssh = Ssh::connect(&target).unwrap();
+    let out = ssh.run("echo through", &mut |_| {}).unwrap();
+    assert_eq!(out.stdout, "through\n");
+    // The jump server itself opened the connection to the inner one.
+    let log = fs::read_to_string(keys.dir.path().join("jump.log")).unwrap();
+    let tunnel = format!("target 127.0.0.1 port {}", inner.port);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("direct_tcpip") && l.contains(&tunnel)),
+        "no tunnel in the jump log:\n{log}"
+    );
+}
+
+#[test]
+fn connect_failures_name_the_host_and_the_step() {
+    let keys = Keys::new();
+    let known_hosts = keys.dir.path().join("known_hosts");
+    let closed = Server {
+        port: free_port(),
+        host_key: PathBuf::new(),
+        child: Command::new("true").spawn().unwrap(),
+    };
+    let mut target = keys.target(&closed, &known_hosts);
+    let err = error_of(&target);
+    assert!(
+        err.starts_with(&format!("web1 (root@127.0.0.1:{}): connect", closed.port)),
+        "{err}"
+    );
+
+    // A server that accepts TCP and never speaks SSH: the handshake times out.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    target.port = silent.local_addr().unwrap().port();
+    target.connect_timeout = Duration::from_millis(500);
+    let started = Instant::now();
+    let err = error_of(&target);
+    assert!(err.contains("SSH handshake"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+/// The engine converges a host over SSH exactly as it does locally, and a
+/// second apply finds nothing to do.
+#[test]
+fn the_engine_converges_a_host_over_ssh() {
+    let keys = Keys::new();
+    let server = keys.server("f");
+    let mut ssh = Ssh::connect(&keys.target(&server, &known(&keys, &server, false))).unwrap();
+    let root = TempDir::new().unwrap();
+    let resources = common::sample_host(&root, "over ssh\n");
+
+    let plan = deployer::engine::plan("web1", &mut ssh, &resources).unwrap();
+    assert_eq!(plan.changes.len(), 5);
+    let applied = deployer::engine::apply(
+        "web1",
+        &mut ssh,
+        &resources,
+        Some(&plan),
+        &common::lease(&root),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(applied.plan.changes.len(), 5);
+    assert_eq!(
+        fs::read_to_string(common::path(&root, "etc/app/app.conf")).unwrap(),
+        "over ssh\n"
+    );
+
+    let again = deployer::engine::apply(
+        "web1",
+        &mut ssh,
+        &resources,
+        None,
+        &common::lease(&root),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(again.plan.is_converged(), "{:?}", again.plan.changes);
+}
