@@ -151,3 +151,22 @@ fn secrets_never_reach_the_rendered_files() {
         }
     }
 }
+
+/// What each host's playbooks expand to, contents aside: every package,
+/// user, directory, file (with its check and handlers), service and command.
+#[test]
+fn every_host_resource_list_matches_its_snapshot() {
+    use deployer::render::{Renderer, context};
+    let renderer = Renderer::new().unwrap();
+    for (name, spec) in SPECS {
+        let loaded = deployer::spec::load(&Path::new(common::ROOT).join(spec))
+            .unwrap()
+            .unwrap();
+        for host in &loaded.spec.hosts {
+            let context = context::build(&loaded.spec, host, &context::Assumed { cpus: 2 });
+            let resources = deployer::playbook::expand(&renderer, &context).unwrap();
+            let json = serde_json::to_string_pretty(&resources).unwrap();
+            insta::assert_snapshot!(format!("{name}__{}__resources", host.name), json);
+        }
+    }
+}

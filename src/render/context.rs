@@ -27,6 +27,7 @@ pub struct Paths {
     /// Webroot for ACME HTTP-01 challenges.
     pub acme_root: String,
     pub pm2_home: String,
+    /// Commands, through env so units verify before pm2 is installed.
     pub pm2: String,
     pub pm2_runtime: String,
     pub firewall: String,
@@ -47,8 +48,8 @@ impl Paths {
             tls_key: format!("{tls}/privkey.pem"),
             acme_root: "/var/lib/deployer/acme".into(),
             pm2_home: format!("/var/lib/{app}/pm2"),
-            pm2: "/usr/local/bin/pm2".into(),
-            pm2_runtime: "/usr/local/bin/pm2-runtime".into(),
+            pm2: "/usr/bin/env pm2".into(),
+            pm2_runtime: "/usr/bin/env pm2-runtime".into(),
             firewall: "/etc/deployer/firewall.nft".into(),
             root,
             config,
@@ -294,20 +295,20 @@ fn node_script(start: &str) -> (String, Vec<String>) {
 
 /// The start command as systemd reads it. Relative program paths are made
 /// absolute under the release (systemd does not resolve them against
-/// WorkingDirectory); plain names are found on systemd's search path.
+/// WorkingDirectory). Plain names (`node`) start through `/usr/bin/env`, so
+/// the unit passes `systemd-analyze verify` before the runtime is installed.
 fn exec_start(start: &str, release: &str) -> String {
     let words = shell_words::split(start).unwrap_or_default();
-    words
-        .iter()
-        .enumerate()
-        .map(|(i, word)| {
-            if i == 0 && word.contains('/') && !word.starts_with('/') {
-                let relative = word.trim_start_matches("./");
-                systemd_word(&format!("{release}/{relative}"))
-            } else {
-                systemd_word(word)
-            }
-        })
+    let mut out = Vec::with_capacity(words.len() + 1);
+    for (i, word) in words.iter().enumerate() {
+        match (i, word.starts_with('/'), word.contains('/')) {
+            (0, false, true) => out.push(format!("{release}/{}", word.trim_start_matches("./"))),
+            (0, false, false) => out.extend(["/usr/bin/env".to_string(), word.clone()]),
+            _ => out.push(word.clone()),
+        }
+    }
+    out.iter()
+        .map(|w| systemd_word(w))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -398,7 +399,7 @@ mod tests {
     fn relative_programs_live_in_the_release() {
         assert_eq!(
             exec_start("node server.js", "/srv/a/current"),
-            "node server.js"
+            "/usr/bin/env node server.js"
         );
         assert_eq!(
             exec_start("./bin/www --x 'a b'", "/srv/a/current"),
