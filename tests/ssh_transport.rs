@@ -416,3 +416,71 @@ fn the_engine_converges_a_host_over_ssh() {
     .unwrap();
     assert!(again.plan.is_converged(), "{:?}", again.plan.changes);
 }
+
+/// `deployer plan` and `lock status` reach a host over SSH with the spec's
+/// own settings: address, port, identity, known_hosts file.
+#[test]
+fn the_cli_plans_over_ssh_from_the_spec() {
+    let keys = Keys::new();
+    let server = keys.server("g");
+    let dir = TempDir::new().unwrap();
+    let hello = Path::new(common::ROOT).join("examples/hello");
+    let known_hosts = dir.path().join("known_hosts");
+    let spec = fs::read_to_string(hello.join("deployer.yaml"))
+        .unwrap()
+        .replace("app:\n", &format!("app:\n  source: {}\n", hello.display()))
+        .replace(
+            "    address: 198.18.0.10\n",
+            &format!("    address: 127.0.0.1\n    port: {}\n", server.port),
+        )
+        + &format!(
+            "ssh:\n  user: root\n  identity: {}\n  known_hosts_file: {}\n",
+            keys.key("ecdsa").display(),
+            known_hosts.display()
+        );
+    let spec_path = dir.path().join("deployer.yaml");
+    fs::write(&spec_path, spec).unwrap();
+    let spec_arg = spec_path.to_str().unwrap();
+    let state = dir.path().join("state");
+
+    let strict = common::deployer(&["plan", "-f", spec_arg, "--ssh-config", "/dev/null"]);
+    assert_eq!(strict.status.code(), Some(1));
+    assert!(
+        text(&strict).contains("is not in") && text(&strict).contains("nothing was changed"),
+        "{}",
+        text(&strict)
+    );
+
+    let plan = common::deployer(&[
+        "plan",
+        "-f",
+        spec_arg,
+        "--ssh-config",
+        "/dev/null",
+        "--accept-new-host-keys",
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(plan.status.code(), Some(2), "{}", text(&plan));
+    assert!(
+        String::from_utf8_lossy(&plan.stdout).contains("+ file /etc/systemd/system/hello@.service"),
+        "{}",
+        text(&plan)
+    );
+
+    let lock = common::deployer(&[
+        "lock",
+        "status",
+        "-f",
+        spec_arg,
+        "--ssh-config",
+        "/dev/null",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&lock.stdout),
+        "web1: free\n",
+        "{}",
+        text(&lock)
+    );
+}

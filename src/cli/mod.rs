@@ -1,6 +1,11 @@
 //! The command line: parsing, output, exit codes. How things are done lives
 //! in the other modules.
 
+mod apply;
+mod hosts;
+mod lock;
+mod plan;
+mod progress;
 mod render;
 
 use std::path::PathBuf;
@@ -16,6 +21,8 @@ pub mod exit {
     pub const OK: u8 = 0;
     /// Something failed while working (I/O, a host, a template).
     pub const FAILED: u8 = 1;
+    /// `plan --detailed-exitcode`: the hosts would change.
+    pub const CHANGES: u8 = 2;
     /// The command line itself is wrong.
     pub const USAGE: u8 = 64;
     /// deployer.yaml is invalid; nothing was done.
@@ -27,7 +34,7 @@ pub mod exit {
     name = "deployer",
     version,
     about = "Deploy Node.js apps to hardened hosts over SSH",
-    after_help = "Exit codes: 0 success, 1 failure, 64 bad command line, 65 invalid deployer.yaml."
+    after_help = "Exit codes: 0 success, 1 failure, 2 changes pending (plan --detailed-exitcode), 64 bad command line, 65 invalid deployer.yaml."
 )]
 struct Cli {
     /// The spec to read.
@@ -50,6 +57,13 @@ enum Command {
     Validate,
     /// Write each host's files under OUT/<host>/, at the paths they will have on the host.
     Render(render::Args),
+    /// Show what apply would change on each host, as diffs. Changes nothing.
+    Plan(plan::Args),
+    /// Converge the hosts: a fresh plan after confirmation, or a saved one.
+    Apply(apply::Args),
+    /// The deploy lock of each host.
+    #[command(subcommand)]
+    Lock(lock::Action),
 }
 
 pub fn main() -> ExitCode {
@@ -65,11 +79,14 @@ pub fn main() -> ExitCode {
         }
     };
     let result = match &cli.command {
-        Command::Validate => validate(&cli),
-        Command::Render(args) => render::run(&cli, args),
+        Command::Validate => validate(&cli).map(|()| exit::OK),
+        Command::Render(args) => render::run(&cli, args).map(|()| exit::OK),
+        Command::Plan(args) => plan::run(&cli, args),
+        Command::Apply(args) => apply::run(&cli, args),
+        Command::Lock(action) => lock::run(&cli, action),
     };
     match result {
-        Ok(()) => ExitCode::from(exit::OK),
+        Ok(code) => ExitCode::from(code),
         Err(e) => match e.downcast_ref::<spec::Invalid>() {
             Some(invalid) => {
                 eprintln!("{invalid}");

@@ -11,7 +11,6 @@ use crate::playbook;
 use crate::render::Renderer;
 use crate::render::context::{self, Assumed};
 use crate::resource::Resource;
-use crate::yaml::{did_you_mean, one_of};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -34,20 +33,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<()> {
     let spec = &loaded.spec;
     let hosts: Vec<_> = match &args.host {
         None => spec.hosts.iter().collect(),
-        Some(name) => {
-            let names: Vec<&str> = spec.hosts.iter().map(|h| h.name.as_str()).collect();
-            let Some(host) = spec.hosts.iter().find(|h| &h.name == name) else {
-                let hint = did_you_mean(name, &names)
-                    .map(|n| format!(" (did you mean `{n}`?)"))
-                    .unwrap_or_default();
-                bail!(
-                    "no host `{name}` in {}{hint}; hosts are {}",
-                    cli.file.display(),
-                    one_of(&names)
-                );
-            };
-            vec![host]
-        }
+        Some(name) => vec![super::hosts::named(&loaded, name)?],
     };
     prepare_out(&args.out)?;
     let renderer = Renderer::new()?;

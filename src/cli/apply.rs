@@ -1,0 +1,171 @@
+//! `deployer apply [FILE]`: converge the hosts, a saved plan's or a fresh one.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result, bail};
+
+use super::hosts::{self, ConnectArgs, Outcome};
+use super::plan::{plan_all, use_color};
+use super::progress::Progress;
+use super::{Cli, exit, load};
+use crate::engine;
+use crate::lock::Lease;
+use crate::plan::{HostPlan, Plan};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// A plan saved by `deployer plan --out`: applied only while the hosts
+    /// and the spec are still what it saw.
+    plan: Option<PathBuf>,
+    #[command(flatten)]
+    connect: ConnectArgs,
+    /// Apply without asking (required when not on a terminal).
+    #[arg(long, short = 'y', env = "DEPLOYER_YES")]
+    yes: bool,
+    /// Once a host fails, start no other (those under way finish).
+    #[arg(long, env = "DEPLOYER_FAIL_FAST")]
+    fail_fast: bool,
+    /// Seconds the deploy lock lives unless renewed; a crashed run's lock expires after it.
+    #[arg(
+        long,
+        default_value_t = 1800,
+        value_name = "SECS",
+        env = "DEPLOYER_LOCK_TTL"
+    )]
+    lock_ttl: u64,
+    /// No progress lines.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
+    let loaded = load(cli)?;
+    let saved = args.plan.as_deref().map(Plan::load).transpose()?;
+    let mut connect = args.connect.clone();
+    if let Some(saved) = &saved {
+        if !connect.hosts.is_empty() {
+            bail!("a saved plan names its hosts; leave out --host");
+        }
+        connect.hosts = saved.hosts.iter().map(|h| h.host.clone()).collect();
+    }
+    let hosts = hosts::select(&loaded, &connect)?;
+    let prepared = hosts::prepare(&loaded, &hosts, &connect)?;
+    let parallel = usize::from(connect.parallel);
+
+    let (prepared, expected): (Vec<_>, HashMap<String, HostPlan>) = match saved {
+        Some(saved) => (
+            prepared,
+            saved
+                .hosts
+                .into_iter()
+                .map(|h| (h.host.clone(), h))
+                .collect(),
+        ),
+        None => {
+            let (planned, failures) = plan_all(prepared, parallel);
+            if let Some(first) = failures.into_iter().next() {
+                return Err(first.context("planning failed; nothing was applied"));
+            }
+            let plan = Plan::new(planned.iter().map(|(_, p)| p.clone()).collect());
+            print!("{}", plan.human(use_color()));
+            if plan.is_converged() {
+                println!("Nothing to do: every host matches the spec.");
+                return Ok(exit::OK);
+            }
+            if !confirmed(args.yes, &plan)? {
+                eprintln!("Nothing was applied.");
+                return Ok(exit::FAILED);
+            }
+            planned
+                .into_iter()
+                .map(|(host, plan)| ((host), (plan.host.clone(), plan)))
+                .unzip()
+        }
+    };
+
+    let lease = Lease::new(&connect.state_dir, args.lock_ttl);
+    let progress = Progress::new(args.quiet);
+    let outcomes = hosts::run_parallel(prepared, parallel, args.fail_fast, |mut host| {
+        let bar = progress.host(&host.name);
+        let result = engine::apply(
+            &host.name,
+            host.transport.as_mut(),
+            &host.resources,
+            expected.get(&host.name),
+            &lease,
+            &mut |step| bar.step(step),
+        );
+        match &result {
+            Ok(applied) if applied.plan.is_converged() => bar.finish("no changes"),
+            Ok(applied) => bar.finish(&format!("done: {}", applied.plan.summary())),
+            Err(_) => bar.finish("FAILED"),
+        }
+        result
+    });
+    report(outcomes)
+}
+
+/// Asks on a terminal; refuses where nobody can answer.
+fn confirmed(yes: bool, plan: &Plan) -> Result<bool> {
+    if yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "refusing to apply without --yes: standard input is not a terminal, so nobody can confirm the plan above"
+        );
+    }
+    let changed = plan.hosts.iter().filter(|h| !h.is_converged()).count();
+    dialoguer::Confirm::new()
+        .with_prompt(format!(
+            "Apply {} changes to {changed} host(s)?",
+            plan.change_count()
+        ))
+        .default(false)
+        .interact()
+        .context("reading the answer")
+}
+
+fn report(outcomes: Vec<Outcome<engine::Applied>>) -> Result<u8> {
+    let (mut changed, mut failed, mut skipped, mut total) = (0, 0, 0, 0);
+    for outcome in &outcomes {
+        match outcome {
+            Outcome::Done(applied) => {
+                total += applied.plan.changes.len();
+                changed += usize::from(!applied.plan.is_converged());
+                println!(
+                    "{}: {}",
+                    applied.plan.host,
+                    if applied.plan.is_converged() {
+                        "no changes".to_string()
+                    } else {
+                        format!("applied {}", applied.plan.summary())
+                    }
+                );
+            }
+            Outcome::Failed(e) => {
+                failed += 1;
+                eprintln!("error: {e:#}");
+            }
+            Outcome::Skipped(host) => {
+                skipped += 1;
+                eprintln!(
+                    "{host}: skipped (--fail-fast after a failure); nothing was changed there"
+                );
+            }
+        }
+    }
+    println!(
+        "Apply: {total} change(s) on {changed} host(s); {failed} failed, {skipped} skipped, of {} host(s).",
+        outcomes.len()
+    );
+    if failed + skipped > 0 {
+        eprintln!(
+            "Fix the cause and run `deployer apply` again: it picks up where this run stopped."
+        );
+        return Ok(exit::FAILED);
+    }
+    Ok(exit::OK)
+}

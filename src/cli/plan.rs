@@ -1,0 +1,93 @@
+//! `deployer plan`: what would change on each host, as diffs. Changes nothing.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+
+use super::hosts::{self, ConnectArgs, Outcome, Prepared};
+use super::{Cli, exit, load};
+use crate::engine;
+use crate::plan::{HostPlan, Plan};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Print the plan as JSON (its format: docs/plan-json.md).
+    #[arg(long)]
+    json: bool,
+    /// Exit 0 when nothing would change, 2 when something would, 1 on error.
+    #[arg(long, env = "DEPLOYER_DETAILED_EXITCODE")]
+    detailed_exitcode: bool,
+    /// Save the plan, for `deployer apply FILE`.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+/// Plans every prepared host in parallel, handing each back for reuse.
+pub fn plan_all(
+    prepared: Vec<Prepared>,
+    parallel: usize,
+) -> (Vec<(Prepared, HostPlan)>, Vec<anyhow::Error>) {
+    let outcomes = hosts::run_parallel(prepared, parallel, false, |mut host| {
+        let plan = engine::plan(&host.name, host.transport.as_mut(), &host.resources)?;
+        Ok((host, plan))
+    });
+    let mut planned = Vec::new();
+    let mut failures = Vec::new();
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Done(done) => planned.push(done),
+            Outcome::Failed(e) => failures.push(e),
+            Outcome::Skipped(_) => {}
+        }
+    }
+    (planned, failures)
+}
+
+/// Colour for people at a terminal that did not ask for none.
+pub fn use_color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
+    let loaded = load(cli)?;
+    let hosts = hosts::select(&loaded, &args.connect)?;
+    let prepared = hosts::prepare(&loaded, &hosts, &args.connect)?;
+    let (planned, failures) = plan_all(prepared, args.connect.parallel.into());
+    let plan = Plan::new(planned.into_iter().map(|(_, plan)| plan).collect());
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&plan).expect("plans serialize")
+        );
+    } else {
+        print!("{}", plan.human(use_color()));
+    }
+    for failure in &failures {
+        eprintln!("error: {failure:#}");
+    }
+    if !failures.is_empty() {
+        if args.out.is_some() {
+            bail!(
+                "the plan was not saved: {} host(s) could not be planned",
+                failures.len()
+            );
+        }
+        return Ok(exit::FAILED);
+    }
+    if let Some(out) = &args.out {
+        plan.save(out)?;
+        eprintln!(
+            "Saved the plan to {}; `deployer apply {}` applies exactly it.",
+            out.display(),
+            out.display()
+        );
+    }
+    Ok(if args.detailed_exitcode && !plan.is_converged() {
+        exit::CHANGES
+    } else {
+        exit::OK
+    })
+}

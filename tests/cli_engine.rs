@@ -1,0 +1,187 @@
+//! `deployer plan`, `apply` and `lock` as an operator runs them, against this
+//! machine with `--connection local`. Only what leaves this machine as it was
+//! runs here: plans read, and applies that must refuse before changing
+//! anything. Converging real hosts is the lab's job.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::{ROOT, deployer, text};
+use tempfile::TempDir;
+
+const HELLO: &str = "examples/hello/deployer.yaml";
+
+fn local(extra: &[&str], state: &TempDir) -> Vec<String> {
+    let mut args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    args.extend(["--connection", "local", "--host", "web1", "--state-dir"].map(String::from));
+    args.push(state.path().to_str().unwrap().to_string());
+    args
+}
+
+fn run(args: &[String]) -> std::process::Output {
+    deployer(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+#[test]
+fn plan_reports_changes_as_json_and_through_its_exit_code() {
+    let state = TempDir::new().unwrap();
+    let out = run(&local(
+        &["plan", "-f", HELLO, "--json", "--detailed-exitcode"],
+        &state,
+    ));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["format_version"], 1);
+    assert_eq!(plan["hosts"][0]["host"], "web1");
+    let targets: Vec<&str> = plan["hosts"][0]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["target"].as_str().unwrap())
+        .collect();
+    assert!(
+        targets.contains(&"/etc/systemd/system/hello@.service"),
+        "{targets:?}"
+    );
+    assert!(!state.path().join("lock").exists(), "plan takes no lock");
+}
+
+#[test]
+fn a_saved_plan_is_refused_once_the_spec_renders_differently() {
+    let state = TempDir::new().unwrap();
+    let dir = TempDir::new().unwrap();
+    let hello = Path::new(ROOT).join("examples/hello");
+    let spec = dir.path().join("deployer.yaml");
+    let text_of = |level: &str| {
+        fs::read_to_string(hello.join("deployer.yaml"))
+            .unwrap()
+            .replace("app:\n", &format!("app:\n  source: {}\n", hello.display()))
+            .replace("LOG_LEVEL: info", &format!("LOG_LEVEL: {level}"))
+    };
+    fs::write(&spec, text_of("info")).unwrap();
+    let saved = dir.path().join("plan.json");
+    let spec_arg = spec.to_str().unwrap();
+    let out = run(&local(
+        &["plan", "-f", spec_arg, "--out", saved.to_str().unwrap()],
+        &state,
+    ));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("Saved the plan"));
+
+    fs::write(&spec, text_of("debug")).unwrap();
+    let out = deployer(&[
+        "apply",
+        saved.to_str().unwrap(),
+        "-f",
+        spec_arg,
+        "--connection",
+        "local",
+        "--yes",
+        "--state-dir",
+        state.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("the saved plan is stale (the spec now renders differently"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !state.path().join("lock").exists(),
+        "the lock is given back"
+    );
+}
+
+#[test]
+fn apply_refuses_without_yes_when_nobody_can_confirm() {
+    let state = TempDir::new().unwrap();
+    let out = run(&local(&["apply", "-f", HELLO], &state));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("refusing to apply without --yes"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !state.path().exists() || fs::read_dir(state.path()).unwrap().next().is_none(),
+        "nothing was applied"
+    );
+}
+
+#[test]
+fn a_saved_plan_names_its_own_hosts() {
+    let state = TempDir::new().unwrap();
+    let dir = TempDir::new().unwrap();
+    let saved = dir.path().join("plan.json");
+    assert!(
+        run(&local(
+            &["plan", "-f", HELLO, "--out", saved.to_str().unwrap()],
+            &state
+        ))
+        .status
+        .success()
+    );
+    let out = run(&local(
+        &["apply", saved.to_str().unwrap(), "-f", HELLO],
+        &state,
+    ));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("a saved plan names its hosts; leave out --host"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn lock_status_and_release() {
+    let state = TempDir::new().unwrap();
+    let out = run(&local(&["lock", "status", "-f", HELLO], &state));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "web1: free\n",
+        "{}",
+        text(&out)
+    );
+
+    let lock = state.path().join("lock");
+    fs::create_dir_all(&lock).unwrap();
+    fs::write(
+        lock.join("info"),
+        "token=x\nowner=bob@ci\nci_run=77\nstarted=1\nexpires=99999999999\n",
+    )
+    .unwrap();
+    let out = run(&local(&["lock", "status", "-f", HELLO], &state));
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        status.starts_with("web1: locked by bob@ci since ") && status.contains("CI run 77"),
+        "{status}"
+    );
+
+    let out = run(&local(&["lock", "release", "-f", HELLO], &state));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("web1: released (was held by bob@ci"),
+        "{}",
+        text(&out)
+    );
+    assert!(!lock.exists());
+}
+
+#[test]
+fn local_connections_need_one_host() {
+    let out = deployer(&[
+        "plan",
+        "-f",
+        "examples/cluster/deployer.yaml",
+        "--connection",
+        "local",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("--connection local works on this machine as one host"),
+        "{}",
+        text(&out)
+    );
+}
