@@ -2,6 +2,8 @@
 //! rendered, and run host tools against it inside throwaway namespaces.
 #![allow(dead_code)] // each test crate uses its own subset
 
+pub mod sshd;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,255 @@
+//! No-op apply: how long `deployer apply` takes on hosts that are already
+//! converged, on 1 host and on 10 hosts at once. Run: `cargo bench --bench noop-apply`.
+//!
+//! The hosts are OpenSSH servers on loopback (this machine), each with its
+//! own temporary root holding what `examples/hello` puts on a host: every
+//! file, directory and symlink of its playbooks, re-rooted, and its packages
+//! (read through dpkg, already installed here). Units and the user are left
+//! out: this machine has no systemd to ask, and creating a user would change
+//! it. Each run does what the CLI does: connect and log in, read the cores,
+//! take the lock and read the facts, release the lock.
+
+#[path = "../tests/common/mod.rs"]
+#[allow(dead_code)]
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::sshd::{Keys, known};
+use deployer::engine;
+use deployer::lock::Lease;
+use deployer::render::{Renderer, context};
+use deployer::resource::{Resource, facts};
+use deployer::transport::target::Target;
+use deployer::transport::{Local, Ssh, Transport};
+use tempfile::TempDir;
+
+const HOSTS: usize = 10;
+
+/// What examples/hello puts on its host, moved under `root`.
+fn hello_under(root: &Path) -> Vec<Resource> {
+    let loaded =
+        deployer::spec::load(&Path::new(common::ROOT).join("examples/hello/deployer.yaml"))
+            .expect("readable")
+            .expect("valid");
+    let host = &loaded.spec.hosts[0];
+    let context = context::build(&loaded.spec, host, &context::Assumed { cpus: 2 });
+    let resources = deployer::playbook::expand(&Renderer::new().unwrap(), &context).unwrap();
+    let moved = |p: &str| format!("{}{p}", root.display());
+    resources
+        .into_iter()
+        .filter_map(|resource| match resource {
+            Resource::Package(_) => Some(resource),
+            Resource::Dir(mut d) => {
+                d.path = moved(&d.path);
+                (d.owner, d.group) = ("root".into(), "root".into());
+                Some(Resource::Dir(d))
+            }
+            Resource::File(mut f) => {
+                f.path = moved(&f.path);
+                (f.owner, f.group, f.check, f.notify) =
+                    ("root".into(), "root".into(), None, vec![]);
+                Some(Resource::File(f))
+            }
+            Resource::Symlink(mut l) => {
+                l.path = moved(&l.path);
+                Some(Resource::Symlink(l))
+            }
+            Resource::User(_) | Resource::Service(_) | Resource::Command(_) => None,
+        })
+        .collect()
+}
+
+/// One no-op apply as the CLI runs it: (total, connect).
+fn noop_apply(target: &Target, resources: &[Resource], lease: &Lease) -> (Duration, Duration) {
+    let started = Instant::now();
+    let mut ssh = Ssh::connect(target).expect("connect");
+    let connected = started.elapsed();
+    let cores = ssh.run("nproc\n", &mut |_| {}).expect("nproc");
+    assert_eq!(cores.status, 0);
+    let applied =
+        engine::apply(&target.label, &mut ssh, resources, None, lease, &mut |_| {}).expect("apply");
+    assert!(
+        applied.plan.is_converged(),
+        "not converged: {:?}",
+        applied.plan.changes
+    );
+    (started.elapsed(), connected)
+}
+
+/// Where one no-op apply's time goes, round trip by round trip.
+struct Breakdown {
+    connect: Vec<Duration>,
+    empty_round_trip: Vec<Duration>,
+    facts_over_ssh: Vec<Duration>,
+    facts_locally: Vec<Duration>,
+}
+
+fn breakdown(target: &Target, resources: &[Resource], runs: usize) -> Breakdown {
+    let script = facts::script(resources);
+    let mut b = Breakdown {
+        connect: vec![],
+        empty_round_trip: vec![],
+        facts_over_ssh: vec![],
+        facts_locally: vec![],
+    };
+    for _ in 0..runs {
+        let started = Instant::now();
+        let mut ssh = Ssh::connect(target).expect("connect");
+        b.connect.push(started.elapsed());
+        let started = Instant::now();
+        ssh.run("true\n", &mut |_| {}).unwrap();
+        b.empty_round_trip.push(started.elapsed());
+        let started = Instant::now();
+        assert_eq!(ssh.run(&script, &mut |_| {}).unwrap().status, 0);
+        b.facts_over_ssh.push(started.elapsed());
+        let started = Instant::now();
+        assert_eq!(Local.run(&script, &mut |_| {}).unwrap().status, 0);
+        b.facts_locally.push(started.elapsed());
+    }
+    b
+}
+
+fn stats(mut samples: Vec<Duration>) -> (Duration, Duration, Duration) {
+    samples.sort();
+    (
+        samples[samples.len() / 2],
+        samples[0],
+        samples[samples.len() - 1],
+    )
+}
+
+/// CPU time (user + system) this process has used: deployer's own side of
+/// the work, apart from the sshd and bash processes of the hosts.
+fn own_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("procfs");
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    // utime and stime, fields 14 and 15 of stat(5), counted after the `)`.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_secs_f64(ticks as f64 / 100.0)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn main() {
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(21);
+    let keys = Keys::new();
+    let servers: Vec<_> = (0..HOSTS)
+        .map(|i| keys.server(&format!("host{i}")))
+        .collect();
+    let known_hosts = keys.dir.path().join("known_hosts_all");
+    let all: String = servers
+        .iter()
+        .map(|s| std::fs::read_to_string(known(&keys, s, false)).unwrap())
+        .collect();
+    std::fs::write(&known_hosts, all).unwrap();
+    let roots: Vec<TempDir> = (0..HOSTS).map(|_| TempDir::new().unwrap()).collect();
+    let hosts: Vec<(Target, Vec<Resource>, Lease)> = servers
+        .iter()
+        .zip(&roots)
+        .enumerate()
+        .map(|(i, (server, root))| {
+            let target = Target {
+                label: format!("host{i}"),
+                ..keys.target(server, &known_hosts)
+            };
+            let lease = Lease::new(&format!("{}/var/lib/deployer", root.path().display()), 600);
+            (target, hello_under(root.path()), lease)
+        })
+        .collect();
+    let resources = hosts[0].1.len();
+    for (target, resources, lease) in &hosts {
+        let mut ssh = Ssh::connect(target).unwrap();
+        engine::apply(&target.label, &mut ssh, resources, None, lease, &mut |_| {}).unwrap();
+    }
+
+    let mut one = Vec::new();
+    for _ in 0..runs {
+        one.push(noop_apply(&hosts[0].0, &hosts[0].1, &hosts[0].2).0);
+    }
+    let parts = breakdown(&hosts[0].0, &hosts[0].1, runs);
+    let hosts = Arc::new(hosts);
+    let mut ten = Vec::new();
+    let cpu_before = own_cpu();
+    for _ in 0..runs {
+        let started = Instant::now();
+        let workers: Vec<_> = (0..HOSTS)
+            .map(|i| {
+                let hosts = Arc::clone(&hosts);
+                thread::spawn(move || noop_apply(&hosts[i].0, &hosts[i].1, &hosts[i].2))
+            })
+            .collect();
+        for worker in workers {
+            worker.join().unwrap();
+        }
+        ten.push(started.elapsed());
+    }
+    let own_cpu_per_host = (own_cpu() - cpu_before) / (runs * HOSTS) as u32;
+    let (one_median, one_min, one_max) = stats(one);
+    let (ten_median, ten_min, ten_max) = stats(ten);
+    println!(
+        "No-op apply of examples/hello's {resources} file/dir/symlink/package resources per host, {runs} runs each, hosts = sshd on loopback:\n"
+    );
+    println!("| hosts | median | min | max |\n|---|---|---|---|");
+    println!(
+        "| 1 | {} | {} | {} |",
+        ms(one_median),
+        ms(one_min),
+        ms(one_max)
+    );
+    println!(
+        "| {HOSTS} (parallel) | {} | {} | {} |",
+        ms(ten_median),
+        ms(ten_min),
+        ms(ten_max)
+    );
+    println!(
+        "\n10 hosts / 1 host = {:.2}x.\n",
+        ten_median.as_secs_f64() / one_median.as_secs_f64()
+    );
+    println!(
+        "Where one host's time goes (medians; a no-op apply is connect + 3 round trips: cores, lock + facts, release):\n"
+    );
+    println!("| part | median |\n|---|---|");
+    println!(
+        "| connect: TCP, SSH handshake, host key, login | {} |",
+        ms(stats(parts.connect).0)
+    );
+    println!(
+        "| an empty round trip (`true`) | {} |",
+        ms(stats(parts.empty_round_trip).0)
+    );
+    println!(
+        "| the facts script over SSH | {} |",
+        ms(stats(parts.facts_over_ssh).0)
+    );
+    println!(
+        "| the same facts script run locally, no SSH | {} |",
+        ms(stats(parts.facts_locally).0)
+    );
+    println!(
+        "| deployer's own CPU per host (SSH crypto, parsing, diffing), from the 10-host runs | {} |",
+        ms(own_cpu_per_host)
+    );
+    println!(
+        "\nThe {HOSTS} hosts here share this machine's {} cores with deployer, so the 10-host time includes every host's own \
+         work (sshd, bash, the facts script) queued on those cores; on separate machines that work runs in parallel \
+         and only deployer's own CPU adds up.",
+        thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+}
