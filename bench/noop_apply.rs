@@ -10,7 +10,6 @@
 //! take the lock and read the facts, release the lock.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::path::Path;
