@@ -237,16 +237,9 @@ mod tests {
 
     fn file(content: &str, secret: bool) -> File {
         File {
-            path: "/etc/app.conf".into(),
-            template: "t".into(),
-            vars: Default::default(),
-            owner: "root".into(),
-            group: "root".into(),
-            mode: Mode(0o644),
-            check: None,
             notify: vec!["restart app.service".into(), "daemon-reload".into()],
             secret,
-            content: content.into(),
+            ..File::new("/etc/app.conf", 0o644, content)
         }
     }
 

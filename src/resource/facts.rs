@@ -217,20 +217,12 @@ pub fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resource::{Command, File, Mode, Package, Service};
+    use crate::resource::{Command, File, Package, Service};
 
     fn file(path: &str, secret: bool) -> Resource {
         Resource::File(File {
-            path: path.into(),
-            template: "t".into(),
-            vars: Default::default(),
-            owner: "root".into(),
-            group: "root".into(),
-            mode: Mode(0o644),
-            check: None,
-            notify: vec![],
             secret,
-            content: String::new(),
+            ..File::new(path, 0o644, "")
         })
     }
 

@@ -75,6 +75,24 @@ pub struct File {
     pub content: String,
 }
 
+impl File {
+    /// A root-owned file with `content`, no check, no handlers, not secret.
+    pub fn new(path: impl Into<String>, mode: u32, content: impl Into<String>) -> File {
+        File {
+            path: path.into(),
+            template: String::new(),
+            vars: BTreeMap::new(),
+            owner: root(),
+            group: root(),
+            mode: Mode(mode),
+            check: None,
+            notify: Vec::new(),
+            secret: false,
+            content: content.into(),
+        }
+    }
+}
+
 /// A command that judges new files. With `shadow`, it runs with a staged
 /// copy of that directory (the live one plus every new file in it) mounted
 /// over the live one, in a private mount namespace: `nginx -t` then reads

@@ -130,21 +130,6 @@ pub fn path(root: &TempDir, rest: &str) -> String {
     format!("{}/{rest}", root.path().display())
 }
 
-pub fn file(path: String, content: &str, mode: u32) -> File {
-    File {
-        path,
-        template: "test".into(),
-        vars: Default::default(),
-        owner: "root".into(),
-        group: "root".into(),
-        mode: Mode(mode),
-        check: None,
-        notify: vec![],
-        secret: false,
-        content: content.into(),
-    }
-}
-
 pub fn lease(root: &TempDir) -> Lease {
     Lease::new(&path(root, "state"), 600)
 }
@@ -159,11 +144,11 @@ pub fn sample_host(root: &TempDir, config: &str) -> Vec<Resource> {
             group: "root".into(),
             mode: Mode(0o750),
         }),
-        Resource::File(file(path(root, "etc/app/app.conf"), config, 0o640)),
-        Resource::File(file(
+        Resource::File(File::new(path(root, "etc/app/app.conf"), 0o640, config)),
+        Resource::File(File::new(
             path(root, "etc/app/it's a $(name).txt"),
-            "line 1\n'quoted' \"twice\" $HOME `id`\n",
             0o600,
+            "line 1\n'quoted' \"twice\" $HOME `id`\n",
         )),
         Resource::Symlink(Symlink {
             path: path(root, "srv/app/current"),
