@@ -108,6 +108,11 @@ pub fn script(
         let enable = change.details.iter().any(|d| d == "enable");
         let start = change.details.iter().any(|d| d == "start");
         let _ = writeln!(body, "step {} {unit}", change.details.join(" and "));
+        if start {
+            // A unit that failed before (its cause since fixed) may sit in
+            // systemd's start limit, which refuses a plain start.
+            let _ = writeln!(body, "systemctl reset-failed {unit} 2>/dev/null || true");
+        }
         match (enable, start) {
             (true, true) => writeln!(body, "systemctl enable --now --quiet {unit}"),
             (true, false) => writeln!(body, "systemctl enable --quiet {unit}"),
@@ -255,4 +260,37 @@ fn wrap(data: &str) -> String {
         .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resource::Service;
+
+    #[test]
+    fn a_unit_is_reset_before_it_is_started() {
+        let resources = vec![Resource::Service(Service {
+            name: "app@1.service".into(),
+        })];
+        let changes = vec![Change {
+            kind: "service".into(),
+            target: "app@1.service".into(),
+            action: Action::Start,
+            details: vec!["enable".into(), "start".into()],
+            diff: None,
+        }];
+        let lease = lock::Lease::new("/var/lib/deployer", 60);
+        let script = script(&resources, &changes, &[], &lease);
+        let reset = script
+            .find("systemctl reset-failed app@1.service")
+            .expect("reset-failed");
+        let start = script
+            .find("systemctl enable --now --quiet app@1.service")
+            .expect("start");
+        assert!(reset < start, "{script}");
+        assert!(
+            script.trim_end().ends_with("main"),
+            "the body runs only once fully received"
+        );
+    }
 }
