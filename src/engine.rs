@@ -109,13 +109,24 @@ pub fn apply(
         release(transport)?;
         return Ok(Applied { plan });
     }
-    let script = converge::script(resources, &plan.changes, &plan.handlers, lease);
+    let script = converge::detached(
+        &converge::script(resources, &plan.changes, &plan.handlers, lease),
+        &lease.state_dir,
+    );
     let mut last_step = String::from("start");
     let output = transport.run(&script, &mut |line| {
         if let Some(step) = line.strip_prefix(converge::STEP) {
             last_step = step.to_string();
             progress(step);
         }
+    });
+    let output = output.map_err(|e| {
+        anyhow::anyhow!(
+            "{host}: lost the connection during step `{last_step}`: {e:#}. The host carries on by itself \
+             and frees the deploy lock when done (its log and exit status: {}/apply/). \
+             Run `deployer apply` again once `deployer lock status` says free",
+            lease.state_dir
+        )
     })?;
     if output.status != 0 {
         bail!(

@@ -290,3 +290,70 @@ fn progress_reports_each_step() {
     );
     assert_eq!(steps.last().map(String::as_str), Some("done"));
 }
+
+/// The client going away mid-apply (a dropped SSH connection) does not stop
+/// the host halfway: the converge runs detached, finishes, records its
+/// status and frees the lock.
+#[test]
+fn a_converge_outlives_its_connection() {
+    use deployer::resource::{Command, converge, diff};
+    let root = TempDir::new().unwrap();
+    let marker = path(&root, "finished");
+    let mut resources = resources(&root, "x\n");
+    resources.push(Resource::Command(Command {
+        run: format!("sleep 1; touch {}", deployer::shell::quote(&marker)),
+        unless: None,
+        creates: Some(marker.clone()),
+    }));
+    let plan = engine::plan("local", &mut Local, &resources).unwrap();
+    let lease = lease(&root);
+    let script = converge::detached(
+        &converge::script(
+            &resources,
+            &plan.changes,
+            &diff::handlers(&resources, &plan.changes),
+            &lease,
+        ),
+        &lease.state_dir,
+    );
+    let take = format!("{}acquire_lock", lease.functions());
+    assert_eq!(
+        deployer::transport::Transport::run(&mut Local, &take, &mut |_| {})
+            .unwrap()
+            .status,
+        0
+    );
+
+    // The "connection" is cut after 300 ms, while the command still sleeps.
+    let mut client = std::process::Command::new("timeout")
+        .args(["-s", "KILL", "0.3", "bash", "-s"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(client.stdin.as_mut().unwrap(), script.as_bytes()).unwrap();
+    drop(client.stdin.take());
+    assert!(!client.wait().unwrap().success(), "the client was cut off");
+    assert!(!Path::new(&marker).exists(), "cut off before the end");
+
+    let status = path(&root, "state/apply/status");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !Path::new(&status).exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the detached converge did not finish"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(fs::read_to_string(&status).unwrap().trim(), "0");
+    assert!(Path::new(&marker).exists(), "the host finished the job");
+    assert!(
+        !Path::new(&path(&root, "state/lock")).exists(),
+        "and freed the lock"
+    );
+    assert!(
+        fs::read_to_string(path(&root, "state/apply/out"))
+            .unwrap()
+            .ends_with("STEP\tdone\n")
+    );
+}

@@ -5,7 +5,9 @@
 //! and checked first, then renamed into place), daemon-reload, services,
 //! restarts and reloads, commands. Every step is idempotent, so a rerun after
 //! a failure finishes the job. The body sits in a function called on the last
-//! line: a script cut short in transit runs nothing.
+//! line: a script cut short in transit runs nothing. [`detached`] runs it
+//! apart from the SSH session, so a dropped connection does not stop a host
+//! halfway (say, in the middle of a package install).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -142,6 +144,33 @@ pub fn script(
     }
     body.push_str("step done\n");
     format!("main() {{\n{body}}}\nmain\n")
+}
+
+/// Wraps a converge script so that it runs detached from the connection
+/// (`setsid`, output to `STATE/apply/`), while the connection follows its
+/// output. If the connection drops, the host finishes or fails on its own,
+/// records its exit status and log there, and frees the lock.
+pub fn detached(script: &str, state_dir: &str) -> String {
+    let dir = quote(&format!("{state_dir}/apply"));
+    let marker = "DEPLOYER_CONVERGE_SCRIPT";
+    debug_assert!(!script.lines().any(|l| l == marker));
+    format!(
+        r#"main() {{
+set -eu
+mkdir -p -m 0700 {state}
+rm -rf {dir}
+mkdir -m 0700 {dir}
+cat >{dir}/script <<'{marker}'
+{script}{marker}
+setsid bash -c 'bash "$1/script" >"$1/out" 2>"$1/err" </dev/null; echo $? >"$1/status"' deployer {dir} </dev/null >/dev/null 2>&1 &
+tail -s 0.1 -n +1 -F --pid=$! {dir}/out 2>/dev/null || true
+cat {dir}/err >&2
+exit "$(cat {dir}/status)"
+}}
+main
+"#,
+        state = quote(state_dir),
+    )
 }
 
 /// Stages every changed file, runs each check once over all the files it
