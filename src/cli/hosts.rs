@@ -305,3 +305,54 @@ impl Describe for Prepared {
         self.name.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    impl Describe for u32 {
+        fn describe(&self) -> String {
+            format!("item {self}")
+        }
+    }
+
+    fn run(fail_fast: bool, parallel: usize) -> Vec<String> {
+        let outcomes = run_parallel((1..=5).collect(), parallel, fail_fast, |n: u32| {
+            if n == 2 {
+                bail!("item 2 failed")
+            } else {
+                Ok(n * 10)
+            }
+        });
+        outcomes
+            .into_iter()
+            .map(|o| match o {
+                Outcome::Done(v) => format!("done {v}"),
+                Outcome::Failed(e) => e.to_string(),
+                Outcome::Skipped(what) => format!("skipped {what}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn outcomes_keep_the_items_order_and_other_hosts_finish() {
+        assert_eq!(
+            run(false, 3),
+            ["done 10", "item 2 failed", "done 30", "done 40", "done 50"]
+        );
+    }
+
+    #[test]
+    fn fail_fast_starts_nothing_after_a_failure() {
+        assert_eq!(
+            run(true, 1),
+            [
+                "done 10",
+                "item 2 failed",
+                "skipped item 3",
+                "skipped item 4",
+                "skipped item 5"
+            ]
+        );
+    }
+}
