@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod engine;
+pub mod lab;
 pub mod lock;
 pub mod plan;
 pub mod playbook;

@@ -39,6 +39,9 @@ pub struct ConnectArgs {
     pub hosts: Vec<String>,
     #[arg(long, value_enum, default_value_t = Connection::Ssh, env = "DEPLOYER_CONNECTION")]
     pub connection: Connection,
+    /// Target the lab (`deployer lab up`): its SSH key and known_hosts, as root.
+    #[arg(long, env = "DEPLOYER_LAB")]
+    pub lab: bool,
     /// Pin host keys seen for the first time into known_hosts.
     #[arg(long, env = "DEPLOYER_ACCEPT_NEW_HOST_KEYS")]
     pub accept_new_host_keys: bool,
@@ -123,7 +126,12 @@ pub fn select<'a>(loaded: &'a Loaded, args: &ConnectArgs) -> Result<Vec<&'a Host
 fn options(args: &ConnectArgs) -> Options {
     Options {
         accept_new_host_keys: args.accept_new_host_keys,
-        ssh_config: args.ssh_config.clone(),
+        // The lab's hosts are described entirely by the lab.
+        ssh_config: if args.lab {
+            Some("/dev/null".into())
+        } else {
+            args.ssh_config.clone()
+        },
         connect_timeout: Duration::from_secs(args.connect_timeout),
         command_timeout: Duration::from_secs(args.command_timeout),
     }
@@ -133,7 +141,14 @@ pub fn connect(loaded: &Loaded, host: &Host, args: &ConnectArgs) -> Result<Box<d
     match args.connection {
         Connection::Local => Ok(Box::new(Local)),
         Connection::Ssh => {
-            let target = target::resolve(loaded, host, &options(args))?;
+            let mut target = target::resolve(loaded, host, &options(args))?;
+            if args.lab {
+                target.identities = vec![crate::lab::key()];
+                target.known_hosts = crate::lab::known_hosts();
+                target.user = "root".into();
+                target.accept_new = false;
+                target.jump = None;
+            }
             Ok(Box::new(Ssh::connect(&target)?))
         }
     }

@@ -3,6 +3,7 @@
 
 mod apply;
 mod hosts;
+mod lab;
 mod lock;
 mod plan;
 mod progress;
@@ -64,6 +65,9 @@ enum Command {
     /// The deploy lock of each host.
     #[command(subcommand)]
     Lock(lock::Action),
+    /// Disposable Debian hosts on this machine, for tests and rehearsals.
+    #[command(subcommand)]
+    Lab(lab::Action),
 }
 
 pub fn main() -> ExitCode {
@@ -84,6 +88,7 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => plan::run(&cli, args),
         Command::Apply(args) => apply::run(&cli, args),
         Command::Lock(action) => lock::run(&cli, action),
+        Command::Lab(action) => lab::run(&cli, action),
     };
     match result {
         Ok(code) => ExitCode::from(code),
