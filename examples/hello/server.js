@@ -2,6 +2,7 @@
 // A tiny production-shaped web server: listens where deployer says, answers
 // /healthz, drains connections on SIGTERM, and tells pm2 when it is ready.
 const http = require('node:http');
+const os = require('node:os');
 
 const port = Number(process.env.PORT || 3000);
 const host = process.env.HOST || '127.0.0.1';
@@ -15,7 +16,7 @@ const server = http.createServer((req, res) => {
     return;
   }
   res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
-  res.end(`hello from ${release} on port ${port} (pid ${process.pid})\n`);
+  res.end(`hello from ${release} on ${os.hostname()} port ${port} (pid ${process.pid})\n`);
 });
 
 server.keepAliveTimeout = 65_000;

@@ -29,6 +29,7 @@ umask 077
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"; release_lock' EXIT
 step() { renew_lock; printf 'STEP\t%s\n' "$*"; }
+started=" "
 # Runs a check with a staged copy of a directory mounted over the live one.
 shadowed() {
   unshare --mount --propagation private sh -euc 'mount --bind "$1" "$2"; exec sh -c "$3"' sh "$@"
@@ -112,8 +113,14 @@ pub fn script(
         let _ = writeln!(body, "step {} {unit}", change.details.join(" and "));
         if start {
             // A unit that failed before (its cause since fixed) may sit in
-            // systemd's start limit, which refuses a plain start.
-            let _ = writeln!(body, "systemctl reset-failed {unit} 2>/dev/null || true");
+            // systemd's start limit, which refuses a plain start. One this
+            // script starts from inactive needs no restart or reload after;
+            // one a package install started meanwhile (with its stock
+            // configuration) does.
+            let _ = writeln!(
+                body,
+                "systemctl is-active --quiet {unit} || started=\"$started \"{unit}\" \"\nsystemctl reset-failed {unit} 2>/dev/null || true"
+            );
         }
         match (enable, start) {
             (true, true) => writeln!(body, "systemctl enable --now --quiet {unit}"),
@@ -128,7 +135,11 @@ pub fn script(
             Handler::Restart(unit) => ("restart", unit),
             Handler::Reload(unit) => ("reload", unit),
         };
-        let _ = writeln!(body, "step {verb} {unit}\nsystemctl {verb} {}", quote(unit));
+        let unit = quote(unit);
+        let _ = writeln!(
+            body,
+            "case \"$started\" in *\" \"{unit}\" \"*) ;; *) step {verb} {unit}; systemctl {verb} {unit} ;; esac"
+        );
     }
     for resource in resources {
         if let (Resource::Command(c), Some(change)) = (resource, changed(resource)) {
@@ -309,7 +320,21 @@ mod tests {
             diff: None,
         }];
         let lease = lock::Lease::new("/var/lib/deployer", 60);
-        let script = script(&resources, &changes, &[], &lease);
+        let handlers = [
+            Handler::Reload("app@1.service".into()),
+            Handler::Restart("it's.service".into()),
+        ];
+        let script = script(&resources, &changes, &handlers, &lease);
+        let syntax = std::process::Command::new("bash")
+            .args(["-n", "-c", &script])
+            .output()
+            .unwrap();
+        assert!(
+            syntax.status.success(),
+            "{}",
+            String::from_utf8_lossy(&syntax.stderr)
+        );
+        assert!(script.contains(r#"case "$started" in *" "app@1.service" "*) ;; *) step reload app@1.service; systemctl reload app@1.service ;; esac"#), "{script}");
         let reset = script
             .find("systemctl reset-failed app@1.service")
             .expect("reset-failed");

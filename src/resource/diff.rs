@@ -165,7 +165,9 @@ pub fn changes(resources: &[Resource], facts: &Facts) -> Result<Vec<Change>> {
 }
 
 /// Handlers the changed files set off, each once: daemon-reload first, then
-/// restarts, then reloads. A unit this apply starts anyway is not restarted.
+/// restarts, then reloads. (The converge script skips the restart or reload
+/// of a unit it has just started from inactive; a unit a package install
+/// started meanwhile still gets it.)
 pub fn handlers(resources: &[Resource], changes: &[Change]) -> Vec<Handler> {
     let changed =
         |kind: &str, target: &str| changes.iter().any(|c| c.kind == kind && c.target == target);
@@ -177,12 +179,6 @@ pub fn handlers(resources: &[Resource], changes: &[Change]) -> Vec<Handler> {
         })
         .flatten()
         .filter_map(|text| Handler::parse(text))
-        .filter(|h| match h {
-            Handler::Restart(unit) | Handler::Reload(unit) => !changes.iter().any(|c| {
-                c.kind == "service" && c.target == *unit && c.details.iter().any(|d| d == "start")
-            }),
-            Handler::DaemonReload => true,
-        })
         .collect();
     handlers.sort();
     handlers.dedup();
@@ -384,7 +380,7 @@ mod tests {
     }
 
     #[test]
-    fn a_unit_started_by_this_apply_is_not_restarted_too() {
+    fn handlers_are_listed_once_each_in_order() {
         let mut facts = facts_with(PathFact::Missing);
         facts.services.insert(
             "app.service".into(),
@@ -395,11 +391,24 @@ mod tests {
         );
         let resources = vec![
             Resource::File(file("x", false)),
+            Resource::File(File {
+                path: "/etc/b".into(),
+                ..file("y", false)
+            }),
             Resource::Service(Service {
                 name: "app.service".into(),
             }),
         ];
+        facts
+            .paths
+            .insert(('F', "/etc/b".into()), PathFact::Missing);
         let changes = changes(&resources, &facts).unwrap();
-        assert_eq!(handlers(&resources, &changes), [Handler::DaemonReload]);
+        assert_eq!(
+            handlers(&resources, &changes),
+            [
+                Handler::DaemonReload,
+                Handler::Restart("app.service".into())
+            ]
+        );
     }
 }
