@@ -99,6 +99,16 @@ fn run_quietly(program: &str, args: &[&str]) {
     let _ = Command::new(program).args(args).output();
 }
 
+/// An unencrypted ed25519 key pair at `path` (and `path`.pub).
+fn new_key(path: &Path, comment: &str) -> Result<()> {
+    let path = path.to_string_lossy();
+    run(
+        "ssh-keygen",
+        &["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", &path],
+    )
+    .map(|_| ())
+}
+
 fn preflight() -> Result<()> {
     if !cfg!(target_os = "linux") {
         bail!("the lab needs Linux (network namespaces and systemd-nspawn)");
@@ -193,20 +203,7 @@ pub fn up(loaded: &Loaded, names: &[String], progress: &dyn Fn(&str)) -> Result<
     let wanted = chosen(loaded, names)?;
     fs::create_dir_all(Path::new(DIR).join("hosts"))?;
     if !key().exists() {
-        run(
-            "ssh-keygen",
-            &[
-                "-q",
-                "-t",
-                "ed25519",
-                "-N",
-                "",
-                "-C",
-                "deployer-lab",
-                "-f",
-                &key().to_string_lossy(),
-            ],
-        )?;
+        new_key(&key(), "deployer-lab")?;
     }
     base_image(progress)?;
     networks(&mut state)?;
@@ -398,18 +395,7 @@ fn boot(name: &str, public: Ipv4Addr, private: Option<Ipv4Addr>, index: usize) -
             fs::remove_file(path)?;
         }
     }
-    run(
-        "ssh-keygen",
-        &[
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-f",
-            &root.join("etc/ssh/ssh_host_ed25519_key").to_string_lossy(),
-        ],
-    )?;
+    new_key(&root.join("etc/ssh/ssh_host_ed25519_key"), name)?;
     let host_key = fs::read_to_string(root.join("etc/ssh/ssh_host_ed25519_key.pub"))?;
     let key_fields: Vec<&str> = host_key.split_whitespace().take(2).collect();
     let mut known: Vec<String> = fs::read_to_string(known_hosts())
