@@ -223,26 +223,28 @@ fn main() {
         "Where one host's time goes (medians; a no-op apply is connect + 3 round trips: cores, lock + facts, release):\n"
     );
     println!("| part | median |\n|---|---|");
-    println!(
-        "| connect: TCP, SSH handshake, host key, login | {} |",
-        ms(stats(parts.connect).0)
-    );
-    println!(
-        "| an empty round trip (`true`) | {} |",
-        ms(stats(parts.empty_round_trip).0)
-    );
-    println!(
-        "| the facts script over SSH | {} |",
-        ms(stats(parts.facts_over_ssh).0)
-    );
-    println!(
-        "| the same facts script run locally, no SSH | {} |",
-        ms(stats(parts.facts_locally).0)
-    );
-    println!(
-        "| deployer's own CPU per host (SSH crypto, parsing, diffing), from the 10-host runs | {} |",
-        ms(own_cpu_per_host)
-    );
+    let rows = [
+        (
+            "connect: TCP, SSH handshake, host key, login",
+            stats(parts.connect).0,
+        ),
+        (
+            "an empty round trip (`true`)",
+            stats(parts.empty_round_trip).0,
+        ),
+        ("the facts script over SSH", stats(parts.facts_over_ssh).0),
+        (
+            "the same facts script run locally, no SSH",
+            stats(parts.facts_locally).0,
+        ),
+        (
+            "deployer's own CPU per host (SSH crypto, parsing, diffing), from the 10-host runs",
+            own_cpu_per_host,
+        ),
+    ];
+    for (part, time) in rows {
+        println!("| {part} | {} |", ms(time));
+    }
     println!(
         "\nThe {HOSTS} hosts here share this machine's {} cores with deployer, so the 10-host time includes every host's own \
          work (sshd, bash, the facts script) queued on those cores; on separate machines that work runs in parallel \

@@ -83,10 +83,8 @@ pub fn script(
                 let _ = writeln!(body, "step directory {}", quote(&d.path));
                 let _ = writeln!(
                     body,
-                    "install -d -m {} -o {} -g {} {}",
-                    d.mode,
-                    quote(&d.owner),
-                    quote(&d.group),
+                    "install -d {} {}",
+                    ownership(d.mode, &d.owner, &d.group),
                     quote(&d.path)
                 );
             }
@@ -201,16 +199,15 @@ fn write_files<'a>(
     if files.is_empty() {
         return;
     }
-    let staged = |i: usize| format!("\"$stage\"/{i}");
+    // File i is staged as "$stage"/i/NAME: its own name, for checks that care.
+    let staged = |i: usize| format!("\"$stage\"/{i}/{}", quote(basename(&files[i].path)));
     body.push_str("step stage files\n");
     for (i, file) in files.iter().enumerate() {
-        let name = file.path.rsplit('/').next().unwrap_or("file");
         let _ = writeln!(
             body,
-            "mkdir {dir}\nbase64 -d >{dir}/{name} <<'DEPLOYER_EOF'\n{data}\nDEPLOYER_EOF",
-            dir = staged(i),
-            name = quote(name),
-            data = wrap(&BASE64.encode(&file.content))
+            "mkdir \"$stage\"/{i}\nbase64 -d >{} <<'DEPLOYER_EOF'\n{}\nDEPLOYER_EOF",
+            staged(i),
+            wrap(&BASE64.encode(&file.content))
         );
     }
     let mut checks: BTreeMap<(String, Option<String>), Vec<usize>> = BTreeMap::new();
@@ -238,12 +235,10 @@ fn write_files<'a>(
                         .path
                         .strip_prefix(&format!("{dir}/"))
                         .unwrap_or(&file.path);
-                    let name = file.path.rsplit('/').next().unwrap_or("file");
                     let _ = writeln!(
                         body,
-                        "install -D -m 0644 {}/{} {copy}/{}",
+                        "install -D -m 0644 {} {copy}/{}",
                         staged(i),
-                        quote(name),
                         quote(relative)
                     );
                 }
@@ -252,9 +247,7 @@ fn write_files<'a>(
             }
             None => {
                 for &i in members {
-                    let name = files[i].path.rsplit('/').next().unwrap_or("file");
-                    let path = format!("{}/{}", staged(i), quote(name));
-                    let _ = writeln!(body, "{}", judged(&run.replace("{}", &path), run));
+                    let _ = writeln!(body, "{}", judged(&run.replace("{}", &staged(i)), run));
                 }
             }
         }
@@ -267,17 +260,13 @@ fn write_files<'a>(
                 .rsplit_once('/')
                 .map_or("/", |(p, _)| if p.is_empty() { "/" } else { p }),
         );
-        let name = file.path.rsplit('/').next().unwrap_or("file");
         let _ = writeln!(body, "step write {path}");
         let _ = writeln!(body, "[ -d {parent} ] || install -d -m 0755 {parent}");
         let _ = writeln!(
             body,
-            "install -m {} -o {} -g {} {}/{} {temp}\nmv -f {temp} {path}",
-            file.mode,
-            quote(&file.owner),
-            quote(&file.group),
-            staged(i),
-            quote(name)
+            "install {} {} {temp}\nmv -f {temp} {path}",
+            ownership(file.mode, &file.owner, &file.group),
+            staged(i)
         );
     }
 }
@@ -291,6 +280,16 @@ fn judged(command: &str, run: &str) -> String {
             "deployer: check `{run}` refused the new files; nothing was replaced"
         ))
     )
+}
+
+/// `-m MODE -o OWNER -g GROUP` for `install`.
+fn ownership(mode: super::Mode, owner: &str, group: &str) -> String {
+    format!("-m {mode} -o {} -g {}", quote(owner), quote(group))
+}
+
+/// The last component of an absolute path.
+fn basename(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
 }
 
 /// Base64 in lines of 76, as `base64 -d` reads it.

@@ -225,22 +225,25 @@ mod tests {
             connect_timeout: Duration::from_secs(5),
             command_timeout: Duration::from_secs(5),
         };
+        let resolve_web1 = |hop: &Hop| {
+            build(
+                &config,
+                "web1",
+                "web1.example.com",
+                hop,
+                Path::new("/kh"),
+                &options,
+                0,
+            )
+            .unwrap()
+        };
         let hop = Hop {
             user: None,
             port: None,
             fallback_port: 22,
             identity: None,
         };
-        let target = build(
-            &config,
-            "web1",
-            "web1.example.com",
-            &hop,
-            Path::new("/kh"),
-            &options,
-            0,
-        )
-        .unwrap();
+        let target = resolve_web1(&hop);
         assert_eq!(
             (target.address.as_str(), target.port, target.user.as_str()),
             ("198.18.0.10", 2222, "deploy")
@@ -258,16 +261,7 @@ mod tests {
             fallback_port: 22,
             identity: None,
         };
-        let target = build(
-            &config,
-            "web1",
-            "web1.example.com",
-            &spec_wins,
-            Path::new("/kh"),
-            &options,
-            0,
-        )
-        .unwrap();
+        let target = resolve_web1(&spec_wins);
         assert_eq!((target.port, target.user.as_str()), (22, "root"));
     }
 }
