@@ -35,7 +35,7 @@ fn hello_under(root: &Path) -> Vec<Resource> {
             .expect("readable")
             .expect("valid");
     let host = &loaded.spec.hosts[0];
-    let context = context::build(&loaded.spec, host, &context::Assumed { cpus: 2 });
+    let context = context::build(&loaded, host, &context::Assumed { cpus: 2 });
     let resources = deployer::playbook::expand(&Renderer::new().unwrap(), &context).unwrap();
     let moved = |p: &str| format!("{}{p}", root.display());
     resources

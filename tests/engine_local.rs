@@ -300,11 +300,10 @@ fn a_converge_outlives_its_connection() {
     let root = TempDir::new().unwrap();
     let marker = path(&root, "finished");
     let mut resources = resources(&root, "x\n");
-    resources.push(Resource::Command(Command {
-        run: format!("sleep 1; touch {}", deployer::shell::quote(&marker)),
-        unless: None,
-        creates: Some(marker.clone()),
-    }));
+    resources.push(Resource::Command(Command::creates(
+        format!("sleep 1; touch {}", deployer::shell::quote(&marker)),
+        marker.clone(),
+    )));
     let plan = engine::plan("local", &mut Local, &resources).unwrap();
     let lease = lease(&root);
     let script = converge::detached(

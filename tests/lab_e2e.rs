@@ -3,24 +3,41 @@
 //! an operator would: through nginx, from the public and the private side,
 //! by unit start times.
 //!
-//! Until the releases issue ships the app and the TLS issue issues the
-//! self-signed certificate, this test installs Debian's Node.js and the
-//! example app on the app hosts by hand, and runs the cluster with
-//! `tls.mode: off`. The lab is machine-wide, so one test owns it throughout.
+//! Until the releases issue ships the app, these tests install Debian's
+//! Node.js and the example app on the app hosts by hand. The lab is
+//! machine-wide, so each test holds it alone, start to end.
 
 mod common;
 
 use std::fs;
+use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use common::{ROOT, deployer, text};
 use tempfile::TempDir;
 
-/// Tears the lab down however the test ends.
-struct Lab;
+static LAB: Mutex<()> = Mutex::new(());
+
+/// The lab, held by one test, up for `spec`; torn down however the test ends.
+struct Lab {
+    _held: MutexGuard<'static, ()>,
+}
+
+impl Lab {
+    fn up(spec: &str) -> (Lab, String) {
+        common::require("systemd-nspawn");
+        common::require("curl");
+        let held = LAB.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        deployer(&["lab", "down"]);
+        let lab = Lab { _held: held };
+        let up = must(deployer(&["lab", "up", "-f", spec]), "lab up");
+        (lab, up)
+    }
+}
 
 impl Drop for Lab {
     fn drop(&mut self) {
@@ -28,6 +45,15 @@ impl Drop for Lab {
         if !out.status.success() {
             eprintln!("lab down failed: {}", text(&out));
         }
+    }
+}
+
+/// Polls `ready` every half second for up to `limit`.
+fn wait_until(limit: Duration, what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        std::thread::sleep(Duration::from_millis(500));
     }
 }
 
@@ -44,20 +70,67 @@ fn on(host: &str, script: &str) -> String {
     )
 }
 
-/// An HTTP GET of the cluster's site from this machine (the public side).
-fn get(path: &str) -> String {
+/// `curl -s` from this machine (the public side) with `args`: its output.
+fn curl(args: &[&str]) -> String {
     let out = Command::new("curl")
-        .args([
-            "-s",
-            "--max-time",
-            "5",
-            "-H",
-            "Host: cluster.lab.test",
-            &format!("http://198.18.0.20{path}"),
-        ])
+        .args(["-s", "--max-time", "5"])
+        .args(args)
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A site served over HTTPS by a lab host with a self-signed certificate,
+/// reached by its name as a browser would, trusting exactly that certificate.
+struct Site {
+    domain: &'static str,
+    address: &'static str,
+    ca: tempfile::NamedTempFile,
+}
+
+impl Site {
+    fn new(domain: &'static str, host: &str, address: &'static str) -> Site {
+        let ca = tempfile::NamedTempFile::new().unwrap();
+        fs::write(
+            ca.path(),
+            on(host, "cat /etc/nginx/tls/hello/fullchain.pem"),
+        )
+        .unwrap();
+        Site {
+            domain,
+            address,
+            ca,
+        }
+    }
+
+    fn get(&self, path: &str) -> String {
+        self.curl(&[&format!("https://{}{path}", self.domain)])
+    }
+
+    fn curl(&self, args: &[&str]) -> String {
+        let resolve = format!("{}:443:{}", self.domain, self.address);
+        let mut all = vec![
+            "--cacert",
+            self.ca.path().to_str().unwrap(),
+            "--resolve",
+            &resolve,
+        ];
+        all.extend_from_slice(args);
+        curl(&all)
+    }
+
+    /// What plain HTTP answers: status and where it redirects.
+    fn plain_http(&self) -> String {
+        curl(&[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{redirect_url}",
+            "-H",
+            &format!("Host: {}", self.domain),
+            &format!("http://{}/some/path?q=1", self.address),
+        ])
+    }
 }
 
 /// Whether a TCP connection from this machine is accepted: `Some(true)`
@@ -127,8 +200,6 @@ fn ship_app_by_hand(host: &str) {
 
 #[test]
 fn the_cluster_converges_serves_through_the_private_network_and_stays_converged() {
-    common::require("systemd-nspawn");
-    common::require("curl");
     let dir = TempDir::new().unwrap();
     let spec = dir.path().join("deployer.yaml");
     let write_spec = |log_level: &str, extra: &str| {
@@ -138,16 +209,13 @@ fn the_cluster_converges_serves_through_the_private_network_and_stays_converged(
                 "  source: ../hello\n",
                 &format!("  source: {ROOT}/examples/hello\n  env:\n    LOG_LEVEL: {log_level}\n"),
             )
-            .replace("  mode: self-signed\n", "  mode: off\n")
             + extra;
         fs::write(&spec, text).unwrap();
     };
     write_spec("info", "");
     let spec_arg = spec.to_str().unwrap();
 
-    deployer(&["lab", "down"]);
-    let _lab = Lab;
-    let up = must(deployer(&["lab", "up", "-f", spec_arg]), "lab up");
+    let (_lab, up) = Lab::up(spec_arg);
     assert!(
         up.contains("lb1: up at 198.18.0.20, private 198.19.0.20"),
         "{up}"
@@ -165,7 +233,8 @@ fn the_cluster_converges_serves_through_the_private_network_and_stays_converged(
     );
 
     // The load balancer spreads requests over both app hosts, through the private network.
-    let answers: Vec<String> = (0..8).map(|_| get("/")).collect();
+    let site = Site::new("cluster.lab.test", "lb1", "198.18.0.20");
+    let answers: Vec<String> = (0..8).map(|_| site.get("/")).collect();
     for host in ["app1", "app2"] {
         assert!(
             answers
@@ -174,21 +243,11 @@ fn the_cluster_converges_serves_through_the_private_network_and_stays_converged(
             "{host} never answered: {answers:?}"
         );
     }
-    let headers = Command::new("curl")
-        .args([
-            "-s",
-            "-D",
-            "-",
-            "-o",
-            "/dev/null",
-            "-H",
-            "Host: cluster.lab.test",
-            "http://198.18.0.20/",
-        ])
-        .output()
-        .unwrap();
-    let headers = String::from_utf8_lossy(&headers.stdout).to_lowercase();
+    let headers = site
+        .curl(&["-D", "-", "-o", "/dev/null", "https://cluster.lab.test/"])
+        .to_lowercase();
     for header in [
+        "strict-transport-security: max-age=",
         "x-content-type-options: nosniff",
         "x-frame-options: sameorigin",
         "server: nginx\r",
@@ -203,6 +262,7 @@ fn the_cluster_converges_serves_through_the_private_network_and_stays_converged(
     // from the private side the app answers.
     assert_eq!(reach("198.18.0.20", 22), Some(true), "SSH on the lb");
     assert_eq!(reach("198.18.0.20", 80), Some(true), "HTTP on the lb");
+    assert_eq!(reach("198.18.0.20", 443), Some(true), "HTTPS on the lb");
     assert_eq!(reach("198.18.0.21", 22), Some(true), "SSH on app1");
     assert_eq!(
         reach("198.18.0.21", 3000),
@@ -271,7 +331,10 @@ fn the_cluster_converges_serves_through_the_private_network_and_stays_converged(
         "{}",
         text(&refused)
     );
-    assert!(get("/").contains("hello from"), "the site still serves");
+    assert!(
+        site.get("/").contains("hello from"),
+        "the site still serves"
+    );
     assert_eq!(
         on(
             "lb1",
@@ -301,4 +364,162 @@ fn the_cluster_converges_serves_through_the_private_network_and_stays_converged(
         .trim(),
         "hello"
     );
+}
+
+/// The peer, on this machine's side, of a lab host's public interface.
+fn public_link(host: &str) -> String {
+    let peer = must(
+        Command::new("ip")
+            .args(["netns", "exec", &format!("dlab-{host}")])
+            .args(["cat", "/sys/class/net/pub0/iflink"])
+            .output()
+            .unwrap(),
+        "reading pub0's peer",
+    );
+    let links = must(
+        Command::new("ip").args(["-o", "link"]).output().unwrap(),
+        "ip link",
+    );
+    links
+        .lines()
+        .find_map(|line| {
+            let (index, rest) = line.split_once(": ")?;
+            (index == peer.trim()).then(|| rest.split(['@', ':']).next().unwrap().to_string())
+        })
+        .expect("pub0's peer is on this machine")
+}
+
+fn set_link(link: &str, state: &str) {
+    must(
+        Command::new("ip")
+            .args(["link", "set", "dev", link, state])
+            .output()
+            .unwrap(),
+        &format!("ip link set {link} {state}"),
+    );
+}
+
+/// Starts an apply and takes the host's public link down as soon as the
+/// converge starts installing packages, until the apply gives up. Returns
+/// the apply's exit code and its progress lines.
+fn apply_cut_midway(spec: &str, host: &str) -> (Option<i32>, String) {
+    let link = public_link(host);
+    let mut apply = Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .args(["apply", "-f", spec, "--lab", "--yes"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = String::new();
+    let mut cut = false;
+    for line in BufReader::new(apply.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if !cut && line.starts_with(&format!("{host}: install ")) {
+            set_link(&link, "down");
+            cut = true;
+        }
+        log.push_str(&line);
+        log.push('\n');
+    }
+    let status = apply.wait().unwrap();
+    set_link(&link, "up");
+    assert!(cut, "the apply never reached its package step:\n{log}");
+    (status.code(), log)
+}
+
+#[test]
+fn hello_serves_https_survives_a_dropped_connection_and_a_reboot() {
+    let dir = TempDir::new().unwrap();
+    let spec = dir.path().join("deployer.yaml");
+    let yaml = fs::read_to_string(Path::new(ROOT).join("examples/hello/deployer.yaml"))
+        .unwrap()
+        .replace(
+            "  start: node server.js\n",
+            &format!("  source: {ROOT}/examples/hello\n  start: node server.js\n"),
+        );
+    fs::write(&spec, yaml).unwrap();
+    let spec_arg = spec.to_str().unwrap();
+    let (_lab, _) = Lab::up(spec_arg);
+    ship_app_by_hand("web1");
+
+    // The connection drops while the host installs packages: the apply fails
+    // cleanly; the host finishes (or fails) on its own and frees its lock.
+    let (code, log) = apply_cut_midway(spec_arg, "web1");
+    assert_eq!(code, Some(1), "{log}");
+    assert!(log.contains("web1: FAILED"), "{log}");
+    wait_until(
+        Duration::from_secs(600),
+        "the detached converge ends",
+        || {
+            deployer(&[
+                "lab",
+                "ssh",
+                "web1",
+                "--",
+                "test -s /var/lib/deployer/apply/status",
+            ])
+            .status
+            .success()
+        },
+    );
+    // The rerun converges, and the one after finds nothing to do.
+    must(
+        deployer(&["apply", "-f", spec_arg, "--lab", "--yes"]),
+        "the rerun after the drop",
+    );
+    let plan = deployer(&["plan", "-f", spec_arg, "--lab", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+
+    // HTTPS answers by name with the host's certificate; HTTP redirects to it.
+    let site = Site::new("hello.lab.test", "web1", "198.18.0.10");
+    assert!(site.get("/").contains("hello from"), "HTTPS serves the app");
+    assert_eq!(
+        site.plain_http(),
+        "301 https://hello.lab.test/some/path?q=1"
+    );
+    // Every instance answers through nginx: one per core of the host.
+    let cores: u16 = on("web1", "nproc").trim().parse().unwrap();
+    let answers: Vec<String> = (0..6 * cores).map(|_| site.get("/")).collect();
+    for port in 3000..3000 + cores {
+        assert!(
+            answers.iter().any(|a| a.contains(&format!("port {port} "))),
+            "instance {port} never answered: {answers:?}"
+        );
+    }
+    assert_eq!(
+        reach("198.18.0.10", 3000),
+        None,
+        "the app port is dropped from the public side"
+    );
+
+    // A reboot brings everything back: units enabled, firewall loaded, site up.
+    on("web1", "touch /run/before-reboot");
+    let _ = deployer(&["lab", "ssh", "web1", "--", "systemctl reboot"]);
+    wait_until(Duration::from_secs(120), "web1 comes back", || {
+        deployer(&["lab", "ssh", "web1", "--", "test ! -e /run/before-reboot"])
+            .status
+            .success()
+    });
+    wait_until(Duration::from_secs(60), "HTTPS after the reboot", || {
+        site.get("/").contains("hello from")
+    });
+    let units = format!(
+        "nginx deployer-firewall hello-jobs@1 {}",
+        (3000..3000 + cores)
+            .map(|p| format!("hello@{p}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    assert_eq!(
+        on("web1", &format!("systemctl is-active {units} | sort -u")).trim(),
+        "active"
+    );
+    assert!(on("web1", "nft list tables").contains("inet deployer"));
+    assert_eq!(
+        reach("198.18.0.10", 3000),
+        None,
+        "the firewall is back before anyone checks"
+    );
+    let plan = deployer(&["plan", "-f", spec_arg, "--lab", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
 }

@@ -163,7 +163,7 @@ fn every_host_resource_list_matches_its_snapshot() {
             .unwrap()
             .unwrap();
         for host in &loaded.spec.hosts {
-            let context = context::build(&loaded.spec, host, &context::Assumed { cpus: 2 });
+            let context = context::build(&loaded, host, &context::Assumed { cpus: 2 });
             let resources = deployer::playbook::expand(&renderer, &context).unwrap();
             let json = serde_json::to_string_pretty(&resources).unwrap();
             insta::assert_snapshot!(format!("{name}__{}__resources", host.name), json);

@@ -178,6 +178,14 @@ fn probe_cpus(transport: &mut dyn Transport, host: &str) -> Result<u32> {
 /// before a host is touched.
 pub fn prepare(loaded: &Loaded, hosts: &[&Host], args: &ConnectArgs) -> Result<Vec<Prepared>> {
     let spec = &loaded.spec;
+    if spec.tls_mode() == crate::spec::TlsMode::Acme && hosts.iter().any(|h| h.has(Role::Lb)) {
+        // Said before connecting, rather than as a failed `nginx -t` on the host.
+        bail!(
+            "tls.mode acme: this version cannot obtain certificates yet; set `tls.mode: files` \
+             (with `tls.cert` and `tls.key`) or `tls.mode: self-signed` in {}",
+            loaded.file.display()
+        );
+    }
     let needs_cores = spec.app.instances == crate::spec::Instances::Max
         || spec
             .app
@@ -235,7 +243,7 @@ pub fn prepare(loaded: &Loaded, hosts: &[&Host], args: &ConnectArgs) -> Result<V
                 .position(|(h, _)| h.name == host.name)
                 .expect("connected"),
         );
-        let context = context::build(spec, host, &facts);
+        let context = context::build(loaded, host, &facts);
         let resources = playbook::expand(&renderer, &context)?;
         prepared.push(Prepared {
             name: host.name.clone(),

@@ -107,7 +107,11 @@ pub fn main() -> ExitCode {
 
 /// The spec, or an error that the caller turns into exit code 65.
 fn load(cli: &Cli) -> anyhow::Result<Loaded> {
-    Ok(spec::load(&cli.file)??)
+    let loaded = spec::load(&cli.file)??;
+    for warning in &loaded.warnings {
+        eprintln!("{}: warning: {warning}", cli.file.display());
+    }
+    Ok(loaded)
 }
 
 fn validate(cli: &Cli) -> anyhow::Result<()> {

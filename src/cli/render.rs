@@ -39,7 +39,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<()> {
     let renderer = Renderer::new()?;
     let facts = Assumed { cpus: args.cpus };
     for host in hosts {
-        let context = context::build(spec, host, &facts);
+        let context = context::build(&loaded, host, &facts);
         let resources = playbook::expand(&renderer, &context)?;
         let dir = args.out.join(&host.name);
         if dir.exists() {
@@ -74,6 +74,10 @@ fn write_files(dir: &Path, resources: &[Resource]) -> Result<()> {
         let Resource::File(file) = resource else {
             continue;
         };
+        if file.secret {
+            // A private key stays where the operator keeps it.
+            continue;
+        }
         let target = dir.join(file.path.trim_start_matches('/'));
         if let Some(parent) = target.parent() {
             fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
@@ -95,11 +99,21 @@ fn print_summary(host: &str, dir: &Path, resources: &[Resource]) {
             .map(|(_, n)| n)
             .collect()
     };
+    let secrets: Vec<&str> = resources
+        .iter()
+        .filter_map(|r| match r {
+            Resource::File(f) if f.secret => Some(f.path.as_str()),
+            _ => None,
+        })
+        .collect();
     println!(
         "{host}: wrote {} files under {}",
-        names("file").len(),
+        names("file").len() - secrets.len(),
         dir.display()
     );
+    if !secrets.is_empty() {
+        println!("  secret, not written: {}", secrets.join(", "));
+    }
     for (kind, title) in [
         ("package", "packages"),
         ("user", "users"),

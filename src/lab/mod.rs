@@ -52,7 +52,7 @@ pub struct LabHost {
     pub name: String,
     pub public: Ipv4Addr,
     pub private: Option<Ipv4Addr>,
-    /// The systemd-nspawn process.
+    /// The process group running the host's systemd-nspawn.
     pub pid: u32,
 }
 
@@ -410,9 +410,15 @@ fn boot(name: &str, public: Ipv4Addr, private: Option<Ipv4Addr>, index: usize) -
     let log = fs::File::create(Path::new(DIR).join("hosts").join(format!("{name}.log")))?;
     // nftables inside needs CAP_NET_ADMIN, which nspawn withholds by default;
     // the host's network namespace is its own, so this reaches nothing else.
+    // nspawn exits with 133 when the host reboots; a loop boots it again,
+    // as systemd-nspawn@.service would. setsid makes the loop a process
+    // group, so `down` stops the loop and the container together.
     let child = Command::new("setsid")
         .args([
-            "systemd-nspawn",
+            "sh",
+            "-c",
+            "while :; do systemd-nspawn \"$@\"; [ $? -eq 133 ] || exit 0; done",
+            "deployer-lab",
             "--quiet",
             "--boot",
             "--register=no",
@@ -459,19 +465,37 @@ fn alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// Whether any process is left in process group `group`.
+fn group_alive(group: u32) -> bool {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        // `pid (comm) state ppid pgrp ...`: comm may hold spaces and parentheses.
+        fs::read_to_string(entry.path().join("stat"))
+            .ok()
+            .and_then(|stat| {
+                let fields = stat.rsplit_once(')')?.1;
+                fields.split_whitespace().nth(2)?.parse::<u32>().ok()
+            })
+            == Some(group)
+    })
+}
+
 /// Stops every lab host and removes all that `up` made, but the cached image and the key.
 pub fn down() -> Result<Vec<String>> {
     let state = State::load()?;
     let mut removed = Vec::new();
     for host in &state.hosts {
-        if alive(host.pid) {
-            run_quietly("kill", &["-TERM", &host.pid.to_string()]);
+        let group = format!("-{}", host.pid);
+        if group_alive(host.pid) {
+            run_quietly("kill", &["-TERM", "--", &group]);
             let deadline = Instant::now() + Duration::from_secs(15);
-            while alive(host.pid) && Instant::now() < deadline {
+            while group_alive(host.pid) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(100));
             }
-            if alive(host.pid) {
-                run_quietly("kill", &["-KILL", &host.pid.to_string()]);
+            if group_alive(host.pid) {
+                run_quietly("kill", &["-KILL", "--", &group]);
             }
         }
         run_quietly("ip", &["netns", "del", &netns(&host.name)]);

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::spec::{Cidr, Host, ProcessManager, Role, Spec, TlsMode};
+use crate::shell::quote;
+use crate::spec::{Cidr, Host, Loaded, ProcessManager, Role, Spec, TlsMode};
 
 /// Where things live on a host. One place, so templates and playbooks agree.
 #[derive(Debug, Clone, Serialize)]
@@ -22,6 +23,7 @@ pub struct Paths {
     pub secrets_file: String,
     pub ecosystem: String,
     /// The certificate chain and key nginx serves, whatever the TLS mode.
+    pub tls_dir: String,
     pub tls_cert: String,
     pub tls_key: String,
     /// Webroot for ACME HTTP-01 challenges.
@@ -37,7 +39,9 @@ impl Paths {
     fn new(app: &str) -> Self {
         let root = format!("/srv/{app}");
         let config = format!("/etc/deployer/{app}");
-        let tls = format!("/etc/deployer/tls/{app}");
+        // Under /etc/nginx, so that `nginx -t` over a staged copy of that
+        // directory judges a new certificate together with the new config.
+        let tls = format!("/etc/nginx/tls/{app}");
         Paths {
             current: format!("{root}/current"),
             shared: format!("{root}/shared"),
@@ -46,6 +50,7 @@ impl Paths {
             ecosystem: format!("{config}/ecosystem.json"),
             tls_cert: format!("{tls}/fullchain.pem"),
             tls_key: format!("{tls}/privkey.pem"),
+            tls_dir: tls,
             acme_root: "/var/lib/deployer/acme".into(),
             pm2_home: format!("/var/lib/{app}/pm2"),
             pm2: "/usr/bin/env pm2".into(),
@@ -119,6 +124,18 @@ pub struct TlsView {
     pub server_names: Vec<String>,
     /// Only real CA chains carry OCSP responders.
     pub stapling: bool,
+    /// `tls.mode: files`: the operator's chain and key, as PEM.
+    pub chain: Option<String>,
+    pub key: Option<String>,
+    /// `tls.mode: self-signed`: the host makes its own certificate.
+    pub self_signed: Option<GuardedCommand>,
+}
+
+/// A shell command and the check that says it need not run.
+#[derive(Debug, Serialize)]
+pub struct GuardedCommand {
+    pub run: String,
+    pub unless: String,
 }
 
 /// Address lists split by family, as nftables sets need them.
@@ -173,7 +190,8 @@ impl Facts for Assumed {
     }
 }
 
-pub fn build<'a>(spec: &'a Spec, host: &'a Host, facts: &dyn Facts) -> Context<'a> {
+pub fn build<'a>(loaded: &'a Loaded, host: &'a Host, facts: &dyn Facts) -> Context<'a> {
+    let spec = &loaded.spec;
     let paths = Paths::new(&spec.app.name);
     Context {
         host: HostView {
@@ -185,7 +203,7 @@ pub fn build<'a>(spec: &'a Spec, host: &'a Host, facts: &dyn Facts) -> Context<'
             cpus: facts.cpus(&host.name),
         },
         app: app_view(spec, host, facts, &paths),
-        tls: tls_view(spec),
+        tls: tls_view(loaded, host, &paths),
         upstream: upstream(spec, host, facts),
         firewall: firewall_view(spec, host, facts),
         paths,
@@ -329,17 +347,63 @@ pub fn systemd_word(word: &str) -> String {
     format!("\"{escaped}\"")
 }
 
-fn tls_view(spec: &Spec) -> TlsView {
+fn tls_view(loaded: &Loaded, host: &Host, paths: &Paths) -> TlsView {
+    let spec = &loaded.spec;
     let mode = spec.tls_mode();
-    let mut server_names: Vec<String> = spec.domain.iter().chain(&spec.aliases).cloned().collect();
-    if server_names.is_empty() {
-        server_names.push("_".into());
-    }
+    let names: Vec<String> = spec.domain.iter().chain(&spec.aliases).cloned().collect();
+    let server_names = if names.is_empty() {
+        vec!["_".into()]
+    } else {
+        names.clone()
+    };
+    let provided = loaded.provided_cert.as_ref();
     TlsView {
         enabled: mode != TlsMode::Off,
         mode,
         server_names,
         stapling: matches!(mode, TlsMode::Acme | TlsMode::Files),
+        chain: provided.map(|c| c.chain.clone()),
+        key: provided.map(|c| c.key.clone()),
+        self_signed: (mode == TlsMode::SelfSigned).then(|| self_signed(&names, host, paths)),
+    }
+}
+
+/// Makes a key and a certificate for `names` (or, with none, the host's
+/// address) on the host: the key never travels. Made again when the names
+/// change or fewer than 30 days are left; a names file records what it covers.
+fn self_signed(names: &[String], host: &Host, paths: &Paths) -> GuardedCommand {
+    let san = if names.is_empty() {
+        let kind = if host.address.parse::<std::net::IpAddr>().is_ok() {
+            "IP"
+        } else {
+            "DNS"
+        };
+        format!("{kind}:{}", host.address)
+    } else {
+        names
+            .iter()
+            .map(|n| format!("DNS:{n}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let common_name = names.first().unwrap_or(&host.address);
+    let (cert, key) = (quote(&paths.tls_cert), quote(&paths.tls_key));
+    let names_file = quote(&format!("{}/self-signed.names", paths.tls_dir));
+    let (new_cert, new_key) = (
+        quote(&format!("{}.new", paths.tls_cert)),
+        quote(&format!("{}.new", paths.tls_key)),
+    );
+    GuardedCommand {
+        run: format!(
+            "umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 397 -subj {subject} -addext {san_ext} -keyout {new_key} -out {new_cert} 2>/dev/null && chmod 0644 {new_cert} && mv -f {new_key} {key} && mv -f {new_cert} {cert} && printf '%s\\n' {san} >{names_file}",
+            subject = quote(&format!("/CN={common_name}")),
+            san_ext = quote(&format!("subjectAltName={san}")),
+            san = quote(&san),
+        ),
+        unless: format!(
+            "openssl x509 -in {cert} -noout -checkend 2592000 && test -s {key} && test \"$(cat {names_file})\" = {}",
+            quote(&san)
+        ),
     }
 }
 

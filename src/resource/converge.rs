@@ -3,8 +3,9 @@
 //!
 //! Order, by kind: packages, users, directories, symlinks, files (all staged
 //! and checked first, then renamed into place), daemon-reload, services,
-//! restarts and reloads, commands. Every step is idempotent, so a rerun after
-//! a failure finishes the job. The body sits in a function called on the last
+//! restarts and reloads, commands. Commands marked `before_files` run just
+//! before the files, so that the checks see what they make. Every step is
+//! idempotent, so a rerun after a failure finishes the job. The body sits in a function called on the last
 //! line: a script cut short in transit runs nothing. [`detached`] runs it
 //! apart from the SSH session, so a dropped connection does not stop a host
 //! halfway (say, in the middle of a package install).
@@ -100,6 +101,7 @@ pub fn script(
             _ => {}
         }
     }
+    write_commands(&mut body, resources, &changed, true);
     write_files(&mut body, resources, &changed);
     if handlers.contains(&Handler::DaemonReload) {
         body.push_str("step systemctl daemon-reload\nsystemctl daemon-reload\n");
@@ -139,18 +141,7 @@ pub fn script(
             "case \"$started\" in *\" \"{unit}\" \"*) ;; *) step {verb} {unit}; systemctl {verb} {unit} ;; esac"
         );
     }
-    for resource in resources {
-        if let (Resource::Command(c), Some(change)) = (resource, changed(resource)) {
-            debug_assert_eq!(change.action, Action::Run);
-            let guard = match (&c.creates, &c.unless) {
-                (Some(path), _) => format!("test -e {}", quote(path)),
-                (_, Some(check)) => format!("sh -c {}", quote(check)),
-                (None, None) => "false".into(),
-            };
-            let _ = writeln!(body, "step run {}", quote(&c.run));
-            let _ = writeln!(body, "{guard} >/dev/null 2>&1 || sh -c {}", quote(&c.run));
-        }
-    }
+    write_commands(&mut body, resources, &changed, false);
     body.push_str("step done\n");
     format!("main() {{\n{body}}}\nmain\n")
 }
@@ -180,6 +171,30 @@ main
 "#,
         state = quote(state_dir),
     )
+}
+
+/// The commands whose guard failed, those that run `before_files` or the others.
+fn write_commands<'a>(
+    body: &mut String,
+    resources: &'a [Resource],
+    changed: &dyn Fn(&Resource) -> Option<&'a Change>,
+    before_files: bool,
+) {
+    for resource in resources {
+        if let (Resource::Command(c), Some(change)) = (resource, changed(resource)) {
+            if c.before_files != before_files {
+                continue;
+            }
+            debug_assert_eq!(change.action, Action::Run);
+            let _ = writeln!(body, "step run {}", quote(&c.run));
+            let _ = writeln!(
+                body,
+                "{} >/dev/null 2>&1 || sh -c {}",
+                c.guard(),
+                quote(&c.run)
+            );
+        }
+    }
 }
 
 /// Stages every changed file, runs each check once over all the files it
@@ -237,7 +252,8 @@ fn write_files<'a>(
                         .unwrap_or(&file.path);
                     let _ = writeln!(
                         body,
-                        "install -D -m 0644 {} {copy}/{}",
+                        "install -D -m {} {} {copy}/{}",
+                        file.mode,
                         staged(i),
                         quote(relative)
                     );

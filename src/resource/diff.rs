@@ -164,7 +164,7 @@ pub fn changes(resources: &[Resource], facts: &Facts) -> Result<Vec<Change>> {
     Ok(changes)
 }
 
-/// Handlers the changed files set off, each once: daemon-reload first, then
+/// Handlers the changed files and commands set off, each once: daemon-reload first, then
 /// restarts, then reloads. (The converge script skips the restart or reload
 /// of a unit it has just started from inactive; a unit a package install
 /// started meanwhile still gets it.)
@@ -173,11 +173,11 @@ pub fn handlers(resources: &[Resource], changes: &[Change]) -> Vec<Handler> {
         |kind: &str, target: &str| changes.iter().any(|c| c.kind == kind && c.target == target);
     let mut handlers: Vec<Handler> = resources
         .iter()
-        .filter_map(|r| match r {
-            Resource::File(f) if changed("file", &f.path) => Some(&f.notify),
-            _ => None,
+        .filter(|r| {
+            let (kind, target) = r.label();
+            changed(kind, target)
         })
-        .flatten()
+        .flat_map(Resource::notify)
         .filter_map(|text| Handler::parse(text))
         .collect();
     handlers.sort();

@@ -108,14 +108,7 @@ pub fn script(resources: &[Resource]) -> String {
             Resource::File(f) => format!("pathfact F {} {}", quote(&f.path), u8::from(f.secret)),
             Resource::Symlink(l) => format!("linkfact {}", quote(&l.path)),
             Resource::Service(s) => format!("servicefact {}", quote(&s.name)),
-            Resource::Command(c) => {
-                let guard = match (&c.creates, &c.unless) {
-                    (Some(path), _) => format!("test -e {}", quote(path)),
-                    (None, Some(check)) => format!("sh -c {}", quote(check)),
-                    (None, None) => "false".into(),
-                };
-                format!("guardfact {index} {guard}")
-            }
+            Resource::Command(c) => format!("guardfact {index} {}", c.guard()),
         };
         script.push_str(&line);
         script.push('\n');
@@ -232,9 +225,9 @@ mod tests {
             file("/etc/a b.conf", false),
             file("/etc/key.pem", true),
             Resource::Command(Command {
-                run: "reload fw".into(),
                 unless: Some("nft list table inet deployer".into()),
                 creates: None,
+                ..Command::creates("reload fw", "")
             }),
         ];
         let digest = "ab".repeat(32);

@@ -12,6 +12,8 @@ use std::fmt;
 use serde::de::{self, Unexpected, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::shell::quote;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Resource {
@@ -123,6 +125,35 @@ pub struct Command {
     pub run: String,
     pub unless: Option<String>,
     pub creates: Option<String>,
+    /// Runs before the files are staged and checked, for what their checks
+    /// read (a certificate `nginx -t` loads); otherwise after the services.
+    #[serde(default)]
+    pub before_files: bool,
+    /// Handlers to run once after the apply when this command ran.
+    #[serde(default)]
+    pub notify: Vec<String>,
+}
+
+impl Command {
+    /// A command run unless `path` exists.
+    pub fn creates(run: impl Into<String>, path: impl Into<String>) -> Command {
+        Command {
+            run: run.into(),
+            unless: None,
+            creates: Some(path.into()),
+            before_files: false,
+            notify: Vec::new(),
+        }
+    }
+
+    /// The shell test that exits 0 when the command need not run.
+    pub fn guard(&self) -> String {
+        match (&self.creates, &self.unless) {
+            (Some(path), _) => format!("test -e {}", quote(path)),
+            (None, Some(check)) => format!("sh -c {}", quote(check)),
+            (None, None) => "false".into(),
+        }
+    }
 }
 
 fn root() -> String {
@@ -197,10 +228,23 @@ impl Resource {
             Resource::Command(c) if c.unless.is_none() && c.creates.is_none() => {
                 Some(format!("command `{}` needs a guard: `unless` or `creates`", c.run))
             }
-            Resource::File(f) => f.notify.iter().find(|h| Handler::parse(h).is_none()).map(|h| {
-                format!("file {}: unknown handler `{h}`; use `daemon-reload`, `restart UNIT` or `reload UNIT`", f.path)
+            // Handlers run after the services, before the last commands.
+            Resource::Command(c) if !c.notify.is_empty() && !c.before_files => Some(format!(
+                "command `{}`: `notify` needs `before_files: true`",
+                c.run
+            )),
+            _ => self.notify().iter().find(|h| Handler::parse(h).is_none()).map(|h| {
+                format!("{kind} {name}: unknown handler `{h}`; use `daemon-reload`, `restart UNIT` or `reload UNIT`")
             }),
-            _ => None,
+        }
+    }
+
+    /// The handlers this resource sets off when it changes.
+    pub fn notify(&self) -> &[String] {
+        match self {
+            Resource::File(f) => &f.notify,
+            Resource::Command(c) => &c.notify,
+            _ => &[],
         }
     }
 }
@@ -259,9 +303,8 @@ mod tests {
     #[test]
     fn commands_need_a_guard() {
         let unguarded = Resource::Command(Command {
-            run: "true".into(),
-            unless: None,
             creates: None,
+            ..Command::creates("true", "")
         });
         assert!(unguarded.problems().unwrap().contains("needs a guard"));
     }

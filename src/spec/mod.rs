@@ -3,6 +3,7 @@
 //!
 //! Every field is documented in the README's YAML reference; keep the two in step.
 
+mod provided_cert;
 mod validate;
 mod values;
 
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::yaml::{self, Diagnostic};
+pub use provided_cert::ProvidedCert;
 pub use values::{Cidr, Duration, Instances, Ip};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -438,9 +440,31 @@ impl Spec {
 pub struct Loaded {
     pub spec: Spec,
     pub file: PathBuf,
+    /// `tls.mode: files`: the chain and key, checked.
+    pub provided_cert: Option<ProvidedCert>,
+    /// Not wrong, but worth the operator's attention.
+    pub warnings: Vec<String>,
 }
 
 impl Loaded {
+    /// With `tls.mode: files`, the chain and key read and checked against
+    /// `domain` and `aliases`.
+    fn read_provided_cert(&self) -> Result<Option<ProvidedCert>, (String, String)> {
+        let tls = &self.spec.tls;
+        let (TlsMode::Files, Some(cert), Some(key)) = (self.spec.tls_mode(), &tls.cert, &tls.key)
+        else {
+            return Ok(None);
+        };
+        let names: Vec<String> = self
+            .spec
+            .domain
+            .iter()
+            .chain(&self.spec.aliases)
+            .cloned()
+            .collect();
+        provided_cert::read(&self.resolve(cert), &self.resolve(key), &names).map(Some)
+    }
+
     /// Resolves a path written in the spec against the spec's directory.
     pub fn resolve(&self, written: &str) -> PathBuf {
         let base = self.file.parent().unwrap_or(Path::new("."));
@@ -493,12 +517,22 @@ pub fn check(file: &Path, source: &str) -> Result<Loaded, Invalid> {
     };
     let (root, typed) = yaml::load::<Spec>(source).map_err(|d| invalid(vec![d]))?;
     let mut diagnostics = typed.diagnostics.clone();
+    let mut loaded = None;
     if let Some(spec) = &typed.value {
-        let loaded = Loaded {
+        let mut candidate = Loaded {
             spec: spec.clone(),
             file: file.to_path_buf(),
+            provided_cert: None,
+            warnings: Vec::new(),
         };
-        for (path, message) in validate::problems(&loaded) {
+        let mut problems = validate::problems(&candidate);
+        if problems.is_empty() {
+            match candidate.read_provided_cert() {
+                Ok(cert) => candidate.provided_cert = cert,
+                Err(problem) => problems.push(problem),
+            }
+        }
+        for (path, message) in problems {
             let path = typed.file_path(&path);
             if !typed.is_set_aside(&path) {
                 let mark = yaml::locate(&root, &path);
@@ -509,14 +543,18 @@ pub fn check(file: &Path, source: &str) -> Result<Loaded, Invalid> {
                 });
             }
         }
+        candidate.warnings.extend(
+            candidate
+                .provided_cert
+                .as_ref()
+                .and_then(ProvidedCert::warning),
+        );
+        loaded = Some(candidate);
     }
     diagnostics.sort();
     diagnostics.dedup();
-    match typed.value {
-        Some(spec) if diagnostics.is_empty() => Ok(Loaded {
-            spec,
-            file: file.to_path_buf(),
-        }),
+    match loaded {
+        Some(loaded) if diagnostics.is_empty() => Ok(loaded),
         _ => Err(invalid(diagnostics)),
     }
 }

@@ -20,7 +20,7 @@ use super::{Output, Transport, known_hosts};
 pub const PASSPHRASE_VARIABLE: &str = "DEPLOYER_SSH_PASSPHRASE";
 
 /// How often an idle session proves it is alive.
-const KEEPALIVE: Duration = Duration::from_secs(15);
+const KEEPALIVE: Duration = Duration::from_secs(5);
 
 pub struct Ssh {
     label: String,
@@ -142,12 +142,16 @@ fn tcp_connect(target: &Target) -> Result<TcpStream> {
     for address in addresses {
         match TcpStream::connect_timeout(&address, target.connect_timeout) {
             Ok(tcp) => {
-                // A dead peer is noticed in about 30 s, even mid-command.
+                // A dead peer is noticed in about 30 s, even mid-command:
+                // keepalive probes while the connection is idle, and a user
+                // timeout while data (our SSH keepalives) goes unanswered.
                 let keepalive = TcpKeepalive::new()
                     .with_time(Duration::from_secs(10))
                     .with_interval(Duration::from_secs(5))
                     .with_retries(4);
-                SockRef::from(&tcp).set_tcp_keepalive(&keepalive)?;
+                let socket = SockRef::from(&tcp);
+                socket.set_tcp_keepalive(&keepalive)?;
+                socket.set_tcp_user_timeout(Some(Duration::from_secs(30)))?;
                 tcp.set_nodelay(true)?;
                 return Ok(tcp);
             }

@@ -154,13 +154,12 @@ pub fn sample_host(root: &TempDir, config: &str) -> Vec<Resource> {
             path: path(root, "srv/app/current"),
             target: path(root, "srv/app/releases/1"),
         }),
-        Resource::Command(Guarded {
-            run: format!(
+        Resource::Command(Guarded::creates(
+            format!(
                 "touch {}",
                 deployer::shell::quote(&path(root, "srv/app/initialised"))
             ),
-            unless: None,
-            creates: Some(path(root, "srv/app/initialised")),
-        }),
+            path(root, "srv/app/initialised"),
+        )),
     ]
 }
