@@ -57,7 +57,11 @@ fn hello_under(root: &Path) -> Vec<Resource> {
                 l.path = moved(&l.path);
                 Some(Resource::Symlink(l))
             }
-            Resource::User(_) | Resource::Service(_) | Resource::Command(_) => None,
+            // Users, units and releases need a real host: left to the lab.
+            Resource::User(_)
+            | Resource::Service(_)
+            | Resource::Command(_)
+            | Resource::Release(_) => None,
         })
         .collect()
 }
@@ -88,7 +92,7 @@ struct Breakdown {
 }
 
 fn breakdown(target: &Target, resources: &[Resource], runs: usize) -> Breakdown {
-    let script = facts::script(resources);
+    let script = facts::script(resources, "/var/lib/deployer");
     let mut b = Breakdown {
         connect: vec![],
         empty_round_trip: vec![],

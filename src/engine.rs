@@ -14,14 +14,19 @@ fn host_plan(host: &str, resources: &[Resource], facts: &facts::Facts) -> Result
         host: host.to_string(),
         facts_digest: facts.digest.clone(),
         desired_digest: diff::desired_digest(resources),
-        handlers: diff::handlers(resources, &changes),
+        handlers: diff::handlers(resources, &changes, &facts.pending),
         changes,
     })
 }
 
 /// Reads the host's facts and works out what would change. Changes nothing.
-pub fn plan(host: &str, transport: &mut dyn Transport, resources: &[Resource]) -> Result<HostPlan> {
-    let output = transport.run(&facts::script(resources), &mut |_| {})?;
+pub fn plan(
+    host: &str,
+    transport: &mut dyn Transport,
+    resources: &[Resource],
+    state_dir: &str,
+) -> Result<HostPlan> {
+    let output = transport.run(&facts::script(resources, state_dir), &mut |_| {})?;
     if output.status != 0 {
         bail!(
             "{host}: gathering facts failed (exit {}):\n{}",
@@ -55,7 +60,7 @@ pub fn apply(
     let script = format!(
         "{}acquire_lock || exit 75\n{}",
         lease.functions(),
-        facts::script(resources)
+        facts::script(resources, &lease.state_dir)
     );
     let output = transport.run(&script, &mut |_| {})?;
     if output.status == 75 {

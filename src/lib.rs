@@ -7,6 +7,7 @@ pub mod lab;
 pub mod lock;
 pub mod plan;
 pub mod playbook;
+pub mod release;
 pub mod render;
 pub mod resource;
 pub mod shell;

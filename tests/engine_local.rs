@@ -36,7 +36,7 @@ fn a_first_apply_converges_and_a_second_changes_nothing() {
     let root = TempDir::new().unwrap();
     let resources = resources(&root, "port = 3000\n");
 
-    let plan = engine::plan("local", &mut Local, &resources).unwrap();
+    let plan = engine::plan("local", &mut Local, &resources, &lease(&root).state_dir).unwrap();
     let actions: Vec<&Action> = plan.changes.iter().map(|c| &c.action).collect();
     assert_eq!(
         actions,
@@ -92,7 +92,7 @@ fn changes_show_as_diffs_and_files_are_replaced_atomically() {
     let inode = fs::metadata(path(&root, "etc/app/app.conf")).unwrap().ino();
 
     let changed = resources(&root, "port = 4000\n");
-    let plan = engine::plan("local", &mut Local, &changed).unwrap();
+    let plan = engine::plan("local", &mut Local, &changed, &lease(&root).state_dir).unwrap();
     assert_eq!(plan.changes.len(), 2, "{:?}", plan.changes);
     assert_eq!(plan.changes[0].details, ["mode 0777 -> 0750"]);
     assert!(
@@ -217,7 +217,7 @@ fn a_held_lock_stops_a_second_apply_at_once_and_an_expired_one_is_taken_over() {
 fn a_saved_plan_goes_stale_when_the_host_or_the_spec_changes() {
     let root = TempDir::new().unwrap();
     let resources = resources(&root, "x\n");
-    let saved = engine::plan("local", &mut Local, &resources).unwrap();
+    let saved = engine::plan("local", &mut Local, &resources, &lease(&root).state_dir).unwrap();
 
     fs::create_dir_all(path(&root, "etc/app")).unwrap();
     fs::write(path(&root, "etc/app/app.conf"), "someone else\n").unwrap();
@@ -236,7 +236,7 @@ fn a_saved_plan_goes_stale_when_the_host_or_the_spec_changes() {
         "someone else\n"
     );
 
-    let fresh = engine::plan("local", &mut Local, &resources).unwrap();
+    let fresh = engine::plan("local", &mut Local, &resources, &lease(&root).state_dir).unwrap();
     let edited = self::resources(&root, "y\n");
     let err = engine::apply(
         "local",
@@ -296,7 +296,7 @@ fn progress_reports_each_step() {
 /// status and frees the lock.
 #[test]
 fn a_converge_outlives_its_connection() {
-    use deployer::resource::{Command, converge, diff};
+    use deployer::resource::{Command, converge};
     let root = TempDir::new().unwrap();
     let marker = path(&root, "finished");
     let mut resources = resources(&root, "x\n");
@@ -304,15 +304,10 @@ fn a_converge_outlives_its_connection() {
         format!("sleep 1; touch {}", deployer::shell::quote(&marker)),
         marker.clone(),
     )));
-    let plan = engine::plan("local", &mut Local, &resources).unwrap();
+    let plan = engine::plan("local", &mut Local, &resources, &lease(&root).state_dir).unwrap();
     let lease = lease(&root);
     let script = converge::detached(
-        &converge::script(
-            &resources,
-            &plan.changes,
-            &diff::handlers(&resources, &plan.changes),
-            &lease,
-        ),
+        &converge::script(&resources, &plan.changes, &plan.handlers, &lease),
         &lease.state_dir,
     );
     let take = format!("{}acquire_lock", lease.functions());
@@ -355,4 +350,34 @@ fn a_converge_outlives_its_connection() {
             .unwrap()
             .ends_with("STEP\tdone\n")
     );
+}
+
+#[test]
+fn handlers_owed_by_a_failed_apply_are_left_to_the_next() {
+    use deployer::resource::{Handler, Service};
+    let root = TempDir::new().unwrap();
+    let mut resources = resources(&root, "x\n");
+    for resource in &mut resources {
+        if let Resource::File(file) = resource {
+            file.notify = vec!["reload app.service".into()];
+        }
+    }
+    // Fails after the files are in place, before the handlers run: this
+    // machine has no such unit (and no systemd to start it).
+    resources.push(Resource::Service(Service {
+        name: "deployer-test-missing.service".into(),
+    }));
+    let failed = apply(&root, &resources).unwrap_err();
+    assert!(
+        format!("{failed:#}").contains("deployer-test-missing.service"),
+        "{failed:#}"
+    );
+
+    let plan = engine::plan("local", &mut Local, &resources, &lease(&root).state_dir).unwrap();
+    assert!(
+        plan.changes.iter().all(|c| c.kind != "file"),
+        "the files were written: {:?}",
+        plan.changes
+    );
+    assert_eq!(plan.handlers, [Handler::Reload("app.service".into())]);
 }

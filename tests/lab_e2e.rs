@@ -3,9 +3,8 @@
 //! an operator would: through nginx, from the public and the private side,
 //! by unit start times.
 //!
-//! Until the releases issue ships the app, these tests install Debian's
-//! Node.js and the example app on the app hosts by hand. The lab is
-//! machine-wide, so each test holds it alone, start to end.
+//! The app is shipped by deployer from a copy of examples/hello, on Debian's
+//! Node.js. The lab is machine-wide, so each test holds it alone, start to end.
 
 mod common;
 
@@ -170,45 +169,49 @@ fn started(host: &str, units: &str) -> String {
     )
 }
 
-/// Until releases exist: Debian's Node.js and the example app in /srv/hello/current.
-fn ship_app_by_hand(host: &str) {
-    on(
-        host,
-        "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs >/dev/null && mkdir -p /srv/hello/releases/1",
-    );
-    let tar = Command::new("tar")
-        .args([
-            "-C",
-            &format!("{ROOT}/examples/hello"),
-            "-cf",
-            "-",
-            "server.js",
-            "worker.js",
-            "package.json",
-        ])
-        .output()
+/// A copy of examples/hello in `dir`/app, to ship and to edit between releases.
+fn app_copy(dir: &Path) -> String {
+    let app = dir.join("app");
+    fs::create_dir_all(&app).unwrap();
+    for name in [
+        "server.js",
+        "worker.js",
+        "package.json",
+        "package-lock.json",
+    ] {
+        fs::copy(
+            Path::new(ROOT).join("examples/hello").join(name),
+            app.join(name),
+        )
         .unwrap();
-    let mut ssh = Command::new(env!("CARGO_BIN_EXE_deployer"))
-        .args(["lab", "ssh", host, "--", "tar -C /srv/hello/releases/1 -xf - && chmod -R a+rX /srv/hello/releases/1 && ln -sfn /srv/hello/releases/1 /srv/hello/current"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(ssh.stdin.as_mut().unwrap(), &tar.stdout).unwrap();
-    drop(ssh.stdin.take());
-    assert!(ssh.wait().unwrap().success(), "shipping the app to {host}");
+    }
+    app.to_str().unwrap().to_string()
+}
+
+/// Debian's Node.js: the official tarballs are not reachable from here.
+const DISTRO_NODE: &str = "runtime:\n  node:\n    source: distro\n";
+
+/// The release a site serves, as the example app reports it.
+fn serving(answer: &str) -> &str {
+    answer
+        .strip_prefix("hello from ")
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or("nothing")
 }
 
 #[test]
 fn the_cluster_converges_serves_through_the_private_network_and_stays_converged() {
     let dir = TempDir::new().unwrap();
     let spec = dir.path().join("deployer.yaml");
+    let app = app_copy(dir.path());
     let write_spec = |log_level: &str, extra: &str| {
         let text = fs::read_to_string(Path::new(ROOT).join("examples/cluster/deployer.yaml"))
             .unwrap()
             .replace(
                 "  source: ../hello\n",
-                &format!("  source: {ROOT}/examples/hello\n  env:\n    LOG_LEVEL: {log_level}\n"),
+                &format!("  source: {app}\n  env:\n    LOG_LEVEL: {log_level}\n"),
             )
+            + DISTRO_NODE
             + extra;
         fs::write(&spec, text).unwrap();
     };
@@ -220,9 +223,6 @@ fn the_cluster_converges_serves_through_the_private_network_and_stays_converged(
         up.contains("lb1: up at 198.18.0.20, private 198.19.0.20"),
         "{up}"
     );
-    for host in ["app1", "app2"] {
-        ship_app_by_hand(host);
-    }
 
     // First apply converges all three hosts.
     let apply = deployer(&["apply", "-f", spec_arg, "--lab", "--yes"]);
@@ -364,6 +364,43 @@ fn the_cluster_converges_serves_through_the_private_network_and_stays_converged(
         .trim(),
         "hello"
     );
+
+    // A release whose health check fails: the first host rolls itself back,
+    // the rollout stops there, and the site serves the old release throughout.
+    write_spec("warn", "");
+    let good = serving(&site.get("/")).to_string();
+    let server = dir.path().join("app/server.js");
+    let source = fs::read_to_string(&server).unwrap();
+    let broken = source.replace(
+        "res.writeHead(shuttingDown ? 503 : 200",
+        "res.writeHead(500",
+    );
+    assert_ne!(broken, source, "the example's health route moved");
+    fs::write(&server, broken).unwrap();
+    let refused = deployer(&["apply", "-f", spec_arg, "--lab", "--yes"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    for expected in [
+        "app1: FAILED",
+        "hello@3000.service did not answer /healthz",
+        "rolled back to release",
+        "app2: skipped after a failure elsewhere",
+    ] {
+        assert!(
+            text(&refused).contains(expected),
+            "no `{expected}` in:\n{}",
+            text(&refused)
+        );
+    }
+    let answers: Vec<String> = (0..8).map(|_| site.get("/")).collect();
+    assert!(answers.iter().all(|a| serving(a) == good), "{answers:?}");
+    for host in ["app1", "app2"] {
+        assert!(
+            on(host, "readlink /srv/hello/current")
+                .trim()
+                .ends_with(&good),
+            "{host} is back on {good}"
+        );
+    }
 }
 
 /// The peer, on this machine's side, of a lab host's public interface.
@@ -435,12 +472,15 @@ fn hello_serves_https_survives_a_dropped_connection_and_a_reboot() {
         .unwrap()
         .replace(
             "  start: node server.js\n",
-            &format!("  source: {ROOT}/examples/hello\n  start: node server.js\n"),
-        );
+            &format!(
+                "  source: {}\n  start: node server.js\n",
+                app_copy(dir.path())
+            ),
+        )
+        + DISTRO_NODE;
     fs::write(&spec, yaml).unwrap();
     let spec_arg = spec.to_str().unwrap();
     let (_lab, _) = Lab::up(spec_arg);
-    ship_app_by_hand("web1");
 
     // The connection drops while the host installs packages: the apply fails
     // cleanly; the host finishes (or fails) on its own and frees its lock.
@@ -515,6 +555,32 @@ fn hello_serves_https_survives_a_dropped_connection_and_a_reboot() {
         "active"
     );
     assert!(on("web1", "nft list tables").contains("inet deployer"));
+
+    // A changed source is a new release, rolled out instance by instance.
+    let v1 = serving(&site.get("/")).to_string();
+    assert_eq!(v1.len(), 12, "a release id: {v1}");
+    let server = dir.path().join("app/server.js");
+    fs::write(
+        &server,
+        fs::read_to_string(&server).unwrap() + "// release 2\n",
+    )
+    .unwrap();
+    let rolled = must(
+        deployer(&["apply", "-f", spec_arg, "--lab", "--yes"]),
+        "the second release",
+    );
+    assert!(rolled.contains("web1: applied 1 to create"), "{rolled}");
+    let answers: Vec<String> = (0..4 * cores).map(|_| site.get("/")).collect();
+    let v2 = serving(&answers[0]).to_string();
+    assert!(v2 != v1 && v2.len() == 12, "{answers:?}");
+    assert!(answers.iter().all(|a| serving(a) == v2), "{answers:?}");
+    assert_eq!(
+        on("web1", "ls /srv/hello/releases | sort")
+            .split_whitespace()
+            .count(),
+        2,
+        "both releases kept"
+    );
     assert_eq!(
         reach("198.18.0.10", 3000),
         None,

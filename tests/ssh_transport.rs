@@ -237,7 +237,7 @@ fn the_engine_converges_a_host_over_ssh() {
     let root = TempDir::new().unwrap();
     let resources = common::sample_host(&root, "over ssh\n");
 
-    let plan = deployer::engine::plan("web1", &mut ssh, &resources).unwrap();
+    let plan = deployer::engine::plan("web1", &mut ssh, &resources, "/var/lib/deployer").unwrap();
     assert_eq!(plan.changes.len(), 5);
     let applied = deployer::engine::apply(
         "web1",

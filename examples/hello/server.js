@@ -6,7 +6,14 @@ const os = require('node:os');
 
 const port = Number(process.env.PORT || 3000);
 const host = process.env.HOST || '127.0.0.1';
-const release = process.env.RELEASE || 'dev';
+// deployer writes the release id into REVISION in the release directory.
+const release = (() => {
+  try {
+    return require('node:fs').readFileSync('REVISION', 'utf8').trim();
+  } catch {
+    return 'dev';
+  }
+})();
 let shuttingDown = false;
 
 const server = http.createServer((req, res) => {

@@ -87,7 +87,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
 
     let lease = Lease::new(&connect.state_dir, args.lock_ttl);
     let progress = Progress::new(args.quiet);
-    let outcomes = hosts::run_parallel(prepared, parallel, args.fail_fast, |mut host| {
+    let work = |mut host: hosts::Prepared| {
         let bar = progress.host(&host.name);
         let result = engine::apply(
             &host.name,
@@ -103,8 +103,41 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
             Err(_) => bar.finish("FAILED"),
         }
         result
-    });
+    };
+    let ships_release = expected
+        .values()
+        .any(|plan| plan.changes.iter().any(|c| c.kind == "release"));
+    let outcomes = if ships_release {
+        in_waves(prepared, usize::from(loaded.spec.rollout.batch), work)
+    } else {
+        hosts::run_parallel(prepared, parallel, args.fail_fast, work)
+    };
     report(outcomes)
+}
+
+/// A new release goes to the first host alone, then `batch` hosts at a time;
+/// a wave with a failure (a host that did not turn healthy rolled itself
+/// back) stops the rollout, so no other host switches.
+fn in_waves<F>(
+    mut hosts: Vec<hosts::Prepared>,
+    batch: usize,
+    work: F,
+) -> Vec<Outcome<engine::Applied>>
+where
+    F: Fn(hosts::Prepared) -> Result<engine::Applied> + Sync,
+{
+    let mut outcomes = Vec::new();
+    let mut size = 1;
+    while !hosts.is_empty() {
+        let rest = hosts.split_off(size.min(hosts.len()));
+        let wave = std::mem::replace(&mut hosts, rest);
+        outcomes.extend(hosts::run_parallel(wave, size, false, &work));
+        if outcomes.iter().any(|o| matches!(o, Outcome::Failed(_))) {
+            outcomes.extend(hosts.drain(..).map(|h| Outcome::Skipped(h.name)));
+        }
+        size = batch.max(1);
+    }
+    outcomes
 }
 
 /// Asks on a terminal; refuses where nobody can answer.
@@ -152,7 +185,7 @@ fn report(outcomes: Vec<Outcome<engine::Applied>>) -> Result<u8> {
             Outcome::Skipped(host) => {
                 skipped += 1;
                 eprintln!(
-                    "{host}: skipped (--fail-fast after a failure); nothing was changed there"
+                    "{host}: skipped after a failure elsewhere (--fail-fast, or a rollout stopped); nothing was changed there"
                 );
             }
         }

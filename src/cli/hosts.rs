@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 
 use crate::playbook;
+use crate::release;
 use crate::render::Renderer;
 use crate::render::context::{self, Facts};
 use crate::resource::Resource;
@@ -83,6 +84,8 @@ pub struct Prepared {
     pub name: String,
     pub transport: Box<dyn Transport>,
     pub resources: Vec<Resource>,
+    /// Where deployer keeps its state on the host.
+    pub state_dir: String,
 }
 
 /// The host called `name`, or an error that suggests the closest one.
@@ -186,6 +189,12 @@ pub fn prepare(loaded: &Loaded, hosts: &[&Host], args: &ConnectArgs) -> Result<V
             loaded.file.display()
         );
     }
+    // Packed before connecting: a bad source stops the run with nothing done.
+    let shipped = hosts
+        .iter()
+        .any(|h| h.has(Role::App) || h.has(Role::Worker))
+        .then(|| release::pack(&loaded.resolve(&spec.app.source)))
+        .transpose()?;
     let needs_cores = spec.app.instances == crate::spec::Instances::Max
         || spec
             .app
@@ -244,11 +253,18 @@ pub fn prepare(loaded: &Loaded, hosts: &[&Host], args: &ConnectArgs) -> Result<V
                 .expect("connected"),
         );
         let context = context::build(loaded, host, &facts);
-        let resources = playbook::expand(&renderer, &context)?;
+        let mut resources = playbook::expand(&renderer, &context)?;
+        for resource in &mut resources {
+            if let (Resource::Release(release), Some(shipped)) = (resource, &shipped) {
+                release.id.clone_from(&shipped.id);
+                release.archive.clone_from(&shipped.archive);
+            }
+        }
         prepared.push(Prepared {
             name: host.name.clone(),
             transport,
             resources,
+            state_dir: args.state_dir.clone(),
         });
     }
     Ok(prepared)

@@ -31,7 +31,12 @@ pub fn plan_all(
     parallel: usize,
 ) -> (Vec<(Prepared, HostPlan)>, Vec<anyhow::Error>) {
     let outcomes = hosts::run_parallel(prepared, parallel, false, |mut host| {
-        let plan = engine::plan(&host.name, host.transport.as_mut(), &host.resources)?;
+        let plan = engine::plan(
+            &host.name,
+            host.transport.as_mut(),
+            &host.resources,
+            &host.state_dir,
+        )?;
         Ok((host, plan))
     });
     let mut planned = Vec::new();

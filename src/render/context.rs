@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::resource::{Instance, Release};
 use crate::shell::quote;
 use crate::spec::{Cidr, Host, Loaded, ProcessManager, Role, Spec, TlsMode};
 
@@ -72,6 +73,9 @@ pub struct Context<'a> {
     /// `address:port` of every instance this host's nginx proxies to.
     pub upstream: Vec<String>,
     pub firewall: FirewallView,
+    /// The release resource of an app or worker host, as the playbook lists it
+    /// (its id and archive are added once the source is packed).
+    pub release: Option<Release>,
 }
 
 #[derive(Debug, Serialize)]
@@ -206,6 +210,7 @@ pub fn build<'a>(loaded: &'a Loaded, host: &'a Host, facts: &dyn Facts) -> Conte
         tls: tls_view(loaded, host, &paths),
         upstream: upstream(spec, host, facts),
         firewall: firewall_view(spec, host, facts),
+        release: release(spec, host, facts, &paths),
         paths,
         spec,
     }
@@ -220,6 +225,52 @@ fn ports(spec: &Spec, host: &Host, facts: &dyn Facts) -> Vec<u16> {
         ProcessManager::Systemd => spec.app.instances.resolve(facts.cpus(&host.name)),
     };
     (0..count).map(|i| spec.app.port + i as u16).collect()
+}
+
+fn release(spec: &Spec, host: &Host, facts: &dyn Facts, paths: &Paths) -> Option<Release> {
+    if !host.has(Role::App) && !host.has(Role::Worker) {
+        return None;
+    }
+    let app = &spec.app;
+    let cpus = facts.cpus(&host.name);
+    let (web, workers) = match app.process_manager {
+        ProcessManager::Systemd => (
+            ports(spec, host, facts)
+                .into_iter()
+                .map(|port| Instance {
+                    unit: format!("{}@{port}.service", app.name),
+                    address: bind_address(host),
+                    port,
+                })
+                .collect(),
+            if host.has(Role::Worker) {
+                app.workers
+                    .iter()
+                    .flat_map(|w| {
+                        (1..=w.instances.resolve(cpus))
+                            .map(move |i| format!("{}-{}@{i}.service", app.name, w.name))
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+        ),
+        // pm2 restarts as a whole until `pm2 reload` lands (releases issue).
+        ProcessManager::Pm2 => (Vec::new(), vec![format!("{}-pm2.service", app.name)]),
+    };
+    Some(Release {
+        id: String::new(),
+        root: paths.root.clone(),
+        user: app.name.clone(),
+        build: app.build.clone(),
+        keep: app.keep_releases,
+        web,
+        workers,
+        health_path: app.health.path.clone(),
+        startup_secs: app.health.startup.0.as_secs().max(1),
+        timeout_secs: app.health.timeout.0.as_secs().max(1),
+        archive: Vec::new(),
+    })
 }
 
 fn bind_address(host: &Host) -> String {

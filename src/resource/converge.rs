@@ -17,7 +17,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::diff::{Action, Change};
-use super::{Check, File, Handler, Resource};
+use super::facts;
+use super::{Check, File, Handler, Release, Resource};
 use crate::lock;
 use crate::shell::quote;
 
@@ -54,6 +55,20 @@ pub fn script(
     let mut body = String::new();
     body.push_str(&lock.functions());
     body.push_str(PRELUDE);
+    // Handlers are recorded as owed before the changes that call for them
+    // and forgotten once they have run: a run that stops halfway leaves
+    // them to the next one.
+    let pending = quote(&facts::pending_handlers(&lock.state_dir));
+    let owe = |handlers: &[Handler]| -> String {
+        if handlers.is_empty() {
+            return String::new();
+        }
+        let list: Vec<String> = handlers.iter().map(|h| quote(&h.notify_text())).collect();
+        format!(
+            "printf '%s\\n' {} >{pending}.new && mv -f {pending}.new {pending}\n",
+            list.join(" ")
+        )
+    };
 
     let packages: Vec<String> = resources
         .iter()
@@ -101,10 +116,33 @@ pub fn script(
             _ => {}
         }
     }
+    let early: Vec<&Resource> = resources
+        .iter()
+        .filter(|r| matches!(r, Resource::Command(c) if c.before_files) && changed(r).is_some())
+        .collect();
+    let early_handlers = super::diff::handlers(
+        resources,
+        &early
+            .iter()
+            .filter_map(|r| changed(r).cloned())
+            .collect::<Vec<_>>(),
+        &[],
+    );
+    body.push_str(&owe(&early_handlers));
     write_commands(&mut body, resources, &changed, true);
-    write_files(&mut body, resources, &changed);
+    write_files(&mut body, resources, &changed, &owe(handlers));
     if handlers.contains(&Handler::DaemonReload) {
         body.push_str("step systemctl daemon-reload\nsystemctl daemon-reload\n");
+    }
+    let release = resources.iter().find_map(|r| match r {
+        Resource::Release(release) => Some((r, release)),
+        _ => None,
+    });
+    if let Some((resource, release)) = release {
+        body.push_str(&release_functions(release));
+        if changed(resource).is_some() {
+            write_release(&mut body, release);
+        }
     }
     for change in changes.iter().filter(|c| c.kind == "service") {
         let unit = quote(&change.target);
@@ -129,17 +167,44 @@ pub fn script(
         }
         .expect("writing to a String");
     }
+    let web = release.map_or(&[][..], |(_, r)| r.web.as_slice());
+    for instance in web {
+        // Started by this script from inactive: it must answer before we go on.
+        let _ = writeln!(
+            body,
+            "case \"$started\" in *\" \"{unit}\" \"*) step check {unit}; healthy {address} {port} || unhealthy {unit} {address} {port} ;; esac",
+            unit = quote(&instance.unit),
+            address = quote(&instance.address),
+            port = instance.port
+        );
+    }
     for handler in handlers {
         let (verb, unit) = match handler {
             Handler::DaemonReload => continue,
             Handler::Restart(unit) => ("restart", unit),
             Handler::Reload(unit) => ("reload", unit),
         };
+        if let (Handler::Restart(_), Some(instance)) =
+            (handler, web.iter().find(|i| &i.unit == unit))
+        {
+            // Web instances restart one at a time, each answering before the next.
+            let _ = writeln!(
+                body,
+                "case \"$started\" in *\" \"{unit}\" \"*) ;; *) step restart {unit}; restart_checked {unit} {address} {port} || exit 1 ;; esac",
+                unit = quote(unit),
+                address = quote(&instance.address),
+                port = instance.port
+            );
+            continue;
+        }
         let unit = quote(unit);
         let _ = writeln!(
             body,
             "case \"$started\" in *\" \"{unit}\" \"*) ;; *) step {verb} {unit}; systemctl {verb} {unit} ;; esac"
         );
+    }
+    if !handlers.is_empty() {
+        let _ = writeln!(body, "rm -f {pending}");
     }
     write_commands(&mut body, resources, &changed, false);
     body.push_str("step done\n");
@@ -173,6 +238,116 @@ main
     )
 }
 
+/// Shell functions for releases: health checks, checked restarts, switching
+/// `current`, and the rollback a failed check sets off.
+fn release_functions(release: &Release) -> String {
+    format!(
+        r#"release_root={root}
+# healthy ADDRESS PORT: the instance answers the health path with 2xx in time.
+healthy() {{
+  local end=$((SECONDS + {startup})) status
+  while [ "$SECONDS" -lt "$end" ]; do
+    status=$(timeout {timeout} bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf "GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n" "$3" >&3 && head -n 1 <&3' health "$1" "$2" {path} 2>/dev/null) || status=
+    case "$status" in "HTTP/1."?" 2"*) return 0 ;; esac
+    sleep 0.5
+  done
+  return 1
+}}
+unhealthy() {{
+  echo "deployer: $1 did not answer "{path}" on $2:$3 with 2xx within {startup}s; see: journalctl -u $1" >&2
+  exit 1
+}}
+restart_checked() {{
+  systemctl restart "$1"
+  started="$started $1 "
+  healthy "$2" "$3" || {{ echo "deployer: $1 did not answer "{path}" on $2:$3 with 2xx within {startup}s" >&2; return 1; }}
+}}
+switch_to() {{
+  ln -sfn "$1" "$release_root/current.new" && mv -Tf "$release_root/current.new" "$release_root/current"
+}}
+# roll UNIT ADDRESS PORT: restarts a running instance on the new release; if
+# it fails its check, everything goes back to the previous release.
+restarted=
+roll() {{
+  systemctl is-active --quiet "$1" || return 0
+  step restart "$1"
+  if restart_checked "$@"; then restarted="$restarted $1"; return 0; fi
+  if [ -n "$previous" ]; then
+    switch_to "$previous"
+    for unit in $restarted $1; do systemctl restart "$unit"; done
+    echo "deployer: rolled back to release ${{previous##*/}}; the failed one stays in $release_root/releases" >&2
+  fi
+  exit 1
+}}
+"#,
+        root = quote(&release.root),
+        startup = release.startup_secs,
+        timeout = release.timeout_secs,
+        path = quote(&release.health_path),
+    )
+}
+
+/// Ships, builds and switches to the release, then rolls the instances
+/// over to it and prunes old releases.
+fn write_release(body: &mut String, release: &Release) {
+    let id = quote(&release.id);
+    let user = quote(&release.user);
+    let _ = writeln!(
+        body,
+        r#"step ship release {id}
+rel="$release_root/releases/"{id}
+if [ ! -e "$rel/.deployer-built" ]; then
+  rm -rf "$rel.new"
+  install -d -m 0755 -o {user} -g {user} "$rel.new"
+  base64 -d <<'DEPLOYER_EOF' | tar -xz --no-same-owner -C "$rel.new"
+{archive}
+DEPLOYER_EOF
+  chown -R {user}:{user} "$rel.new"
+  step build release {id}
+  if ! (cd "$rel.new" && runuser -u {user} -- env HOME="$rel.new/.deployer-home" NODE_ENV=production sh -c {build}) >"$rel.new/.deployer-build.log" 2>&1; then
+    echo "deployer: the build "{build}" failed in $rel.new; its last lines:" >&2
+    tail -n 20 "$rel.new/.deployer-build.log" >&2
+    exit 1
+  fi
+  rm -rf "$rel.new/.deployer-home"
+  chown -R root:root "$rel.new"
+  chmod -R a+rX,go-w "$rel.new"
+  touch "$rel.new/.deployer-built"
+  rm -rf "$rel"
+  mv -T "$rel.new" "$rel"
+fi
+previous=$(readlink -- "$release_root/current" || true)
+if [ "$previous" != "$rel" ]; then
+  step switch to release {id}
+  switch_to "$rel"
+  touch "$rel""#,
+        archive = wrap(&BASE64.encode(&release.archive)),
+        build = quote(&release.build),
+    );
+    for instance in &release.web {
+        let _ = writeln!(
+            body,
+            "  roll {} {} {}",
+            quote(&instance.unit),
+            quote(&instance.address),
+            instance.port
+        );
+    }
+    for worker in &release.workers {
+        let unit = quote(worker);
+        let _ = writeln!(
+            body,
+            "  if systemctl is-active --quiet {unit}; then step restart {unit}; systemctl restart {unit}; started=\"$started \"{unit}\" \"; fi"
+        );
+    }
+    // The newest releases stay (the current one always), for rollbacks.
+    let _ = writeln!(
+        body,
+        "  ls -1t \"$release_root/releases\" | {{ grep -v -x -F -e {id} || true; }} | tail -n +{keep} | while read -r old; do rm -rf -- \"$release_root/releases/$old\"; done\nfi",
+        keep = release.keep.max(1)
+    );
+}
+
 /// The commands whose guard failed, those that run `before_files` or the others.
 fn write_commands<'a>(
     body: &mut String,
@@ -203,6 +378,7 @@ fn write_files<'a>(
     body: &mut String,
     resources: &'a [Resource],
     changed: &dyn Fn(&Resource) -> Option<&'a Change>,
+    before_renames: &str,
 ) {
     let files: Vec<&File> = resources
         .iter()
@@ -268,6 +444,7 @@ fn write_files<'a>(
             }
         }
     }
+    body.push_str(before_renames);
     for (i, file) in files.iter().enumerate() {
         let path = quote(&file.path);
         let temp = quote(&format!("{}.deployer-new", file.path));

@@ -153,6 +153,32 @@ pub fn changes(resources: &[Resource], facts: &Facts) -> Result<Vec<Change>> {
                 }
                 None => return missing(),
             },
+            Resource::Release(r) => match facts.releases.get(&r.root) {
+                Some(now) => {
+                    let wanted = format!("{}/releases/{}", r.root, r.id);
+                    let from = match &now.current {
+                        Some(old) => format!(
+                            "current: {} -> {}",
+                            old.rsplit('/').next().unwrap_or(old),
+                            r.id
+                        ),
+                        None => format!("current -> {}", r.id),
+                    };
+                    if !now.built {
+                        let shipped = format!(
+                            "ship {} KiB and build with `{}`",
+                            r.archive.len().div_ceil(1024),
+                            r.build
+                        );
+                        Some(change(Action::Create, vec![shipped, from], None))
+                    } else if now.current.as_deref() != Some(wanted.as_str()) {
+                        Some(change(Action::Update, vec![from], None))
+                    } else {
+                        None
+                    }
+                }
+                None => return missing(),
+            },
             Resource::Command(c) => match facts.guards.get(&c.run) {
                 Some(true) => None,
                 Some(false) => Some(change(Action::Run, vec![], None)),
@@ -164,11 +190,12 @@ pub fn changes(resources: &[Resource], facts: &Facts) -> Result<Vec<Change>> {
     Ok(changes)
 }
 
-/// Handlers the changed files and commands set off, each once: daemon-reload first, then
+/// Handlers the changed files and commands set off, and those an earlier
+/// apply left owing, each once: daemon-reload first, then
 /// restarts, then reloads. (The converge script skips the restart or reload
 /// of a unit it has just started from inactive; a unit a package install
 /// started meanwhile still gets it.)
-pub fn handlers(resources: &[Resource], changes: &[Change]) -> Vec<Handler> {
+pub fn handlers(resources: &[Resource], changes: &[Change], pending: &[Handler]) -> Vec<Handler> {
     let changed =
         |kind: &str, target: &str| changes.iter().any(|c| c.kind == kind && c.target == target);
     let mut handlers: Vec<Handler> = resources
@@ -179,6 +206,7 @@ pub fn handlers(resources: &[Resource], changes: &[Change]) -> Vec<Handler> {
         })
         .flat_map(Resource::notify)
         .filter_map(|text| Handler::parse(text))
+        .chain(pending.iter().cloned())
         .collect();
     handlers.sort();
     handlers.dedup();
@@ -371,7 +399,7 @@ mod tests {
         assert_eq!(changes[3].details, ["start"]);
         // app.service is running, so the changed file restarts it; daemon-reload comes first.
         assert_eq!(
-            handlers(&resources, &changes),
+            handlers(&resources, &changes, &[]),
             [
                 Handler::DaemonReload,
                 Handler::Restart("app.service".into())
@@ -404,7 +432,7 @@ mod tests {
             .insert(('F', "/etc/b".into()), PathFact::Missing);
         let changes = changes(&resources, &facts).unwrap();
         assert_eq!(
-            handlers(&resources, &changes),
+            handlers(&resources, &changes, &[]),
             [
                 Handler::DaemonReload,
                 Handler::Restart("app.service".into())

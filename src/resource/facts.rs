@@ -9,7 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use sha2::{Digest, Sha256};
 
-use super::Resource;
+use super::{Handler, Resource};
 use crate::shell::quote;
 
 /// A path on the host as it is now.
@@ -46,6 +46,13 @@ pub struct ServiceFact {
     pub active_state: String,
 }
 
+/// A release on the host: whether it is built, and where `current` points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseFact {
+    pub built: bool,
+    pub current: Option<String>,
+}
+
 /// Everything one facts script learned about a host.
 #[derive(Debug, Default, Clone)]
 pub struct Facts {
@@ -56,6 +63,11 @@ pub struct Facts {
     pub services: HashMap<String, ServiceFact>,
     /// Command guards: whether each says the host is fine as it is.
     pub guards: HashMap<String, bool>,
+    /// Releases by their root directory.
+    pub releases: HashMap<String, ReleaseFact>,
+    /// Handlers an earlier apply owed when it stopped: files it changed
+    /// before failing still need their restarts.
+    pub pending: Vec<Handler>,
     /// SHA-256 of the whole report: a saved plan is stale when it changes.
     pub digest: String,
 }
@@ -87,15 +99,29 @@ servicefact() {
   active=$(printf '%s\n' "$props" | sed -n 's/^ActiveState=//p')
   printf 'S\t%s\t%s\t%s\n' "$1" "$state" "$active"
 }
+releasefact() {
+  if [ -e "$1/releases/$2/.deployer-built" ]; then built=1; else built=0; fi
+  printf 'R\t%s\t%s\t%s\n' "$1" "$built" "$(readlink -- "$1/current" || true)"
+}
 guardfact() {
   id=$1; shift
   if "$@" >/dev/null 2>&1; then printf 'C\t%s\t1\n' "$id"; else printf 'C\t%s\t0\n' "$id"; fi
 }
 "#;
 
-/// The one script that reads every resource's facts.
-pub fn script(resources: &[Resource]) -> String {
+/// Where a converge records the handlers it owes until they have run.
+pub fn pending_handlers(state_dir: &str) -> String {
+    format!("{state_dir}/handlers.pending")
+}
+
+/// The one script that reads every resource's facts, and the handlers an
+/// earlier apply left owing (kept in `state_dir`).
+pub fn script(resources: &[Resource], state_dir: &str) -> String {
     let mut script = String::from(HELPERS);
+    script.push_str(&format!(
+        "if [ -f {pending} ]; then while IFS= read -r h; do printf 'H\\t%s\\n' \"$h\"; done <{pending}; fi\n",
+        pending = quote(&pending_handlers(state_dir))
+    ));
     let mut packages = Vec::new();
     for (index, resource) in resources.iter().enumerate() {
         let line = match resource {
@@ -109,6 +135,7 @@ pub fn script(resources: &[Resource]) -> String {
             Resource::Symlink(l) => format!("linkfact {}", quote(&l.path)),
             Resource::Service(s) => format!("servicefact {}", quote(&s.name)),
             Resource::Command(c) => format!("guardfact {index} {}", c.guard()),
+            Resource::Release(r) => format!("releasefact {} {}", quote(&r.root), quote(&r.id)),
         };
         script.push_str(&line);
         script.push('\n');
@@ -185,6 +212,19 @@ fn parse_line(facts: &mut Facts, fields: &[&str], resources: &[Resource]) -> Res
                 },
             );
         }
+        ["R", root, built, current] => {
+            facts.releases.insert(
+                root.to_string(),
+                ReleaseFact {
+                    built: flag(built)?,
+                    current: (!current.is_empty()).then(|| current.to_string()),
+                },
+            );
+        }
+        ["H", text] => match Handler::parse(text) {
+            Some(handler) => facts.pending.push(handler),
+            None => bail!("not a handler"),
+        },
         ["C", index, satisfied] => {
             let index: usize = index.parse().context("command index")?;
             let Some(Resource::Command(command)) = resources.get(index) else {
@@ -287,7 +327,7 @@ mod tests {
                 name: "a b`id`.service".into(),
             }),
         ];
-        let script = script(&resources);
+        let script = script(&resources, "/var/lib/deployer");
         assert!(
             script.contains(r#"pathfact F '/etc/it'\''s $(reboot).conf' 0"#),
             "{script}"

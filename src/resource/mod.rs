@@ -24,6 +24,7 @@ pub enum Resource {
     Symlink(Symlink),
     Service(Service),
     Command(Command),
+    Release(Release),
 }
 
 /// A Debian package, installed.
@@ -156,6 +157,45 @@ impl Command {
     }
 }
 
+/// The app's code: shipped into `ROOT/releases/ID`, built there by the app's
+/// user, then made `ROOT/current` with the instances restarted one at a
+/// time, each waiting for its health check; a failed check switches back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Release {
+    /// Filled in from the packed source (empty in an offline render).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    /// `/srv/<app>`: holds `releases/` and `current`.
+    pub root: String,
+    /// Runs the build and owns nothing after it.
+    pub user: String,
+    /// Run by `sh -c` in the new release, as `user`.
+    pub build: String,
+    /// Releases kept on the host, the current one included.
+    pub keep: u32,
+    /// Restarted first, in order, each checked.
+    #[serde(default)]
+    pub web: Vec<Instance>,
+    /// Restarted after the web instances.
+    #[serde(default)]
+    pub workers: Vec<String>,
+    pub health_path: String,
+    /// Seconds an instance has to answer its health check after a start.
+    pub startup_secs: u64,
+    /// Seconds one health request may take.
+    pub timeout_secs: u64,
+    #[serde(skip)]
+    pub archive: Vec<u8>,
+}
+
+/// A web instance: its unit and where its health check is asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    pub unit: String,
+    pub address: String,
+    pub port: u16,
+}
+
 fn root() -> String {
     "root".into()
 }
@@ -206,6 +246,7 @@ impl Resource {
             Resource::Symlink(s) => ("symlink", &s.path),
             Resource::Service(s) => ("service", &s.name),
             Resource::Command(c) => ("command", &c.run),
+            Resource::Release(r) => ("release", &r.root),
         }
     }
 
@@ -266,6 +307,17 @@ impl Handler {
             Some(("restart", unit)) if unit_ok(unit) => Some(Handler::Restart(unit.into())),
             Some(("reload", unit)) if unit_ok(unit) => Some(Handler::Reload(unit.into())),
             _ => None,
+        }
+    }
+}
+
+impl Handler {
+    /// As a playbook's `notify` writes it; `parse` reads it back.
+    pub fn notify_text(&self) -> String {
+        match self {
+            Handler::DaemonReload => "daemon-reload".into(),
+            Handler::Restart(unit) => format!("restart {unit}"),
+            Handler::Reload(unit) => format!("reload {unit}"),
         }
     }
 }

@@ -39,6 +39,30 @@ pub struct Spec {
     pub monitoring: Monitoring,
     #[serde(default)]
     pub firewall: Firewall,
+    #[serde(default)]
+    pub rollout: Rollout,
+}
+
+/// How a new release reaches several hosts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Rollout {
+    /// Hosts switched at once, after the first host alone turned healthy.
+    #[serde(default = "Rollout::default_batch")]
+    pub batch: u16,
+}
+
+impl Rollout {
+    fn default_batch() -> u16 {
+        1
+    }
+}
+
+impl Default for Rollout {
+    fn default() -> Self {
+        Rollout {
+            batch: Self::default_batch(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -51,6 +75,9 @@ pub struct App {
     /// Run by a shell in the release directory on the host.
     #[serde(default = "App::default_build")]
     pub build: String,
+    /// Releases kept on each host, the current one included.
+    #[serde(default = "App::default_keep_releases")]
+    pub keep_releases: u32,
     /// Run without a shell: a program and its arguments, e.g. `node server.js`.
     pub start: String,
     /// The first instance's port; instance N listens on `port + N`.
@@ -85,6 +112,9 @@ impl App {
     fn default_port() -> u16 {
         3000
     }
+    fn default_keep_releases() -> u32 {
+        5
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -103,6 +133,9 @@ pub struct Health {
     pub interval: Duration,
     #[serde(default = "Health::default_timeout")]
     pub timeout: Duration,
+    /// How long a started instance has to answer its health check.
+    #[serde(default = "Health::default_startup")]
+    pub startup: Duration,
 }
 
 impl Health {
@@ -115,6 +148,9 @@ impl Health {
     fn default_timeout() -> Duration {
         Duration::secs(3)
     }
+    fn default_startup() -> Duration {
+        Duration::secs(30)
+    }
 }
 
 impl Default for Health {
@@ -123,6 +159,7 @@ impl Default for Health {
             path: Self::default_path(),
             interval: Self::default_interval(),
             timeout: Self::default_timeout(),
+            startup: Self::default_startup(),
         }
     }
 }

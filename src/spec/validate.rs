@@ -130,6 +130,23 @@ fn check_app(loaded: &Loaded, p: &mut Problems) {
             format!("must be shorter than the interval ({})", health.interval),
         );
     }
+    if health.startup < health.timeout {
+        push(
+            p,
+            "app.health.startup",
+            format!("must be at least the timeout ({})", health.timeout),
+        );
+    }
+    if app.keep_releases == 0 {
+        push(
+            p,
+            "app.keep_releases",
+            "must be at least 1 (the current release); 5 keeps room to roll back",
+        );
+    }
+    if loaded.spec.rollout.batch == 0 {
+        push(p, "rollout.batch", "must be at least 1 host");
+    }
     check_env(app, p);
     let mut seen = HashSet::new();
     for (i, worker) in app.workers.iter().enumerate() {
