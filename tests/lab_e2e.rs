@@ -188,9 +188,6 @@ fn app_copy(dir: &Path) -> String {
     app.to_str().unwrap().to_string()
 }
 
-/// Debian's Node.js: the official tarballs are not reachable from here.
-const DISTRO_NODE: &str = "runtime:\n  node:\n    source: distro\n";
-
 /// The release a site serves, as the example app reports it.
 fn serving(answer: &str) -> &str {
     answer
@@ -211,7 +208,6 @@ fn the_cluster_converges_serves_through_the_private_network_and_stays_converged(
                 "  source: ../hello\n",
                 &format!("  source: {app}\n  env:\n    LOG_LEVEL: {log_level}\n"),
             )
-            + DISTRO_NODE
             + extra;
         fs::write(&spec, text).unwrap();
     };
@@ -476,8 +472,7 @@ fn hello_serves_https_survives_a_dropped_connection_and_a_reboot() {
                 "  source: {}\n  start: node server.js\n",
                 app_copy(dir.path())
             ),
-        )
-        + DISTRO_NODE;
+        );
     fs::write(&spec, yaml).unwrap();
     let spec_arg = spec.to_str().unwrap();
     let (_lab, _) = Lab::up(spec_arg);

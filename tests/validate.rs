@@ -17,6 +17,26 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
+        name: "releases_and_rollout_out_of_range",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+  keep_releases: 0
+  health:
+    startup: 1s
+rollout:
+  batch: 0
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:4:18: app.keep_releases: must be at least 1 (the current release); 5 keeps room to roll back"#,
+            r#"deployer.yaml:6:14: app.health.startup: must be at least the timeout (3s)"#,
+            r#"deployer.yaml:8:10: rollout.batch: must be at least 1 host"#,
+        ],
+    },
+    Case {
         name: "syntax_unclosed_flow",
         yaml: r#"app: [unclosed
 "#,
@@ -110,7 +130,7 @@ hosts:
     address: 198.18.0.10
 "#,
         expected: &[
-            r#"deployer.yaml:3:3: app.colour: unknown key; valid keys here: name, source, build, start, port, instances, process_manager, health, env, secrets, workers, egress"#,
+            r#"deployer.yaml:3:3: app.colour: unknown key; valid keys here: name, source, build, keep_releases, start, port, instances, process_manager, health, env, secrets, workers, egress"#,
         ],
     },
     Case {

@@ -189,6 +189,16 @@ pub fn prepare(loaded: &Loaded, hosts: &[&Host], args: &ConnectArgs) -> Result<V
             loaded.file.display()
         );
     }
+    let runs_node = hosts
+        .iter()
+        .any(|h| h.has(Role::App) || h.has(Role::Worker));
+    if runs_node && spec.runtime.node.source != crate::spec::NodeSource::Distro {
+        bail!(
+            "runtime.node.source: this version installs Node.js only from Debian's packages; \
+             set `runtime.node.source: distro` in {} (official tarballs and NodeSource are not built yet)",
+            loaded.file.display()
+        );
+    }
     // Packed before connecting: a bad source stops the run with nothing done.
     let shipped = hosts
         .iter()
