@@ -401,7 +401,7 @@ pub fn systemd_word(word: &str) -> String {
 fn tls_view(loaded: &Loaded, host: &Host, paths: &Paths) -> TlsView {
     let spec = &loaded.spec;
     let mode = spec.tls_mode();
-    let names: Vec<String> = spec.domain.iter().chain(&spec.aliases).cloned().collect();
+    let names = spec.site_names();
     let server_names = if names.is_empty() {
         vec!["_".into()]
     } else {

@@ -32,6 +32,8 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"; release_lock' EXIT
 step() { renew_lock; printf 'STEP\t%s\n' "$*"; }
 started=" "
+# Units this script restarted: the handlers leave them be.
+restarted=" "
 # Runs a check with a staged copy of a directory mounted over the live one.
 shadowed() {
   unshare --mount --propagation private sh -euc 'mount --bind "$1" "$2"; exec sh -c "$3"' sh "$@"
@@ -172,7 +174,7 @@ pub fn script(
         // Started by this script from inactive: it must answer before we go on.
         let _ = writeln!(
             body,
-            "case \"$started\" in *\" \"{unit}\" \"*) step check {unit}; healthy {address} {port} || unhealthy {unit} {address} {port} ;; esac",
+            "case \"$started\" in *\" \"{unit}\" \"*) step check {unit}; checked {unit} {address} {port} || exit 1 ;; esac",
             unit = quote(&instance.unit),
             address = quote(&instance.address),
             port = instance.port
@@ -190,7 +192,7 @@ pub fn script(
             // Web instances restart one at a time, each answering before the next.
             let _ = writeln!(
                 body,
-                "case \"$started\" in *\" \"{unit}\" \"*) ;; *) step restart {unit}; restart_checked {unit} {address} {port} || exit 1 ;; esac",
+                "case \"$started$restarted\" in *\" \"{unit}\" \"*) ;; *) step restart {unit}; restart_checked {unit} {address} {port} || exit 1 ;; esac",
                 unit = quote(unit),
                 address = quote(&instance.address),
                 port = instance.port
@@ -200,7 +202,7 @@ pub fn script(
         let unit = quote(unit);
         let _ = writeln!(
             body,
-            "case \"$started\" in *\" \"{unit}\" \"*) ;; *) step {verb} {unit}; systemctl {verb} {unit} ;; esac"
+            "case \"$started$restarted\" in *\" \"{unit}\" \"*) ;; *) step {verb} {unit}; systemctl {verb} {unit} ;; esac"
         );
     }
     if !handlers.is_empty() {
@@ -253,28 +255,29 @@ healthy() {{
   done
   return 1
 }}
-unhealthy() {{
+# checked UNIT ADDRESS PORT: the unit answers its health check, or says why.
+checked() {{
+  healthy "$2" "$3" && return 0
   echo "deployer: $1 did not answer "{path}" on $2:$3 with 2xx within {startup}s; see: journalctl -u $1" >&2
-  exit 1
+  return 1
 }}
 restart_checked() {{
   systemctl restart "$1"
-  started="$started $1 "
-  healthy "$2" "$3" || {{ echo "deployer: $1 did not answer "{path}" on $2:$3 with 2xx within {startup}s" >&2; return 1; }}
+  restarted="$restarted $1 "
+  checked "$@"
 }}
 switch_to() {{
   ln -sfn "$1" "$release_root/current.new" && mv -Tf "$release_root/current.new" "$release_root/current"
 }}
 # roll UNIT ADDRESS PORT: restarts a running instance on the new release; if
 # it fails its check, everything goes back to the previous release.
-restarted=
 roll() {{
   systemctl is-active --quiet "$1" || return 0
   step restart "$1"
-  if restart_checked "$@"; then restarted="$restarted $1"; return 0; fi
+  restart_checked "$@" && return 0
   if [ -n "$previous" ]; then
     switch_to "$previous"
-    for unit in $restarted $1; do systemctl restart "$unit"; done
+    for unit in $restarted; do systemctl restart "$unit"; done
     echo "deployer: rolled back to release ${{previous##*/}}; the failed one stays in $release_root/releases" >&2
   fi
   exit 1
@@ -337,7 +340,7 @@ if [ "$previous" != "$rel" ]; then
         let unit = quote(worker);
         let _ = writeln!(
             body,
-            "  if systemctl is-active --quiet {unit}; then step restart {unit}; systemctl restart {unit}; started=\"$started \"{unit}\" \"; fi"
+            "  if systemctl is-active --quiet {unit}; then step restart {unit}; systemctl restart {unit}; restarted=\"$restarted \"{unit}\" \"; fi"
         );
     }
     // The newest releases stay (the current one always), for rollbacks.
@@ -526,7 +529,7 @@ mod tests {
             "{}",
             String::from_utf8_lossy(&syntax.stderr)
         );
-        assert!(script.contains(r#"case "$started" in *" "app@1.service" "*) ;; *) step reload app@1.service; systemctl reload app@1.service ;; esac"#), "{script}");
+        assert!(script.contains(r#"case "$started$restarted" in *" "app@1.service" "*) ;; *) step reload app@1.service; systemctl reload app@1.service ;; esac"#), "{script}");
         let reset = script
             .find("systemctl reset-failed app@1.service")
             .expect("reset-failed");

@@ -464,6 +464,11 @@ pub enum Proto {
 }
 
 impl Spec {
+    /// `domain` and its aliases: the names the site answers and its certificate covers.
+    pub fn site_names(&self) -> Vec<String> {
+        self.domain.iter().chain(&self.aliases).cloned().collect()
+    }
+
     pub fn tls_mode(&self) -> TlsMode {
         self.tls.mode.unwrap_or(match self.domain {
             Some(_) => TlsMode::Acme,
@@ -492,14 +497,12 @@ impl Loaded {
         else {
             return Ok(None);
         };
-        let names: Vec<String> = self
-            .spec
-            .domain
-            .iter()
-            .chain(&self.spec.aliases)
-            .cloned()
-            .collect();
-        provided_cert::read(&self.resolve(cert), &self.resolve(key), &names).map(Some)
+        provided_cert::read(
+            &self.resolve(cert),
+            &self.resolve(key),
+            &self.spec.site_names(),
+        )
+        .map(Some)
     }
 
     /// Resolves a path written in the spec against the spec's directory.
