@@ -192,10 +192,10 @@ pub fn prepare(loaded: &Loaded, hosts: &[&Host], args: &ConnectArgs) -> Result<V
     let runs_node = hosts
         .iter()
         .any(|h| h.has(Role::App) || h.has(Role::Worker));
-    if runs_node && spec.runtime.node.source != crate::spec::NodeSource::Distro {
+    if runs_node && spec.runtime.node.source == crate::spec::NodeSource::Nodesource {
         bail!(
-            "runtime.node.source: this version installs Node.js only from Debian's packages; \
-             set `runtime.node.source: distro` in {} (official tarballs and NodeSource are not built yet)",
+            "runtime.node.source: this version cannot install NodeSource's packages yet; \
+             set `runtime.node.source: official` (the release tarballs) or `distro` in {}",
             loaded.file.display()
         );
     }

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::resource::{Instance, Release};
 use crate::shell::quote;
-use crate::spec::{Cidr, Host, Loaded, ProcessManager, Role, Spec, TlsMode};
+use crate::spec::{Cidr, Host, Loaded, NodeSource, ProcessManager, Role, Spec, TlsMode};
 
 /// Where things live on a host. One place, so templates and playbooks agree.
 #[derive(Debug, Clone, Serialize)]
@@ -34,6 +34,8 @@ pub struct Paths {
     pub pm2: String,
     pub pm2_runtime: String,
     pub firewall: String,
+    /// The live official Node.js build's programs.
+    pub node_bin: String,
 }
 
 impl Paths {
@@ -57,6 +59,7 @@ impl Paths {
             pm2: "/usr/bin/env pm2".into(),
             pm2_runtime: "/usr/bin/env pm2-runtime".into(),
             firewall: "/etc/deployer/firewall.nft".into(),
+            node_bin: format!("{}/current/bin", super::node::ROOT),
             root,
             config,
         }
@@ -73,6 +76,8 @@ pub struct Context<'a> {
     /// `address:port` of every instance this host's nginx proxies to.
     pub upstream: Vec<String>,
     pub firewall: FirewallView,
+    /// `runtime.node.source: official` on an app or worker host.
+    pub node_install: Option<GuardedCommand>,
     /// The release resource of an app or worker host, as the playbook lists it
     /// (its id and archive are added once the source is packed).
     pub release: Option<Release>,
@@ -211,6 +216,9 @@ pub fn build<'a>(loaded: &'a Loaded, host: &'a Host, facts: &dyn Facts) -> Conte
         upstream: upstream(spec, host, facts),
         firewall: firewall_view(spec, host, facts),
         release: release(spec, host, facts, &paths),
+        node_install: ((host.has(Role::App) || host.has(Role::Worker))
+            && spec.runtime.node.source == NodeSource::Official)
+            .then(|| super::node::official_install(&spec.runtime.node)),
         paths,
         spec,
     }

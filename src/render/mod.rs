@@ -2,6 +2,7 @@
 //! plus the quoting filters they need.
 
 pub mod context;
+mod node;
 
 use std::collections::HashMap;
 

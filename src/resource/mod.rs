@@ -123,6 +123,9 @@ pub struct Service {
 /// (a check that exits 0 when all is well) or `creates` (a path it makes).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Command {
+    /// What the plan and progress call it; `run` itself by default.
+    #[serde(default)]
+    pub name: Option<String>,
     pub run: String,
     pub unless: Option<String>,
     pub creates: Option<String>,
@@ -139,6 +142,7 @@ impl Command {
     /// A command run unless `path` exists.
     pub fn creates(run: impl Into<String>, path: impl Into<String>) -> Command {
         Command {
+            name: None,
             run: run.into(),
             unless: None,
             creates: Some(path.into()),
@@ -245,7 +249,7 @@ impl Resource {
             Resource::File(f) => ("file", &f.path),
             Resource::Symlink(s) => ("symlink", &s.path),
             Resource::Service(s) => ("service", &s.name),
-            Resource::Command(c) => ("command", &c.run),
+            Resource::Command(c) => ("command", c.name.as_deref().unwrap_or(&c.run)),
             Resource::Release(r) => ("release", &r.root),
         }
     }

@@ -3,6 +3,7 @@
 //!
 //! Every field is documented in the README's YAML reference; keep the two in step.
 
+mod node_lines;
 mod provided_cert;
 mod validate;
 mod values;
@@ -589,6 +590,13 @@ pub fn check(file: &Path, source: &str) -> Result<Loaded, Invalid> {
                 .as_ref()
                 .and_then(ProvidedCert::warning),
         );
+        let node = &candidate.spec.runtime.node;
+        if node.source != NodeSource::Distro {
+            candidate.warnings.extend(node_lines::end_of_life_warning(
+                node.version,
+                std::time::SystemTime::now(),
+            ));
+        }
         loaded = Some(candidate);
     }
     diagnostics.sort();
