@@ -10,6 +10,8 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
 
+pub mod history;
+
 /// Patterns (gitignore syntax) of what is never shipped, in this file at
 /// the top of the source directory.
 pub const IGNORE_FILE: &str = ".deployignore";

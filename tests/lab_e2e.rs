@@ -16,7 +16,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use common::{ROOT, deployer, text};
+use common::{ROOT, app_copy, deployer, text};
 use tempfile::TempDir;
 
 static LAB: Mutex<()> = Mutex::new(());
@@ -167,25 +167,6 @@ fn started(host: &str, units: &str) -> String {
         host,
         &format!("systemctl show -p ActiveEnterTimestampMonotonic {units}"),
     )
-}
-
-/// A copy of examples/hello in `dir`/app, to ship and to edit between releases.
-fn app_copy(dir: &Path) -> String {
-    let app = dir.join("app");
-    fs::create_dir_all(&app).unwrap();
-    for name in [
-        "server.js",
-        "worker.js",
-        "package.json",
-        "package-lock.json",
-    ] {
-        fs::copy(
-            Path::new(ROOT).join("examples/hello").join(name),
-            app.join(name),
-        )
-        .unwrap();
-    }
-    app.to_str().unwrap().to_string()
 }
 
 /// The release a site serves, as the example app reports it.
@@ -397,6 +378,25 @@ fn the_cluster_converges_serves_through_the_private_network_and_stays_converged(
             "{host} is back on {good}"
         );
     }
+    // The failed release is marked, and a rollback never picks it.
+    let listed = must(
+        deployer(&["releases", "-f", spec_arg, "--lab", "--host", "app1"]),
+        "releases",
+    );
+    assert!(listed.contains("failed its health check"), "{listed}");
+    assert!(listed.contains(&format!("* {good}")), "{listed}");
+    let nowhere = deployer(&["rollback", "-f", spec_arg, "--lab", "--yes"]);
+    assert_eq!(nowhere.status.code(), Some(1), "{}", text(&nowhere));
+    for expected in [
+        "app1: no earlier release to go back to",
+        "nothing was rolled back on any host",
+    ] {
+        assert!(
+            text(&nowhere).contains(expected),
+            "no `{expected}` in:\n{}",
+            text(&nowhere)
+        );
+    }
 }
 
 /// The peer, on this machine's side, of a lab host's public interface.
@@ -460,6 +460,113 @@ fn apply_cut_midway(spec: &str, host: &str) -> (Option<i32>, String) {
     (status.code(), log)
 }
 
+/// A Node.js download mirror on this machine's lab address, in the official
+/// layout (`latest-v20.x/` with SHASUMS256.txt), holding a tarball of this
+/// machine's own Node.js and npm. Stopped when dropped.
+struct NodeMirror {
+    dir: TempDir,
+    line: String,
+    server: std::process::Child,
+}
+
+impl NodeMirror {
+    const URL: &'static str = "http://198.18.0.1:8098";
+
+    fn serve() -> NodeMirror {
+        common::require("node");
+        common::require("python3");
+        let version = String::from_utf8(
+            Command::new("node")
+                .arg("--version")
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap()
+        .trim()
+        .to_string();
+        let major = version
+            .trim_start_matches('v')
+            .split('.')
+            .next()
+            .unwrap()
+            .to_string();
+        let dir = TempDir::new().unwrap();
+        let name = format!("node-{version}-linux-x64");
+        let line_dir = dir.path().join(format!("latest-v{major}.x"));
+        let tree = dir.path().join(&name);
+        fs::create_dir_all(tree.join("bin")).unwrap();
+        fs::create_dir_all(tree.join("lib/node_modules")).unwrap();
+        fs::create_dir_all(&line_dir).unwrap();
+        let sh = |script: &str| {
+            must(
+                Command::new("sh")
+                    .args(["-euc", script])
+                    .current_dir(dir.path())
+                    .output()
+                    .unwrap(),
+                script,
+            )
+        };
+        sh(&format!(
+            "cp /usr/bin/node {name}/bin/node && cp -a /usr/lib/node_modules/npm {name}/lib/node_modules/ \
+             && ln -s ../lib/node_modules/npm/bin/npm-cli.js {name}/bin/npm \
+             && ln -s ../lib/node_modules/npm/bin/npx-cli.js {name}/bin/npx \
+             && XZ_OPT=-0T2 tar -cJf latest-v{major}.x/{name}.tar.xz {name} && rm -rf {name}"
+        ));
+        let sum = sh(&format!("cd latest-v{major}.x && sha256sum {name}.tar.xz"));
+        let line = sum.trim().to_string();
+        let server = Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "198.18.0.1",
+                "8098",
+                "--directory",
+            ])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mirror = NodeMirror { dir, line, server };
+        mirror.publish(true);
+        wait_until(Duration::from_secs(10), "the mirror listens", || {
+            reach("198.18.0.1", 8098) == Some(true)
+        });
+        mirror
+    }
+
+    /// Writes SHASUMS256.txt: with the tarball's real digest, or a wrong one.
+    fn publish(&self, honest: bool) {
+        let (digest, file) = self.line.split_once("  ").unwrap();
+        let digest = if honest {
+            digest.to_string()
+        } else {
+            "0".repeat(64)
+        };
+        let major = file.trim_start_matches("node-v").split('.').next().unwrap();
+        fs::write(
+            self.dir
+                .path()
+                .join(format!("latest-v{major}.x/SHASUMS256.txt")),
+            format!(
+                "{}  node-v{major}.0.0-linux-arm64.tar.xz\n{digest}  {file}\n",
+                "1".repeat(64)
+            ),
+        )
+        .unwrap();
+    }
+}
+
+impl Drop for NodeMirror {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
 #[test]
 fn hello_serves_https_survives_a_dropped_connection_and_a_reboot() {
     let dir = TempDir::new().unwrap();
@@ -473,9 +580,18 @@ fn hello_serves_https_survives_a_dropped_connection_and_a_reboot() {
                 app_copy(dir.path())
             ),
         );
+    // Node.js from the official tarballs, through a mirror on this machine.
+    let yaml = yaml.replace(
+        "    source: distro\n",
+        &format!(
+            "    source: official\n    version: 20\n    mirror: {}\n",
+            NodeMirror::URL
+        ),
+    );
     fs::write(&spec, yaml).unwrap();
     let spec_arg = spec.to_str().unwrap();
     let (_lab, _) = Lab::up(spec_arg);
+    let mirror = NodeMirror::serve();
 
     // The connection drops while the host installs packages: the apply fails
     // cleanly; the host finishes (or fails) on its own and frees its lock.
@@ -504,6 +620,48 @@ fn hello_serves_https_survives_a_dropped_connection_and_a_reboot() {
     );
     let plan = deployer(&["plan", "-f", spec_arg, "--lab", "--detailed-exitcode"]);
     assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    assert!(
+        text(&plan).contains("warning: runtime.node.version: Node.js 20 reached its end of life"),
+        "{}",
+        text(&plan)
+    );
+    let installed = mirror
+        .line
+        .split_once("  ")
+        .unwrap()
+        .1
+        .trim_end_matches(".tar.xz");
+    assert_eq!(on("web1", "readlink /opt/nodejs/current").trim(), installed);
+    assert_eq!(
+        on(
+            "web1",
+            "runuser -u hello -- node --version && npm --version >/dev/null && echo npm"
+        )
+        .trim(),
+        format!("{}\nnpm", installed.split('-').nth(1).unwrap())
+    );
+    // A download that does not match SHASUMS256.txt is refused and leaves
+    // the runtime as it was; the honest mirror repairs it.
+    on("web1", "rm /opt/nodejs/current");
+    mirror.publish(false);
+    let refused = deployer(&["apply", "-f", spec_arg, "--lab", "--yes"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("does not match its SHA-256"),
+        "{}",
+        text(&refused)
+    );
+    assert_eq!(
+        on("web1", "ls /opt/nodejs").trim(),
+        installed,
+        "nothing unpacked"
+    );
+    mirror.publish(true);
+    must(
+        deployer(&["apply", "-f", spec_arg, "--lab", "--yes"]),
+        "the apply with an honest mirror",
+    );
+    assert_eq!(on("web1", "readlink /opt/nodejs/current").trim(), installed);
 
     // HTTPS answers by name with the host's certificate; HTTP redirects to it.
     let site = Site::new("hello.lab.test", "web1", "198.18.0.10");
@@ -581,6 +739,58 @@ fn hello_serves_https_survives_a_dropped_connection_and_a_reboot() {
         None,
         "the firewall is back before anyone checks"
     );
+
+    // Rollback goes to the release live before, instance by instance, and back again by id.
+    let releases = |expected_current: &str| {
+        let listed: serde_json::Value = serde_json::from_str(&must(
+            deployer(&["releases", "-f", spec_arg, "--lab", "--json"]),
+            "releases",
+        ))
+        .unwrap();
+        let kept = listed[0]["releases"].as_array().unwrap().clone();
+        let current: Vec<&str> = kept
+            .iter()
+            .filter(|r| r["current"] == true)
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(current, [expected_current], "{listed}");
+        assert_eq!(kept.len(), 2, "{listed}");
+    };
+    releases(&v2);
+    let back = must(
+        deployer(&["rollback", "-f", spec_arg, "--lab", "--yes"]),
+        "rollback",
+    );
+    assert!(back.contains(&format!("current: {v2} -> {v1}")), "{back}");
+    let answers: Vec<String> = (0..4 * cores).map(|_| site.get("/")).collect();
+    assert!(answers.iter().all(|a| serving(a) == v1), "{answers:?}");
+    releases(&v1);
+    let listed = must(deployer(&["releases", "-f", spec_arg, "--lab"]), "releases");
+    assert!(listed.contains(&format!("* {v1}")), "{listed}");
+    let drifted = deployer(&["plan", "-f", spec_arg, "--lab", "--detailed-exitcode"]);
+    assert_eq!(
+        drifted.status.code(),
+        Some(2),
+        "the source is ahead: {}",
+        text(&drifted)
+    );
+    let forward: serde_json::Value = serde_json::from_str(&must(
+        deployer(&[
+            "rollback",
+            "-f",
+            spec_arg,
+            "--lab",
+            "--yes",
+            "--json",
+            "--to",
+            &v2[..6],
+        ]),
+        "rollback --to",
+    ))
+    .unwrap();
+    assert_eq!(forward[0]["result"], "switched", "{forward}");
+    assert_eq!(forward[0]["from"], v1.as_str(), "{forward}");
+    assert!(serving(&site.get("/")) == v2);
     let plan = deployer(&["plan", "-f", spec_arg, "--lab", "--detailed-exitcode"]);
     assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
 }

@@ -21,12 +21,19 @@ pub struct Args {
     plan: Option<PathBuf>,
     #[command(flatten)]
     connect: ConnectArgs,
-    /// Apply without asking (required when not on a terminal).
-    #[arg(long, short = 'y', env = "DEPLOYER_YES")]
-    yes: bool,
+    #[command(flatten)]
+    converge: ConvergeArgs,
     /// Once a host fails, start no other (those under way finish).
     #[arg(long, env = "DEPLOYER_FAIL_FAST")]
     fail_fast: bool,
+}
+
+/// What every command that changes hosts takes.
+#[derive(clap::Args, Debug)]
+pub struct ConvergeArgs {
+    /// Apply without asking (required when not on a terminal).
+    #[arg(long, short = 'y', env = "DEPLOYER_YES")]
+    pub yes: bool,
     /// Seconds the deploy lock lives unless renewed; a crashed run's lock expires after it.
     #[arg(
         long,
@@ -34,10 +41,19 @@ pub struct Args {
         value_name = "SECS",
         env = "DEPLOYER_LOCK_TTL"
     )]
-    lock_ttl: u64,
+    pub lock_ttl: u64,
     /// No progress lines.
     #[arg(long, short = 'q')]
-    quiet: bool,
+    pub quiet: bool,
+}
+
+/// How the hosts are taken through their plans.
+pub enum Order {
+    /// All at once, at most this many in parallel; with `fail_fast`, none
+    /// starts after a failure.
+    Parallel { parallel: usize, fail_fast: bool },
+    /// A release rollout: see [`in_waves`].
+    Waves { batch: usize },
 }
 
 pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
@@ -51,7 +67,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
         connect.hosts = saved.hosts.iter().map(|h| h.host.clone()).collect();
     }
     let hosts = hosts::select(&loaded, &connect)?;
-    let prepared = hosts::prepare(&loaded, &hosts, &connect)?;
+    let prepared = hosts::prepare(&loaded, &hosts, &connect, hosts::Source::Ship)?;
     let parallel = usize::from(connect.parallel);
 
     let (prepared, expected): (Vec<_>, HashMap<String, HostPlan>) = match saved {
@@ -74,7 +90,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
                 println!("Nothing to do: every host matches the spec.");
                 return Ok(exit::OK);
             }
-            if !confirmed(args.yes, &plan)? {
+            if !confirmed(args.converge.yes, &plan)? {
                 eprintln!("Nothing was applied.");
                 return Ok(exit::FAILED);
             }
@@ -85,6 +101,31 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
         }
     };
 
+    let ships_release = expected
+        .values()
+        .any(|plan| plan.changes.iter().any(|c| c.kind == "release"));
+    let order = if ships_release {
+        Order::Waves {
+            batch: usize::from(loaded.spec.rollout.batch),
+        }
+    } else {
+        Order::Parallel {
+            parallel,
+            fail_fast: args.fail_fast,
+        }
+    };
+    let outcomes = converge(prepared, &expected, &connect, &args.converge, order);
+    report(outcomes, "deployer apply")
+}
+
+/// Applies each host's plan, under the deploy lock, with progress.
+pub fn converge(
+    prepared: Vec<hosts::Prepared>,
+    expected: &HashMap<String, HostPlan>,
+    connect: &ConnectArgs,
+    args: &ConvergeArgs,
+    order: Order,
+) -> Vec<Outcome<engine::Applied>> {
     let lease = Lease::new(&connect.state_dir, args.lock_ttl);
     let progress = Progress::new(args.quiet);
     let work = |mut host: hosts::Prepared| {
@@ -104,15 +145,13 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
         }
         result
     };
-    let ships_release = expected
-        .values()
-        .any(|plan| plan.changes.iter().any(|c| c.kind == "release"));
-    let outcomes = if ships_release {
-        in_waves(prepared, usize::from(loaded.spec.rollout.batch), work)
-    } else {
-        hosts::run_parallel(prepared, parallel, args.fail_fast, work)
-    };
-    report(outcomes)
+    match order {
+        Order::Waves { batch } => in_waves(prepared, batch, work),
+        Order::Parallel {
+            parallel,
+            fail_fast,
+        } => hosts::run_parallel(prepared, parallel, fail_fast, work),
+    }
 }
 
 /// A new release goes to the first host alone, then `batch` hosts at a time;
@@ -141,7 +180,7 @@ where
 }
 
 /// Asks on a terminal; refuses where nobody can answer.
-fn confirmed(yes: bool, plan: &Plan) -> Result<bool> {
+pub fn confirmed(yes: bool, plan: &Plan) -> Result<bool> {
     if yes {
         return Ok(true);
     }
@@ -161,7 +200,8 @@ fn confirmed(yes: bool, plan: &Plan) -> Result<bool> {
         .context("reading the answer")
 }
 
-fn report(outcomes: Vec<Outcome<engine::Applied>>) -> Result<u8> {
+/// Prints what happened on each host; `rerun` is the command that finishes the job.
+pub fn report(outcomes: Vec<Outcome<engine::Applied>>, rerun: &str) -> Result<u8> {
     let (mut changed, mut failed, mut skipped, mut total) = (0, 0, 0, 0);
     for outcome in &outcomes {
         match outcome {
@@ -195,9 +235,7 @@ fn report(outcomes: Vec<Outcome<engine::Applied>>) -> Result<u8> {
         outcomes.len()
     );
     if failed + skipped > 0 {
-        eprintln!(
-            "Fix the cause and run `deployer apply` again: it picks up where this run stopped."
-        );
+        eprintln!("Fix the cause and run `{rerun}` again: it picks up where this run stopped.");
         return Ok(exit::FAILED);
     }
     Ok(exit::OK)

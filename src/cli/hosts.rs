@@ -88,6 +88,15 @@ pub struct Prepared {
     pub state_dir: String,
 }
 
+/// What [`prepare`] does with the app's source.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Packed and attached to each host's release: plan, apply.
+    Ship,
+    /// Left alone: the command works with releases already on the hosts.
+    Ignore,
+}
+
 /// The host called `name`, or an error that suggests the closest one.
 pub fn named<'a>(loaded: &'a Loaded, name: &str) -> Result<&'a Host> {
     let hosts = &loaded.spec.hosts;
@@ -179,7 +188,12 @@ fn probe_cpus(transport: &mut dyn Transport, host: &str) -> Result<u32> {
 /// depends on them, to the app hosts whose core counts it needs), then
 /// renders what each chosen host must have. Any failure stops everything
 /// before a host is touched.
-pub fn prepare(loaded: &Loaded, hosts: &[&Host], args: &ConnectArgs) -> Result<Vec<Prepared>> {
+pub fn prepare(
+    loaded: &Loaded,
+    hosts: &[&Host],
+    args: &ConnectArgs,
+    source: Source,
+) -> Result<Vec<Prepared>> {
     let spec = &loaded.spec;
     if spec.tls_mode() == crate::spec::TlsMode::Acme && hosts.iter().any(|h| h.has(Role::Lb)) {
         // Said before connecting, rather than as a failed `nginx -t` on the host.
@@ -200,9 +214,7 @@ pub fn prepare(loaded: &Loaded, hosts: &[&Host], args: &ConnectArgs) -> Result<V
         );
     }
     // Packed before connecting: a bad source stops the run with nothing done.
-    let shipped = hosts
-        .iter()
-        .any(|h| h.has(Role::App) || h.has(Role::Worker))
+    let shipped = (runs_node && source == Source::Ship)
         .then(|| release::pack(&loaded.resolve(&spec.app.source)))
         .transpose()?;
     let needs_cores = spec.app.instances == crate::spec::Instances::Max

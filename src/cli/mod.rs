@@ -7,6 +7,7 @@ mod lab;
 mod lock;
 mod plan;
 mod progress;
+mod releases;
 mod render;
 
 use std::path::PathBuf;
@@ -62,6 +63,10 @@ enum Command {
     Plan(plan::Args),
     /// Converge the hosts: a fresh plan after confirmation, or a saved one.
     Apply(apply::Args),
+    /// The releases each app host keeps, the current one marked.
+    Releases(releases::ListArgs),
+    /// Go back to an earlier release, instance by instance behind health checks.
+    Rollback(releases::RollbackArgs),
     /// The deploy lock of each host.
     #[command(subcommand)]
     Lock(lock::Action),
@@ -87,6 +92,8 @@ pub fn main() -> ExitCode {
         Command::Render(args) => render::run(&cli, args).map(|()| exit::OK),
         Command::Plan(args) => plan::run(&cli, args),
         Command::Apply(args) => apply::run(&cli, args),
+        Command::Releases(args) => releases::list(&cli, args),
+        Command::Rollback(args) => releases::rollback(&cli, args),
         Command::Lock(action) => lock::run(&cli, action),
         Command::Lab(action) => lab::run(&cli, action),
     };

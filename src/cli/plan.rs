@@ -59,7 +59,7 @@ pub fn use_color() -> bool {
 pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     let loaded = load(cli)?;
     let hosts = hosts::select(&loaded, &args.connect)?;
-    let prepared = hosts::prepare(&loaded, &hosts, &args.connect)?;
+    let prepared = hosts::prepare(&loaded, &hosts, &args.connect, hosts::Source::Ship)?;
     let (planned, failures) = plan_all(prepared, args.connect.parallel.into());
     let plan = Plan::new(planned.into_iter().map(|(_, plan)| plan).collect());
     if args.json {

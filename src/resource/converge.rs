@@ -20,6 +20,7 @@ use super::diff::{Action, Change};
 use super::facts;
 use super::{Check, File, Handler, Release, Resource};
 use crate::lock;
+use crate::release::history;
 use crate::shell::quote;
 
 /// Lines the script prints on stdout to report progress: `STEP<TAB>what`.
@@ -275,8 +276,10 @@ roll() {{
   systemctl is-active --quiet "$1" || return 0
   step restart "$1"
   restart_checked "$@" && return 0
+  touch "$rel/"{failed}
   if [ -n "$previous" ]; then
     switch_to "$previous"
+    touch "$previous"
     for unit in $restarted; do systemctl restart "$unit"; done
     echo "deployer: rolled back to release ${{previous##*/}}; the failed one stays in $release_root/releases" >&2
   fi
@@ -287,6 +290,7 @@ roll() {{
         startup = release.startup_secs,
         timeout = release.timeout_secs,
         path = quote(&release.health_path),
+        failed = quote(history::FAILED_MARKER),
     )
 }
 
@@ -322,10 +326,12 @@ fi
 previous=$(readlink -- "$release_root/current" || true)
 if [ "$previous" != "$rel" ]; then
   step switch to release {id}
+  rm -f "$rel/"{failed}
   switch_to "$rel"
   touch "$rel""#,
         archive = wrap(&BASE64.encode(&release.archive)),
         build = quote(&release.build),
+        failed = quote(history::FAILED_MARKER),
     );
     for instance in &release.web {
         let _ = writeln!(
@@ -364,7 +370,7 @@ fn write_commands<'a>(
                 continue;
             }
             debug_assert_eq!(change.action, Action::Run);
-            let _ = writeln!(body, "step run {}", quote(&c.run));
+            let _ = writeln!(body, "step run {}", quote(&change.target));
             let _ = writeln!(
                 body,
                 "{} >/dev/null 2>&1 || sh -c {}",

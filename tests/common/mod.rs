@@ -32,6 +32,25 @@ pub fn deployer(args: &[&str]) -> Output {
         .expect("the deployer binary runs")
 }
 
+/// A copy of examples/hello in `dir`/app, to ship and to edit between releases.
+pub fn app_copy(dir: &Path) -> String {
+    let app = dir.join("app");
+    fs::create_dir_all(&app).unwrap();
+    for name in [
+        "server.js",
+        "worker.js",
+        "package.json",
+        "package-lock.json",
+    ] {
+        fs::copy(
+            Path::new(ROOT).join("examples/hello").join(name),
+            app.join(name),
+        )
+        .unwrap();
+    }
+    app.to_str().unwrap().to_string()
+}
+
 /// Renders `spec` (relative to the crate root) for every host.
 pub fn render(spec: &str) -> TempDir {
     let out = TempDir::new().unwrap();
