@@ -169,6 +169,20 @@ fn started(host: &str, units: &str) -> String {
     )
 }
 
+/// examples/hello's spec, shipping a copy of its app from `dir`, with
+/// `app_lines` added to its `app` section.
+fn hello_yaml(dir: &Path, app_lines: &str) -> String {
+    fs::read_to_string(Path::new(ROOT).join("examples/hello/deployer.yaml"))
+        .unwrap()
+        .replace(
+            "  start: node server.js\n",
+            &format!(
+                "  source: {}\n  start: node server.js\n{app_lines}",
+                app_copy(dir)
+            ),
+        )
+}
+
 /// The release a site serves, as the example app reports it.
 fn serving(answer: &str) -> &str {
     answer
@@ -491,6 +505,17 @@ impl NodeMirror {
             .next()
             .unwrap()
             .to_string();
+        // The official layout needs a self-contained node (not Debian's, which
+        // links libnode) with npm under lib/node_modules, as this machine has.
+        let linked = must(
+            Command::new("ldd").arg("/usr/bin/node").output().unwrap(),
+            "ldd node",
+        );
+        assert!(
+            !linked.contains("libnode") && Path::new("/usr/lib/node_modules/npm").is_dir(),
+            "the Node.js mirror is built from this machine's /usr/bin/node and \
+             /usr/lib/node_modules/npm, which must be an official-style build"
+        );
         let dir = TempDir::new().unwrap();
         let name = format!("node-{version}-linux-x64");
         let line_dir = dir.path().join(format!("latest-v{major}.x"));
@@ -571,15 +596,7 @@ impl Drop for NodeMirror {
 fn hello_serves_https_survives_a_dropped_connection_and_a_reboot() {
     let dir = TempDir::new().unwrap();
     let spec = dir.path().join("deployer.yaml");
-    let yaml = fs::read_to_string(Path::new(ROOT).join("examples/hello/deployer.yaml"))
-        .unwrap()
-        .replace(
-            "  start: node server.js\n",
-            &format!(
-                "  source: {}\n  start: node server.js\n",
-                app_copy(dir.path())
-            ),
-        );
+    let yaml = hello_yaml(dir.path(), "");
     // Node.js from the official tarballs, through a mirror on this machine.
     let yaml = yaml.replace(
         "    source: distro\n",
@@ -793,4 +810,97 @@ fn hello_serves_https_survives_a_dropped_connection_and_a_reboot() {
     assert!(serving(&site.get("/")) == v2);
     let plan = deployer(&["plan", "-f", spec_arg, "--lab", "--detailed-exitcode"]);
     assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+}
+
+/// pm2 mode: the pinned pm2 keeps the cluster; a release goes live with
+/// `pm2 reload` (pm2 itself keeps running), a failing one is rolled back,
+/// and `rollback` goes back further.
+#[test]
+fn pm2_reloads_releases_rolls_back_and_rotates_its_logs() {
+    let dir = TempDir::new().unwrap();
+    let spec = dir.path().join("deployer.yaml");
+    let yaml = hello_yaml(dir.path(), "  process_manager: pm2\n")
+        .replace("  instances: max\n", "  instances: 2\n");
+    fs::write(&spec, yaml).unwrap();
+    let spec_arg = spec.to_str().unwrap();
+    let (_lab, _) = Lab::up(spec_arg);
+    must(
+        deployer(&["apply", "-f", spec_arg, "--lab", "--yes"]),
+        "the first apply",
+    );
+    let plan = deployer(&["plan", "-f", spec_arg, "--lab", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    let pm2 = |what: &str| {
+        on(
+            "web1",
+            &format!("runuser -u hello -- env PM2_HOME=/var/lib/hello/pm2 pm2 {what}"),
+        )
+    };
+    let list: serde_json::Value = serde_json::from_str(&pm2("jlist")).unwrap();
+    let online = |name: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["name"] == name && p["pm2_env"]["status"] == "online")
+            .count()
+    };
+    assert_eq!(online("hello"), 2, "{list}");
+    assert_eq!(online("hello-jobs"), 1, "{list}");
+    assert!(pm2("--version").trim().starts_with("7."));
+    let site = Site::new("hello.lab.test", "web1", "198.18.0.10");
+    let v1 = serving(&site.get("/")).to_string();
+    assert_eq!(v1.len(), 12, "{}", site.get("/"));
+
+    // v2 goes live by reload: new workers, same pm2.
+    let pm2_pid = || on("web1", "systemctl show -p MainPID --value hello-pm2");
+    let before = pm2_pid();
+    let server = dir.path().join("app/server.js");
+    let source = fs::read_to_string(&server).unwrap();
+    fs::write(&server, source.clone() + "// release 2\n").unwrap();
+    let rolled = must(
+        deployer(&["apply", "-f", spec_arg, "--lab", "--yes"]),
+        "the second release",
+    );
+    assert!(rolled.contains("web1: applied"), "{rolled}");
+    let v2 = serving(&site.get("/")).to_string();
+    assert!(v2 != v1 && v2.len() == 12);
+    assert!((0..8).all(|_| serving(&site.get("/")) == v2));
+    assert_eq!(pm2_pid(), before, "reloaded, not restarted");
+
+    // v3 fails its health check: switched back to v2 and reloaded.
+    fs::write(
+        &server,
+        source.replace(
+            "res.writeHead(shuttingDown ? 503 : 200",
+            "res.writeHead(500",
+        ),
+    )
+    .unwrap();
+    let refused = deployer(&["apply", "-f", spec_arg, "--lab", "--yes"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains(&format!("rolled back to release {v2}")),
+        "{}",
+        text(&refused)
+    );
+    assert!((0..8).all(|_| serving(&site.get("/")) == v2));
+
+    // rollback skips the failed v3 and goes to v1.
+    must(
+        deployer(&["rollback", "-f", spec_arg, "--lab", "--yes"]),
+        "rollback",
+    );
+    assert!((0..8).all(|_| serving(&site.get("/")) == v1));
+    assert_eq!(pm2_pid(), before, "a rollback reloads too");
+
+    // pm2's log files are rotated by logrotate, as the app's user.
+    let rotated = on(
+        "web1",
+        "logrotate -d /etc/logrotate.d/deployer-hello-pm2 2>&1",
+    );
+    assert!(
+        rotated.contains("considering log /var/lib/hello/pm2/logs/hello-out.log"),
+        "{rotated}"
+    );
+    assert!(!rotated.contains("error:"), "{rotated}");
 }

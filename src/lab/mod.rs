@@ -382,6 +382,7 @@ fn boot(name: &str, public: Ipv4Addr, private: Option<Ipv4Addr>, index: usize) -
     fs::write(root.join("etc/hostname"), format!("{name}\n"))?;
     let resolver = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     fs::write(root.join("etc/resolv.conf"), resolver)?;
+    trust_local_cas(&root)?;
     let ssh_dir = root.join("root/.ssh");
     fs::create_dir_all(&ssh_dir)?;
     fs::copy(key().with_extension("pub"), ssh_dir.join("authorized_keys"))?;
@@ -443,6 +444,39 @@ fn boot(name: &str, public: Ipv4Addr, private: Option<Ipv4Addr>, index: usize) -
         private,
         pid: child.id(),
     })
+}
+
+/// Where this machine keeps the CAs it trusts beyond Debian's.
+const LOCAL_CAS: &str = "/usr/local/share/ca-certificates";
+
+/// Hosts reach registries through this machine, so they trust what it
+/// trusts beyond Debian's CAs (say, a TLS-inspecting egress proxy's): the
+/// files land where `update-ca-certificates` finds them once the host has
+/// ca-certificates, and in one file that Node.js (npm) reads through
+/// NODE_EXTRA_CA_CERTS, set for SSH sessions in /etc/environment.
+fn trust_local_cas(root: &Path) -> Result<()> {
+    let Ok(entries) = fs::read_dir(LOCAL_CAS) else {
+        return Ok(());
+    };
+    let mut pems = String::new();
+    let dir = root.join(LOCAL_CAS.trim_start_matches('/'));
+    fs::create_dir_all(&dir)?;
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "crt") {
+            let pem = fs::read_to_string(&path)?;
+            fs::write(dir.join(path.file_name().expect("a file")), &pem)?;
+            pems.push_str(&pem);
+        }
+    }
+    if !pems.is_empty() {
+        fs::write(root.join("etc/ssl/deployer-lab-cas.pem"), pems)?;
+        fs::write(
+            root.join("etc/environment"),
+            "NODE_EXTRA_CA_CERTS=/etc/ssl/deployer-lab-cas.pem\n",
+        )?;
+    }
+    Ok(())
 }
 
 fn wait_for_ssh(host: &LabHost) -> Result<()> {

@@ -30,9 +30,11 @@ pub struct Paths {
     /// Webroot for ACME HTTP-01 challenges.
     pub acme_root: String,
     pub pm2_home: String,
-    /// Commands, through env so units verify before pm2 is installed.
+    /// Commands, through env (PATH has /usr/local/bin, where the pinned
+    /// pm2 is linked) so units verify before pm2 is installed.
     pub pm2: String,
     pub pm2_runtime: String,
+    pub pm2_prefix: String,
     pub firewall: String,
     /// The live official Node.js build's programs.
     pub node_bin: String,
@@ -58,6 +60,7 @@ impl Paths {
             pm2_home: format!("/var/lib/{app}/pm2"),
             pm2: "/usr/bin/env pm2".into(),
             pm2_runtime: "/usr/bin/env pm2-runtime".into(),
+            pm2_prefix: super::pm2::prefix(),
             firewall: "/etc/deployer/firewall.nft".into(),
             node_bin: format!("{}/current/bin", super::node::ROOT),
             root,
@@ -75,9 +78,13 @@ pub struct Context<'a> {
     pub paths: Paths,
     /// `address:port` of every instance this host's nginx proxies to.
     pub upstream: Vec<String>,
+    /// Seconds nginx keeps an instance out after it failed (`fail_timeout`).
+    pub upstream_fail_timeout: u64,
     pub firewall: FirewallView,
     /// `runtime.node.source: official` on an app or worker host.
     pub node_install: Option<GuardedCommand>,
+    /// pm2 mode on an app or worker host.
+    pub pm2_install: Option<GuardedCommand>,
     /// The release resource of an app or worker host, as the playbook lists it
     /// (its id and archive are added once the source is packed).
     pub release: Option<Release>,
@@ -143,6 +150,8 @@ pub struct TlsView {
 /// A shell command and the check that says it need not run.
 #[derive(Debug, Serialize)]
 pub struct GuardedCommand {
+    /// What plans and progress call it.
+    pub name: String,
     pub run: String,
     pub unless: String,
 }
@@ -214,11 +223,15 @@ pub fn build<'a>(loaded: &'a Loaded, host: &'a Host, facts: &dyn Facts) -> Conte
         app: app_view(spec, host, facts, &paths),
         tls: tls_view(loaded, host, &paths),
         upstream: upstream(spec, host, facts),
+        upstream_fail_timeout: UPSTREAM_FAIL_TIMEOUT_SECS,
         firewall: firewall_view(spec, host, facts),
         release: release(spec, host, facts, &paths),
         node_install: ((host.has(Role::App) || host.has(Role::Worker))
             && spec.runtime.node.source == NodeSource::Official)
             .then(|| super::node::official_install(&spec.runtime.node)),
+        pm2_install: ((host.has(Role::App) || host.has(Role::Worker))
+            && spec.app.process_manager == ProcessManager::Pm2)
+            .then(super::pm2::install),
         paths,
         spec,
     }
@@ -263,8 +276,23 @@ fn release(spec: &Spec, host: &Host, facts: &dyn Facts, paths: &Paths) -> Option
                 Vec::new()
             },
         ),
-        // pm2 restarts as a whole until `pm2 reload` lands (releases issue).
-        ProcessManager::Pm2 => (Vec::new(), vec![format!("{}-pm2.service", app.name)]),
+        // One unit runs pm2's whole cluster, reloaded (new workers ready
+        // before old ones go) and then checked on the shared port; a host
+        // with workers only has nothing to check, so it restarts.
+        ProcessManager::Pm2 => {
+            let unit = format!("{}-pm2.service", app.name);
+            match ports(spec, host, facts).first() {
+                Some(&port) => (
+                    vec![Instance {
+                        unit,
+                        address: bind_address(host),
+                        port,
+                    }],
+                    Vec::new(),
+                ),
+                None => (Vec::new(), vec![unit]),
+            }
+        }
     };
     Some(Release {
         id: String::new(),
@@ -272,6 +300,8 @@ fn release(spec: &Spec, host: &Host, facts: &dyn Facts, paths: &Paths) -> Option
         user: app.name.clone(),
         build: app.build.clone(),
         keep: app.keep_releases,
+        reload: app.process_manager == ProcessManager::Pm2,
+        settle_secs: UPSTREAM_FAIL_TIMEOUT_SECS,
         web,
         workers,
         health_path: app.health.path.clone(),
@@ -280,6 +310,12 @@ fn release(spec: &Spec, host: &Host, facts: &dyn Facts, paths: &Paths) -> Option
         archive: Vec::new(),
     })
 }
+
+/// How long nginx keeps an instance it saw fail out of rotation. Short: a
+/// restarted instance is back in rotation soon after it answers, and a
+/// rollout waits this long after each instance's health check before
+/// stopping the next, so nginx never finds every instance out at once.
+const UPSTREAM_FAIL_TIMEOUT_SECS: u64 = 2;
 
 fn bind_address(host: &Host) -> String {
     host.private_address
@@ -453,6 +489,7 @@ fn self_signed(names: &[String], host: &Host, paths: &Paths) -> GuardedCommand {
         quote(&format!("{}.new", paths.tls_key)),
     );
     GuardedCommand {
+        name: "make a self-signed certificate".into(),
         run: format!(
             "umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 397 -subj {subject} -addext {san_ext} -keyout {new_key} -out {new_cert} 2>/dev/null && chmod 0644 {new_cert} && mv -f {new_key} {key} && mv -f {new_cert} {cert} && printf '%s\\n' {san} >{names_file}",
             subject = quote(&format!("/CN={common_name}")),

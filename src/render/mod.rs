@@ -3,6 +3,7 @@
 
 pub mod context;
 mod node;
+mod pm2;
 
 use std::collections::HashMap;
 

@@ -22,6 +22,7 @@ pub fn official_install(runtime: &NodeRuntime) -> GuardedCommand {
         .trim_end_matches('/');
     let major = runtime.version;
     GuardedCommand {
+        name: format!("install Node.js {major} (official build)"),
         run: format!(
             r#"set -eu
 umask 022

@@ -187,13 +187,11 @@ pub fn script(
             Handler::Restart(unit) => ("restart", unit),
             Handler::Reload(unit) => ("reload", unit),
         };
-        if let (Handler::Restart(_), Some(instance)) =
-            (handler, web.iter().find(|i| &i.unit == unit))
-        {
-            // Web instances restart one at a time, each answering before the next.
+        if let Some(instance) = web.iter().find(|i| &i.unit == unit) {
+            // Web instances restart (or reload) one at a time, each answering before the next.
             let _ = writeln!(
                 body,
-                "case \"$started$restarted\" in *\" \"{unit}\" \"*) ;; *) step restart {unit}; restart_checked {unit} {address} {port} || exit 1 ;; esac",
+                "case \"$started$restarted\" in *\" \"{unit}\" \"*) ;; *) step {verb} {unit}; cycle {verb} {unit} {address} {port} || exit 1 ;; esac",
                 unit = quote(unit),
                 address = quote(&instance.address),
                 port = instance.port
@@ -262,25 +260,28 @@ checked() {{
   echo "deployer: $1 did not answer "{path}" on $2:$3 with 2xx within {startup}s; see: journalctl -u $1" >&2
   return 1
 }}
-restart_checked() {{
-  systemctl restart "$1"
-  restarted="$restarted $1 "
-  checked "$@"
+# cycle VERB UNIT ADDRESS PORT: restarts or reloads a web unit and waits for
+# its check, then long enough for load balancers to take it back.
+cycle() {{
+  systemctl "$1" "$2"
+  restarted="$restarted $2 "
+  shift
+  checked "$@" && sleep {settle}
 }}
 switch_to() {{
   ln -sfn "$1" "$release_root/current.new" && mv -Tf "$release_root/current.new" "$release_root/current"
 }}
-# roll UNIT ADDRESS PORT: restarts a running instance on the new release; if
-# it fails its check, everything goes back to the previous release.
+# roll UNIT ADDRESS PORT: puts a running instance on the new release; if it
+# fails its check, everything goes back to the previous release.
 roll() {{
   systemctl is-active --quiet "$1" || return 0
-  step restart "$1"
-  restart_checked "$@" && return 0
+  step {verb} "$1"
+  cycle {verb} "$@" && return 0
   touch "$rel/"{failed}
   if [ -n "$previous" ]; then
     switch_to "$previous"
     touch "$previous"
-    for unit in $restarted; do systemctl restart "$unit"; done
+    for unit in $restarted; do systemctl {verb} "$unit"; done
     echo "deployer: rolled back to release ${{previous##*/}}; the failed one stays in $release_root/releases" >&2
   fi
   exit 1
@@ -291,6 +292,8 @@ roll() {{
         timeout = release.timeout_secs,
         path = quote(&release.health_path),
         failed = quote(history::FAILED_MARKER),
+        verb = if release.reload { "reload" } else { "restart" },
+        settle = release.settle_secs,
     )
 }
 

@@ -177,13 +177,21 @@ pub struct Release {
     pub build: String,
     /// Releases kept on the host, the current one included.
     pub keep: u32,
-    /// Restarted first, in order, each checked.
+    /// The web units go live with `systemctl reload` (pm2 starts new
+    /// workers before it stops old ones), not restart.
+    #[serde(default)]
+    pub reload: bool,
+    /// Restarted (or reloaded) first, in order, each checked.
     #[serde(default)]
     pub web: Vec<Instance>,
     /// Restarted after the web instances.
     #[serde(default)]
     pub workers: Vec<String>,
     pub health_path: String,
+    /// Seconds to wait after an instance passed its check before the next
+    /// one stops: load balancers take it back into rotation meanwhile.
+    #[serde(default)]
+    pub settle_secs: u64,
     /// Seconds an instance has to answer its health check after a start.
     pub startup_secs: u64,
     /// Seconds one health request may take.

@@ -359,6 +359,10 @@ pub struct Nginx {
     pub max_body: String,
     #[serde(default)]
     pub rate_limit: RateLimit,
+    /// Each client sticks to one instance (nginx hashes its address), for
+    /// websockets and in-process sessions across several instances.
+    #[serde(default)]
+    pub sticky_sessions: bool,
     /// Extra response headers.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
@@ -378,6 +382,7 @@ impl Default for Nginx {
             static_files: None,
             max_body: Self::default_max_body(),
             rate_limit: RateLimit::default(),
+            sticky_sessions: false,
             headers: BTreeMap::new(),
             extra: None,
         }
