@@ -117,21 +117,43 @@ fn nginx_accepts_every_rendered_site() {
     assert_eq!(checked, 3, "one site per spec's load balancer");
 }
 
-/// nginx.extra is raw text for nginx: only `nginx -t` can judge it, and it does.
-#[test]
-fn nginx_rejects_an_invalid_extra_snippet() {
-    require("nginx");
+/// `nginx -t` on examples/hello's site with `nginx_lines` added to its
+/// `nginx` section; also the site's text.
+fn hello_site_with(nginx_lines: &str) -> (std::process::Output, String) {
     let dir = tempfile::TempDir::new().unwrap();
     let hello = Path::new(common::ROOT).join("examples/hello");
     let spec = fs::read_to_string(hello.join("deployer.yaml"))
         .unwrap()
         .replace("app:\n", &format!("app:\n  source: {}\n", hello.display()))
-        .replace("nginx:\n", "nginx:\n  extra: \"proxy_buffering maybe;\"\n");
+        .replace("nginx:\n", &format!("nginx:\n{nginx_lines}"));
     let spec_path = dir.path().join("deployer.yaml");
     fs::write(&spec_path, spec).unwrap();
     let out = common::render(spec_path.to_str().unwrap());
     let (_, host_dir) = hosts(&out).remove(0);
-    let result = nginx_check(out.path(), &host_dir, &site_of(&host_dir).unwrap());
+    let site = site_of(&host_dir).unwrap();
+    (
+        nginx_check(out.path(), &host_dir, &site),
+        fs::read_to_string(site).unwrap(),
+    )
+}
+
+#[test]
+fn nginx_accepts_sticky_sessions() {
+    require("nginx");
+    let (result, site) = hello_site_with("  sticky_sessions: true\n");
+    assert!(result.status.success(), "{}", text(&result));
+    assert!(
+        site.contains("hash $binary_remote_addr consistent;"),
+        "{site}"
+    );
+    assert!(!site.contains("least_conn"), "{site}");
+}
+
+/// nginx.extra is raw text for nginx: only `nginx -t` can judge it, and it does.
+#[test]
+fn nginx_rejects_an_invalid_extra_snippet() {
+    require("nginx");
+    let (result, _) = hello_site_with("  extra: \"proxy_buffering maybe;\"\n");
     assert!(!result.status.success());
     assert!(
         text(&result).contains("proxy_buffering"),

@@ -17,6 +17,22 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
+        name: "sticky_sessions_need_one_port_per_instance",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+  process_manager: pm2
+nginx:
+  sticky_sessions: true
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:6:20: nginx.sticky_sessions: pm2's cluster shares one port, so nginx cannot keep a client on one worker: use `app.process_manager: systemd` (one port per instance) or leave sticky sessions off"#,
+        ],
+    },
+    Case {
         name: "releases_and_rollout_out_of_range",
         yaml: r#"app:
   name: hello

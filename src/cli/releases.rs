@@ -128,6 +128,31 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> Result<u8> {
             problems.join("\n")
         );
     }
+    // Hosts can disagree after a partial rollout or rollback (one went back
+    // by itself, another did not): each going to its own "previous" would
+    // spread them further apart, so the operator names one.
+    let mut chosen: Vec<&str> = targets.iter().map(|(_, _, to)| to.as_str()).collect();
+    chosen.sort_unstable();
+    chosen.dedup();
+    if args.to.is_none() && chosen.len() > 1 {
+        let each: Vec<String> = targets
+            .iter()
+            .map(|(host, from, to)| {
+                format!(
+                    "  {host}: on {}, previous {to}",
+                    from.as_deref().unwrap_or("nothing")
+                )
+            })
+            .collect();
+        bail!(
+            "the hosts do not agree on the release before the current one:\n{}\nchoose one for all with --to ID; nothing was rolled back",
+            each.join("\n")
+        );
+    }
+    let rerun = match chosen.as_slice() {
+        [one] => format!("deployer rollback --to {one}"),
+        _ => "deployer rollback".to_string(),
+    };
     let (planned, failures) = plan_all(prepared, args.connect.parallel.into());
     if let Some(first) = failures.into_iter().next() {
         return Err(first.context("planning failed; nothing was rolled back"));
@@ -149,7 +174,7 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> Result<u8> {
     };
     let outcomes = converge(prepared, &expected, &args.connect, &args.converge, order);
     if !args.json {
-        return report(outcomes, "deployer rollback");
+        return report(outcomes, &rerun);
     }
     let mut failed = false;
     let results: Vec<RolledBack> = targets

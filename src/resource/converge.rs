@@ -33,8 +33,9 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"; release_lock' EXIT
 step() { renew_lock; printf 'STEP\t%s\n' "$*"; }
 started=" "
-# Units this script restarted: the handlers leave them be.
+# Units this script restarted or reloaded: handlers asking no more leave them be.
 restarted=" "
+reloaded=" "
 # Runs a check with a staged copy of a directory mounted over the live one.
 shadowed() {
   unshare --mount --propagation private sh -euc 'mount --bind "$1" "$2"; exec sh -c "$3"' sh "$@"
@@ -182,16 +183,18 @@ pub fn script(
         );
     }
     for handler in handlers {
-        let (verb, unit) = match handler {
+        // A restart is owed unless this script restarted the unit (a reload
+        // keeps the process, say pm2 on an old Node.js); a reload either way.
+        let (verb, unit, done) = match handler {
             Handler::DaemonReload => continue,
-            Handler::Restart(unit) => ("restart", unit),
-            Handler::Reload(unit) => ("reload", unit),
+            Handler::Restart(unit) => ("restart", unit, "$started$restarted"),
+            Handler::Reload(unit) => ("reload", unit, "$started$restarted$reloaded"),
         };
         if let Some(instance) = web.iter().find(|i| &i.unit == unit) {
             // Web instances restart (or reload) one at a time, each answering before the next.
             let _ = writeln!(
                 body,
-                "case \"$started$restarted\" in *\" \"{unit}\" \"*) ;; *) step {verb} {unit}; cycle {verb} {unit} {address} {port} || exit 1 ;; esac",
+                "case \"{done}\" in *\" \"{unit}\" \"*) ;; *) step {verb} {unit}; cycle {verb} {unit} {address} {port} || exit 1 ;; esac",
                 unit = quote(unit),
                 address = quote(&instance.address),
                 port = instance.port
@@ -201,7 +204,7 @@ pub fn script(
         let unit = quote(unit);
         let _ = writeln!(
             body,
-            "case \"$started$restarted\" in *\" \"{unit}\" \"*) ;; *) step {verb} {unit}; systemctl {verb} {unit} ;; esac"
+            "case \"{done}\" in *\" \"{unit}\" \"*) ;; *) step {verb} {unit}; systemctl {verb} {unit} ;; esac"
         );
     }
     if !handlers.is_empty() {
@@ -263,8 +266,8 @@ checked() {{
 # cycle VERB UNIT ADDRESS PORT: restarts or reloads a web unit and waits for
 # its check, then long enough for load balancers to take it back.
 cycle() {{
-  systemctl "$1" "$2"
-  restarted="$restarted $2 "
+  systemctl "$1" "$2" || {{ echo "deployer: systemctl $1 $2 failed; see: journalctl -u $2" >&2; return 1; }}
+  case "$1" in restart) restarted="$restarted $2 " ;; *) reloaded="$reloaded $2 " ;; esac
   shift
   checked "$@" && sleep {settle}
 }}
@@ -277,11 +280,14 @@ roll() {{
   systemctl is-active --quiet "$1" || return 0
   step {verb} "$1"
   cycle {verb} "$@" && return 0
+  # Marked failed, keeping the time it went live.
+  went_live=$(stat -c %Y "$rel")
   touch "$rel/"{failed}
+  touch -d "@$went_live" "$rel"
   if [ -n "$previous" ]; then
     switch_to "$previous"
     touch "$previous"
-    for unit in $restarted; do systemctl {verb} "$unit"; done
+    for unit in $restarted $reloaded; do systemctl {verb} "$unit"; done
     echo "deployer: rolled back to release ${{previous##*/}}; the failed one stays in $release_root/releases" >&2
   fi
   exit 1
@@ -538,7 +544,8 @@ mod tests {
             "{}",
             String::from_utf8_lossy(&syntax.stderr)
         );
-        assert!(script.contains(r#"case "$started$restarted" in *" "app@1.service" "*) ;; *) step reload app@1.service; systemctl reload app@1.service ;; esac"#), "{script}");
+        assert!(script.contains(r#"case "$started$restarted$reloaded" in *" "app@1.service" "*) ;; *) step reload app@1.service; systemctl reload app@1.service ;; esac"#), "{script}");
+        assert!(script.contains(r#"case "$started$restarted" in *" "'it'\''s.service'" "*) ;; *) step restart 'it'\''s.service'; systemctl restart 'it'\''s.service' ;; esac"#), "a reload does not stand in for a restart: {script}");
         let reset = script
             .find("systemctl reset-failed app@1.service")
             .expect("reset-failed");

@@ -596,6 +596,13 @@ fn check_user(user: &str, at: &str, p: &mut Problems) {
 }
 
 fn check_nginx(spec: &Spec, p: &mut Problems) {
+    if spec.nginx.sticky_sessions && spec.app.process_manager == ProcessManager::Pm2 {
+        push(
+            p,
+            "nginx.sticky_sessions",
+            "pm2's cluster shares one port, so nginx cannot keep a client on one worker: use `app.process_manager: systemd` (one port per instance) or leave sticky sessions off",
+        );
+    }
     let nginx = &spec.nginx;
     let size_ok = {
         let digits = nginx
