@@ -8,7 +8,7 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{ROOT, deployer, text};
+use common::{ROOT, assert_says, deployer, text};
 use tempfile::TempDir;
 
 const HELLO: &str = "examples/hello/deployer.yaml";
@@ -82,11 +82,10 @@ fn a_saved_plan_is_refused_once_the_spec_renders_differently() {
         "--state-dir",
         state.path().to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(
-        text(&out).contains("the saved plan is stale (the spec now renders differently"),
-        "{}",
-        text(&out)
+    assert_says(
+        &out,
+        1,
+        &["the saved plan is stale (the spec now renders differently"],
     );
     assert!(
         !state.path().join("lock").exists(),
@@ -98,12 +97,7 @@ fn a_saved_plan_is_refused_once_the_spec_renders_differently() {
 fn apply_refuses_without_yes_when_nobody_can_confirm() {
     let state = TempDir::new().unwrap();
     let out = run(&local(&["apply", "-f", HELLO], &state));
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out).contains("refusing to apply without --yes"),
-        "{}",
-        text(&out)
-    );
+    assert_says(&out, 1, &["refusing to apply without --yes"]);
     assert!(
         !state.path().exists() || fs::read_dir(state.path()).unwrap().next().is_none(),
         "nothing was applied"
@@ -127,12 +121,7 @@ fn a_saved_plan_names_its_own_hosts() {
         &["apply", saved.to_str().unwrap(), "-f", HELLO],
         &state,
     ));
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out).contains("a saved plan names its hosts; leave out --host"),
-        "{}",
-        text(&out)
-    );
+    assert_says(&out, 1, &["a saved plan names its hosts; leave out --host"]);
 }
 
 #[test]
@@ -178,10 +167,9 @@ fn local_connections_need_one_host() {
         "--connection",
         "local",
     ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out).contains("--connection local works on this machine as one host"),
-        "{}",
-        text(&out)
+    assert_says(
+        &out,
+        1,
+        &["--connection local works on this machine as one host"],
     );
 }

@@ -16,7 +16,7 @@ use openssl::x509::extension::SubjectAlternativeName;
 use openssl::x509::{X509, X509NameBuilder};
 use tempfile::TempDir;
 
-use common::{deployer, text};
+use common::{assert_says, deployer, text};
 
 fn key() -> PKey<Private> {
     let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
@@ -82,13 +82,7 @@ const NAMES: &[&str] = &["shop.example.com", "*.shop.example.com"];
 /// Validation fails with exactly one problem, at `line:col` and `key`.
 fn refused(spec: &str, at: &str, message: &str) {
     let result = deployer(&["validate", "-f", spec]);
-    assert_eq!(result.status.code(), Some(65), "{}", text(&result));
-    let first = format!("{spec}:{at}: {message}");
-    assert!(
-        text(&result).contains(&first),
-        "wanted `{first}` in:\n{}",
-        text(&result)
-    );
+    assert_says(&result, 65, &[&format!("{spec}:{at}: {message}")]);
 }
 
 #[test]

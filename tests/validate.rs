@@ -6,7 +6,7 @@ mod common;
 use std::fs;
 use std::process::Command;
 
-use common::{SPECS, deployer, text};
+use common::{SPECS, assert_says, deployer, text};
 
 struct Case {
     name: &'static str,
@@ -822,12 +822,10 @@ fn nothing_is_rendered_from_an_invalid_spec() {
 
 #[test]
 fn a_missing_file_is_a_failure_not_an_invalid_spec() {
-    let result = deployer(&["validate", "-f", "no/such/deployer.yaml"]);
-    assert_eq!(result.status.code(), Some(1));
-    assert!(
-        text(&result).contains("cannot read no/such/deployer.yaml"),
-        "{}",
-        text(&result)
+    assert_says(
+        &deployer(&["validate", "-f", "no/such/deployer.yaml"]),
+        1,
+        &["cannot read no/such/deployer.yaml"],
     );
 }
 

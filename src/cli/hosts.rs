@@ -241,21 +241,15 @@ pub fn prepare(
         };
         Ok((host, transport, cpus))
     });
+    let (connected, failures) = partition(connected);
+    if !failures.is_empty() {
+        bail!("{}\nnothing was changed on any host", lines(&failures));
+    }
     let mut cores = HashMap::new();
     let mut transports = Vec::new();
-    let mut failures = Vec::new();
-    for outcome in connected {
-        match outcome {
-            Outcome::Done((host, transport, cpus)) => {
-                cores.insert(host.name.clone(), cpus);
-                transports.push((host, transport));
-            }
-            Outcome::Failed(e) => failures.push(format!("{e:#}")),
-            Outcome::Skipped(_) => {}
-        }
-    }
-    if !failures.is_empty() {
-        bail!("{}\nnothing was changed on any host", failures.join("\n"));
+    for (host, transport, cpus) in connected {
+        cores.insert(host.name.clone(), cpus);
+        transports.push((host, transport));
     }
     if args.connection == Connection::Local {
         // This machine stands in for every host it is asked about.
@@ -348,6 +342,30 @@ where
         .into_iter()
         .map(|o| o.expect("every item ran"))
         .collect()
+}
+
+/// What finished and what failed, each in the items' order; skipped items
+/// are left out (the caller reports them, or ran without fail-fast).
+pub fn partition<R>(outcomes: Vec<Outcome<R>>) -> (Vec<R>, Vec<anyhow::Error>) {
+    let mut done = Vec::new();
+    let mut failures = Vec::new();
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Done(r) => done.push(r),
+            Outcome::Failed(e) => failures.push(e),
+            Outcome::Skipped(_) => {}
+        }
+    }
+    (done, failures)
+}
+
+/// Failures one per line, each with its causes.
+pub fn lines(failures: &[anyhow::Error]) -> String {
+    failures
+        .iter()
+        .map(|e| format!("{e:#}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A name for an item that was skipped.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 
-use super::hosts::{self, ConnectArgs, Outcome, Prepared};
+use super::hosts::{self, ConnectArgs, Prepared};
 use super::{Cli, exit, load};
 use crate::engine;
 use crate::plan::{HostPlan, Plan};
@@ -39,16 +39,7 @@ pub fn plan_all(
         )?;
         Ok((host, plan))
     });
-    let mut planned = Vec::new();
-    let mut failures = Vec::new();
-    for outcome in outcomes {
-        match outcome {
-            Outcome::Done(done) => planned.push(done),
-            Outcome::Failed(e) => failures.push(e),
-            Outcome::Skipped(_) => {}
-        }
-    }
-    (planned, failures)
+    hosts::partition(outcomes)
 }
 
 /// Colour for people at a terminal that did not ask for none.

@@ -249,17 +249,9 @@ fn read_all(loaded: &Loaded, connect: &ConnectArgs) -> Result<Vec<(Prepared, Rel
         let kept = history::parse(&output.stdout)?;
         Ok((host, release, kept))
     });
-    let mut listed = Vec::new();
-    let mut failures = Vec::new();
-    for outcome in outcomes {
-        match outcome {
-            Outcome::Done(done) => listed.push(done),
-            Outcome::Failed(e) => failures.push(format!("{e:#}")),
-            Outcome::Skipped(_) => {}
-        }
-    }
+    let (listed, failures) = hosts::partition(outcomes);
     if !failures.is_empty() {
-        bail!("{}", failures.join("\n"));
+        bail!("{}", hosts::lines(&failures));
     }
     Ok(listed)
 }

@@ -145,6 +145,16 @@ pub fn text(output: &Output) -> String {
     )
 }
 
+/// Asserts that `output` exited with `code` and said each of `expected`
+/// (on stdout or stderr).
+pub fn assert_says(output: &Output, code: i32, expected: &[&str]) {
+    let all = text(output);
+    assert_eq!(output.status.code(), Some(code), "{all}");
+    for wanted in expected {
+        assert!(all.contains(wanted), "no `{wanted}` in:\n{all}");
+    }
+}
+
 pub fn path(root: &TempDir, rest: &str) -> String {
     format!("{}/{rest}", root.path().display())
 }
