@@ -21,6 +21,7 @@ use common::sshd::{Keys, known};
 use deployer::engine;
 use deployer::lock::Lease;
 use deployer::render::{Renderer, context};
+use deployer::resource::guard::Guard;
 use deployer::resource::{Resource, facts};
 use deployer::transport::target::Target;
 use deployer::transport::{Local, Ssh, Transport};
@@ -30,10 +31,12 @@ const HOSTS: usize = 10;
 
 /// What examples/hello puts on its host, moved under `root`.
 fn hello_under(root: &Path) -> Vec<Resource> {
-    let loaded =
-        deployer::spec::load(&Path::new(common::ROOT).join("examples/hello/deployer.yaml"))
-            .expect("readable")
-            .expect("valid");
+    let loaded = deployer::spec::load(
+        &Path::new(common::ROOT).join("examples/hello/deployer.yaml"),
+        deployer::spec::Secrets::Read,
+    )
+    .expect("readable")
+    .expect("valid");
     let host = &loaded.spec.hosts[0];
     let context = context::build(&loaded, host, &context::Assumed { cpus: 2 });
     let resources = deployer::playbook::expand(&Renderer::new().unwrap(), &context).unwrap();
@@ -49,8 +52,9 @@ fn hello_under(root: &Path) -> Vec<Resource> {
             }
             Resource::File(mut f) => {
                 f.path = moved(&f.path);
-                (f.owner, f.group, f.check, f.notify) =
-                    ("root".into(), "root".into(), None, vec![]);
+                // No handlers, no lockout guard: those need a real host.
+                (f.owner, f.group, f.check, f.notify, f.guarded) =
+                    ("root".into(), "root".into(), None, vec![], false);
                 Some(Resource::File(f))
             }
             Resource::Symlink(mut l) => {
@@ -66,6 +70,24 @@ fn hello_under(root: &Path) -> Vec<Resource> {
         .collect()
 }
 
+/// The engine's apply as the CLI calls it, with no lockout rules to check.
+fn apply(
+    target: &Target,
+    ssh: &mut Ssh,
+    resources: &[Resource],
+    lease: &Lease,
+) -> anyhow::Result<engine::Applied> {
+    let guard = Guard::permissive(&lease.state_dir);
+    let reconnect = || Ok(Box::new(Ssh::connect(target)?) as Box<dyn Transport>);
+    let host = engine::Target {
+        host: &target.label,
+        transport: ssh,
+        reconnect: &reconnect,
+        guard: &guard,
+    };
+    engine::apply(host, resources, None, lease, &mut |_| {})
+}
+
 /// One no-op apply as the CLI runs it: (total, connect).
 fn noop_apply(target: &Target, resources: &[Resource], lease: &Lease) -> (Duration, Duration) {
     let started = Instant::now();
@@ -73,8 +95,7 @@ fn noop_apply(target: &Target, resources: &[Resource], lease: &Lease) -> (Durati
     let connected = started.elapsed();
     let cores = ssh.run("nproc\n", &mut |_| {}).expect("nproc");
     assert_eq!(cores.status, 0);
-    let applied =
-        engine::apply(&target.label, &mut ssh, resources, None, lease, &mut |_| {}).expect("apply");
+    let applied = apply(target, &mut ssh, resources, lease).expect("apply");
     assert!(
         applied.plan.is_converged(),
         "not converged: {:?}",
@@ -176,7 +197,7 @@ fn main() {
     let resources = hosts[0].1.len();
     for (target, resources, lease) in &hosts {
         let mut ssh = Ssh::connect(target).unwrap();
-        engine::apply(&target.label, &mut ssh, resources, None, lease, &mut |_| {}).unwrap();
+        apply(target, &mut ssh, resources, lease).unwrap();
     }
 
     let mut one = Vec::new();

@@ -5,10 +5,19 @@ use anyhow::{Result, bail};
 
 use crate::lock::{self, Lease};
 use crate::plan::HostPlan;
+use crate::resource::guard::{self, Guard};
 use crate::resource::{Resource, converge, diff, facts};
 use crate::transport::Transport;
 
-fn host_plan(host: &str, resources: &[Resource], facts: &facts::Facts) -> Result<HostPlan> {
+fn host_plan(
+    host: &str,
+    resources: &[Resource],
+    facts: &facts::Facts,
+    guard: &Guard,
+) -> Result<HostPlan> {
+    if let Some(why) = facts.login.as_ref().and_then(|l| guard.refusal(l)) {
+        bail!("{host}: {why}");
+    }
     let changes = diff::changes(resources, facts).map_err(|e| anyhow::anyhow!("{host}: {e}"))?;
     Ok(HostPlan {
         host: host.to_string(),
@@ -16,6 +25,8 @@ fn host_plan(host: &str, resources: &[Resource], facts: &facts::Facts) -> Result
         desired_digest: diff::desired_digest(resources),
         handlers: diff::handlers(resources, &changes, &facts.pending),
         changes,
+        listening: facts.listening.clone(),
+        exposed: Vec::new(),
     })
 }
 
@@ -24,9 +35,9 @@ pub fn plan(
     host: &str,
     transport: &mut dyn Transport,
     resources: &[Resource],
-    state_dir: &str,
+    guard: &Guard,
 ) -> Result<HostPlan> {
-    let output = transport.run(&facts::script(resources, state_dir), &mut |_| {})?;
+    let output = transport.run(&facts::script(resources, &guard.state_dir), &mut |_| {})?;
     if output.status != 0 {
         bail!(
             "{host}: gathering facts failed (exit {}):\n{}",
@@ -36,7 +47,7 @@ pub fn plan(
     }
     let facts =
         facts::parse(&output.stdout, resources).map_err(|e| anyhow::anyhow!("{host}: {e:#}"))?;
-    host_plan(host, resources, &facts)
+    host_plan(host, resources, &facts, guard)
 }
 
 /// What an apply did on one host.
@@ -45,21 +56,38 @@ pub struct Applied {
     pub plan: HostPlan,
 }
 
+/// A host to apply, and how to reach it again.
+pub struct Target<'a> {
+    pub host: &'a str,
+    pub transport: &'a mut dyn Transport,
+    /// Opens a new connection, to confirm a firewall or sshd change.
+    pub reconnect: &'a dyn Fn() -> Result<Box<dyn Transport>>,
+    pub guard: &'a Guard,
+}
+
 /// Takes the host's deploy lock, reads its facts, and converges it. With
 /// `expected` (a saved plan), refuses unless the host and the spec are still
 /// what that plan saw. `progress` sees each step as it starts.
 pub fn apply(
-    host: &str,
-    transport: &mut dyn Transport,
+    target: Target,
     resources: &[Resource],
     expected: Option<&HostPlan>,
     lease: &Lease,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Applied> {
+    let Target {
+        host,
+        transport,
+        reconnect,
+        guard,
+    } = target;
     progress("lock and facts");
+    // This connection is a new one: it confirms a change an earlier apply
+    // left waiting.
     let script = format!(
-        "{}acquire_lock || exit 75\n{}",
+        "{}acquire_lock || exit 75\n{{ {}}} >/dev/null\n{}",
         lease.functions(),
+        guard.confirm(),
         facts::script(resources, &lease.state_dir)
     );
     let output = transport.run(&script, &mut |_| {})?;
@@ -87,7 +115,7 @@ pub fn apply(
     }
     let planned = facts::parse(&output.stdout, resources)
         .map_err(|e| anyhow::anyhow!("{host}: {e:#}"))
-        .and_then(|facts| host_plan(host, resources, &facts));
+        .and_then(|facts| host_plan(host, resources, &facts, guard));
     let plan = match planned {
         Ok(plan) => plan,
         Err(e) => {
@@ -115,7 +143,7 @@ pub fn apply(
         return Ok(Applied { plan });
     }
     let script = converge::detached(
-        &converge::script(resources, &plan.changes, &plan.handlers, lease),
+        &converge::script(resources, &plan.changes, &plan.handlers, lease, guard),
         &lease.state_dir,
     );
     let mut last_step = String::from("start");
@@ -140,5 +168,53 @@ pub fn apply(
             output.stderr_tail()
         );
     }
+    let guarded = resources.iter().any(|r| {
+        let (kind, target) = r.label();
+        matches!(r, Resource::File(f) if f.guarded)
+            && plan
+                .changes
+                .iter()
+                .any(|c| c.kind == kind && c.target == target)
+    });
+    if guarded {
+        progress("confirm with a new SSH connection");
+        confirm(host, reconnect, guard)?;
+    }
     Ok(Applied { plan })
+}
+
+/// Calls off the revert through a new connection; without one, waits for
+/// the host to revert and says whether it can be reached again.
+fn confirm(
+    host: &str,
+    reconnect: &dyn Fn() -> Result<Box<dyn Transport>>,
+    guard: &Guard,
+) -> Result<()> {
+    let attempt = || -> Result<bool> {
+        let output = reconnect()?.run(&guard.confirm(), &mut |_| {})?;
+        if output.status != 0 {
+            bail!("exit {}: {}", output.status, output.stderr_tail());
+        }
+        Ok(!output.stdout.contains(guard::REVERTED))
+    };
+    let shut_out = match attempt() {
+        Ok(true) => return Ok(()),
+        Ok(false) => bail!(
+            "{host}: a new SSH connection got in only after {}s (firewall.confirm_within), \
+             when the host had already put the previous firewall and sshd settings back. \
+             Apply again to retry; raise firewall.confirm_within if connections are that slow",
+            guard.confirm_within.as_secs()
+        ),
+        Err(e) => e,
+    };
+    let wait = guard.confirm_within + std::time::Duration::from_secs(5);
+    std::thread::sleep(wait);
+    let after = match attempt() {
+        Ok(_) => "the host put the previous firewall and sshd settings back by itself and accepts new connections again".to_string(),
+        Err(e) => format!("the host should have put the previous settings back by now, yet still refuses new connections ({e:#}): reach it through its console"),
+    };
+    bail!(
+        "{host}: after the firewall/sshd change, a new SSH connection failed ({shut_out:#}); {after}. \
+         Look at what the change does to SSH (network.ssh_from, network.ssh_port, firewall, ssh.allow_users) and apply again"
+    )
 }

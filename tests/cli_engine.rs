@@ -173,3 +173,59 @@ fn local_connections_need_one_host() {
         &["--connection local works on this machine as one host"],
     );
 }
+
+#[test]
+fn secrets_are_read_for_plans_and_never_shown() {
+    let state = TempDir::new().unwrap();
+    let dir = TempDir::new().unwrap();
+    let hello = Path::new(ROOT).join("examples/hello");
+    let spec = dir.path().join("deployer.yaml");
+    let yaml = fs::read_to_string(hello.join("deployer.yaml")).unwrap().replace(
+        "app:\n",
+        &format!(
+            "app:\n  source: {}\n  secrets:\n    - SESSION_SECRET\n    - name: API_TOKEN\n      command: echo tok-from-a-command\n",
+            hello.display()
+        ),
+    );
+    fs::write(&spec, yaml).unwrap();
+    let spec_arg = spec.to_str().unwrap();
+    let with_env = |args: &[String], value: Option<&str>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_deployer"));
+        command.args(args).env_remove("SESSION_SECRET");
+        if let Some(value) = value {
+            command.env("SESSION_SECRET", value);
+        }
+        command.output().unwrap()
+    };
+
+    // Checking and rendering need no values.
+    let out = with_env(&["validate".into(), "-f".into(), spec_arg.into()], None);
+    assert_says(&out, 0, &["is valid"]);
+
+    let plan = local(&["plan", "-f", spec_arg], &state);
+    let out = with_env(&plan, None);
+    assert_says(
+        &out,
+        65,
+        &[
+            "deployer.yaml:5:7: app.secrets[0]: SESSION_SECRET is not set in deployer's environment: export it",
+            "nothing was applied",
+        ],
+    );
+
+    let out = with_env(&plan, Some("env-s3cret-value"));
+    assert_says(
+        &out,
+        0,
+        &["/etc/deployer/hello/secrets.env (mode 0600, owner root:root, secret)"],
+    );
+    let mut json = plan.clone();
+    json.push("--json".into());
+    let out_json = with_env(&json, Some("env-s3cret-value"));
+    assert_says(&out_json, 0, &["/etc/deployer/hello/secrets.env"]);
+    for out in [&out, &out_json] {
+        for value in ["env-s3cret-value", "tok-from-a-command"] {
+            assert!(!text(out).contains(value), "{value} shown:\n{}", text(out));
+        }
+    }
+}

@@ -12,19 +12,37 @@ use common::{lease, path, sample_host as resources};
 use deployer::engine;
 use deployer::lock::Lease;
 use deployer::resource::diff::Action;
+use deployer::resource::guard::Guard;
 use deployer::resource::{Check, Resource};
-use deployer::transport::Local;
+use deployer::transport::{Local, Transport};
 use tempfile::TempDir;
 
 fn apply(root: &TempDir, resources: &[Resource]) -> anyhow::Result<engine::Applied> {
-    engine::apply(
-        "local",
-        &mut Local,
-        resources,
-        None,
-        &lease(root),
-        &mut |_| {},
-    )
+    apply_with(root, resources, None, &mut |_| {})
+}
+
+/// The engine's apply on this machine, as the CLI calls it.
+fn apply_with(
+    root: &TempDir,
+    resources: &[Resource],
+    expected: Option<&deployer::plan::HostPlan>,
+    progress: &mut dyn FnMut(&str),
+) -> anyhow::Result<engine::Applied> {
+    let lease = lease(root);
+    let guard = Guard::permissive(&lease.state_dir);
+    let reconnect = || Ok(Box::new(Local) as Box<dyn Transport>);
+    let target = engine::Target {
+        host: "local",
+        transport: &mut Local,
+        reconnect: &reconnect,
+        guard: &guard,
+    };
+    engine::apply(target, resources, expected, &lease, progress)
+}
+
+fn plan(root: &TempDir, resources: &[Resource]) -> deployer::plan::HostPlan {
+    let guard = Guard::permissive(&lease(root).state_dir);
+    engine::plan("local", &mut Local, resources, &guard).unwrap()
 }
 
 fn mode_of(path: &str) -> u32 {
@@ -36,7 +54,7 @@ fn a_first_apply_converges_and_a_second_changes_nothing() {
     let root = TempDir::new().unwrap();
     let resources = resources(&root, "port = 3000\n");
 
-    let plan = engine::plan("local", &mut Local, &resources, &lease(&root).state_dir).unwrap();
+    let plan = plan(&root, &resources);
     let actions: Vec<&Action> = plan.changes.iter().map(|c| &c.action).collect();
     assert_eq!(
         actions,
@@ -92,7 +110,7 @@ fn changes_show_as_diffs_and_files_are_replaced_atomically() {
     let inode = fs::metadata(path(&root, "etc/app/app.conf")).unwrap().ino();
 
     let changed = resources(&root, "port = 4000\n");
-    let plan = engine::plan("local", &mut Local, &changed, &lease(&root).state_dir).unwrap();
+    let plan = plan(&root, &changed);
     assert_eq!(plan.changes.len(), 2, "{:?}", plan.changes);
     assert_eq!(plan.changes[0].details, ["mode 0777 -> 0750"]);
     assert!(
@@ -217,50 +235,26 @@ fn a_held_lock_stops_a_second_apply_at_once_and_an_expired_one_is_taken_over() {
 fn a_saved_plan_goes_stale_when_the_host_or_the_spec_changes() {
     let root = TempDir::new().unwrap();
     let resources = resources(&root, "x\n");
-    let saved = engine::plan("local", &mut Local, &resources, &lease(&root).state_dir).unwrap();
+    let saved = plan(&root, &resources);
 
     fs::create_dir_all(path(&root, "etc/app")).unwrap();
     fs::write(path(&root, "etc/app/app.conf"), "someone else\n").unwrap();
-    let err = engine::apply(
-        "local",
-        &mut Local,
-        &resources,
-        Some(&saved),
-        &lease(&root),
-        &mut |_| {},
-    )
-    .unwrap_err();
+    let err = apply_with(&root, &resources, Some(&saved), &mut |_| {}).unwrap_err();
     assert!(err.to_string().contains("the host changed"), "{err}");
     assert_eq!(
         fs::read_to_string(path(&root, "etc/app/app.conf")).unwrap(),
         "someone else\n"
     );
 
-    let fresh = engine::plan("local", &mut Local, &resources, &lease(&root).state_dir).unwrap();
+    let fresh = plan(&root, &resources);
     let edited = self::resources(&root, "y\n");
-    let err = engine::apply(
-        "local",
-        &mut Local,
-        &edited,
-        Some(&fresh),
-        &lease(&root),
-        &mut |_| {},
-    )
-    .unwrap_err();
+    let err = apply_with(&root, &edited, Some(&fresh), &mut |_| {}).unwrap_err();
     assert!(
         err.to_string().contains("the spec now renders differently"),
         "{err}"
     );
 
-    engine::apply(
-        "local",
-        &mut Local,
-        &resources,
-        Some(&fresh),
-        &lease(&root),
-        &mut |_| {},
-    )
-    .unwrap();
+    apply_with(&root, &resources, Some(&fresh), &mut |_| {}).unwrap();
     assert_eq!(
         fs::read_to_string(path(&root, "etc/app/app.conf")).unwrap(),
         "x\n"
@@ -271,14 +265,9 @@ fn a_saved_plan_goes_stale_when_the_host_or_the_spec_changes() {
 fn progress_reports_each_step() {
     let root = TempDir::new().unwrap();
     let mut steps = Vec::new();
-    engine::apply(
-        "local",
-        &mut Local,
-        &resources(&root, "x\n"),
-        None,
-        &lease(&root),
-        &mut |s| steps.push(s.to_string()),
-    )
+    apply_with(&root, &resources(&root, "x\n"), None, &mut |s| {
+        steps.push(s.to_string())
+    })
     .unwrap();
     assert_eq!(steps.first().map(String::as_str), Some("lock and facts"));
     assert!(steps.iter().any(|s| s == "stage files"), "{steps:?}");
@@ -304,10 +293,16 @@ fn a_converge_outlives_its_connection() {
         format!("sleep 1; touch {}", deployer::shell::quote(&marker)),
         marker.clone(),
     )));
-    let plan = engine::plan("local", &mut Local, &resources, &lease(&root).state_dir).unwrap();
+    let plan = plan(&root, &resources);
     let lease = lease(&root);
     let script = converge::detached(
-        &converge::script(&resources, &plan.changes, &plan.handlers, &lease),
+        &converge::script(
+            &resources,
+            &plan.changes,
+            &plan.handlers,
+            &lease,
+            &Guard::permissive(&lease.state_dir),
+        ),
         &lease.state_dir,
     );
     let take = format!("{}acquire_lock", lease.functions());
@@ -373,7 +368,7 @@ fn handlers_owed_by_a_failed_apply_are_left_to_the_next() {
         "{failed:#}"
     );
 
-    let plan = engine::plan("local", &mut Local, &resources, &lease(&root).state_dir).unwrap();
+    let plan = plan(&root, &resources);
     assert!(
         plan.changes.iter().all(|c| c.kind != "file"),
         "the files were written: {:?}",

@@ -146,6 +146,11 @@ fn reach(address: &str, port: u16) -> Option<bool> {
 
 /// The same from the private side, through the lab's client namespace.
 fn get_from_private(url: &str) -> String {
+    from_private(&[url])
+}
+
+/// `curl -s` from the private side with `args`: its output.
+fn from_private(args: &[&str]) -> String {
     let out = Command::new("ip")
         .args([
             "netns",
@@ -155,8 +160,8 @@ fn get_from_private(url: &str) -> String {
             "-s",
             "--max-time",
             "5",
-            url,
         ])
+        .args(args)
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -196,13 +201,21 @@ fn the_cluster_converges_serves_through_the_private_network_and_stays_converged(
     let dir = TempDir::new().unwrap();
     let spec = dir.path().join("deployer.yaml");
     let app = app_copy(dir.path());
+    // Sessions in Redis on app1, its password from a command; alerts to a
+    // receiver on this machine, health checked every 2s.
+    let redis = format!(
+        "services:\n  redis:\n    host: app1\nmonitoring:\n  webhook: {}\n  alert_after: 2\n",
+        Webhook::URL
+    );
+    let secrets = "  health:\n    interval: 2s\n    timeout: 1s\n  secrets:\n    - name: REDIS_PASSWORD\n      command: echo 'lab redis p@ssword'\n";
     let write_spec = |log_level: &str, extra: &str| {
         let text = fs::read_to_string(Path::new(ROOT).join("examples/cluster/deployer.yaml"))
             .unwrap()
             .replace(
                 "  source: ../hello\n",
-                &format!("  source: {app}\n  env:\n    LOG_LEVEL: {log_level}\n"),
+                &format!("  source: {app}\n  env:\n    LOG_LEVEL: {log_level}\n{secrets}"),
             )
+            + &redis
             + extra;
         fs::write(&spec, text).unwrap();
     };
@@ -210,6 +223,7 @@ fn the_cluster_converges_serves_through_the_private_network_and_stays_converged(
     let spec_arg = spec.to_str().unwrap();
 
     let (_lab, up) = Lab::up(spec_arg);
+    let webhook = Webhook::listen();
     assert!(
         up.contains("lb1: up at 198.18.0.20, private 198.19.0.20"),
         "{up}"
@@ -269,6 +283,37 @@ fn the_cluster_converges_serves_through_the_private_network_and_stays_converged(
         get_from_private("http://198.19.0.21:3000/").contains("on app1 port 3000"),
         "the private side reaches app1"
     );
+
+    // State lives in Redis, not in a process: a session written through one
+    // instance is read through another, on the other host.
+    let session = "http://198.19.0.21:3000/session/lab-visitor";
+    assert_eq!(
+        from_private(&[
+            "-X",
+            "PUT",
+            "--data",
+            "cart=3",
+            "-w",
+            "%{http_code}",
+            session
+        ]),
+        "204"
+    );
+    assert_eq!(
+        get_from_private("http://198.19.0.22:3001/session/lab-visitor"),
+        "cart=3"
+    );
+    // Redis listens on app1's loopback and private address only, and the
+    // firewall keeps the public side out.
+    assert_eq!(
+        reach("198.18.0.21", 6379),
+        None,
+        "Redis from the public side"
+    );
+    let listening = on("app1", "ss -Hltn 'sport = 6379' | awk '{print $4}' | sort");
+    assert_eq!(listening, "127.0.0.1:6379\n198.19.0.21:6379\n");
+    let unauthenticated = on("app1", "redis-cli -h 198.19.0.21 ping 2>&1 || true");
+    assert!(unauthenticated.contains("NOAUTH"), "{unauthenticated}");
 
     // A second apply changes nothing and restarts nothing.
     let before = (
@@ -403,6 +448,125 @@ fn the_cluster_converges_serves_through_the_private_network_and_stays_converged(
             "nothing was rolled back on any host",
         ],
     );
+    // Monitoring: an instance killed again and again makes systemd give up
+    // (a `failed` alert) and the health timer alert (`unhealthy`); once it
+    // is back, the timer says so (`recovered`).
+    on(
+        "app2",
+        "for i in 1 2 3 4 5 6 7; do systemctl kill -s KILL hello@3001.service 2>/dev/null; sleep 2.5; done",
+    );
+    wait_until(
+        Duration::from_secs(30),
+        "failed and unhealthy alerts",
+        || {
+            webhook.has("failed", "app2", "hello@3001.service")
+                && webhook.has("unhealthy", "app2", "hello@3001.service")
+        },
+    );
+    assert_says(
+        &deployer(&["status", "-f", spec_arg, "--lab"]),
+        1,
+        &["app2\n", "hello@3001.service is failed"],
+    );
+    on(
+        "app2",
+        "systemctl reset-failed hello@3001.service && systemctl start hello@3001.service",
+    );
+    wait_until(Duration::from_secs(30), "a recovered alert", || {
+        webhook.has("recovered", "app2", "hello@3001.service")
+    });
+    // All well again: `status` says so, per host, as JSON too.
+    let status = must(
+        deployer(&["status", "-f", spec_arg, "--lab", "--json"]),
+        "status",
+    );
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    for host in status.as_array().unwrap() {
+        assert_eq!(host["problems"], serde_json::json!([]), "{host}");
+        assert_eq!(host["firewall_loaded"], true, "{host}");
+    }
+    assert_eq!(status[1]["host"], "app1");
+    assert_eq!(status[1]["release"], good.as_str());
+    assert!(status[0]["certificate"]["days_left"].as_i64().unwrap() > 390);
+    let logs = must(
+        deployer(&[
+            "logs", "-f", spec_arg, "--lab", "--host", "app1", "-n", "50",
+        ]),
+        "logs",
+    );
+    assert!(
+        logs.contains("app1: ") && logs.contains("listening on 198.19.0.21:3000"),
+        "{logs}"
+    );
+    let alert = webhook
+        .alerts()
+        .into_iter()
+        .find(|a| a["event"] == "failed")
+        .unwrap();
+    assert_eq!(alert["app"], "hello");
+    assert!(
+        alert["log"]
+            .to_string()
+            .contains("Start request repeated too quickly"),
+        "{alert}"
+    );
+}
+
+/// Receives alerts on this machine's lab address, as monitoring.webhook.
+struct Webhook {
+    server: std::process::Child,
+    log: TempDir,
+}
+
+impl Webhook {
+    const URL: &str = "http://198.18.0.1:8099/alerts";
+
+    fn listen() -> Webhook {
+        let log = TempDir::new().unwrap();
+        let receiver = r#"
+import http.server, sys
+class Receiver(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get('content-length', 0)))
+        with open(sys.argv[1], 'ab') as f:
+            f.write(body + b'\n')
+        self.send_response(204)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(('198.18.0.1', 8099), Receiver).serve_forever()
+"#;
+        let server = Command::new("python3")
+            .args(["-c", receiver])
+            .arg(log.path().join("alerts.jsonl"))
+            .spawn()
+            .unwrap();
+        wait_until(Duration::from_secs(10), "the webhook receiver", || {
+            reach("198.18.0.1", 8099) == Some(true)
+        });
+        Webhook { server, log }
+    }
+
+    fn alerts(&self) -> Vec<serde_json::Value> {
+        fs::read_to_string(self.log.path().join("alerts.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    fn has(&self, event: &str, host: &str, unit: &str) -> bool {
+        self.alerts()
+            .iter()
+            .any(|a| a["event"] == event && a["host"] == host && a["unit"] == unit)
+    }
+}
+
+impl Drop for Webhook {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
 }
 
 /// The peer, on this machine's side, of a lab host's public interface.
@@ -582,6 +746,165 @@ impl Drop for NodeMirror {
         let _ = self.server.kill();
         let _ = self.server.wait();
     }
+}
+
+/// A stand-in for a change that passes every check yet shuts out new SSH
+/// connections: whenever FILE holds MARKER, the host does BREAK; once it no
+/// longer does, MEND. Installed on a lab host as a systemd path unit.
+fn sabotage(host: &str, name: &str, file: &str, marker: &str, break_it: &str, mend: &str) {
+    on(
+        host,
+        &format!(
+            r#"cat >/usr/local/sbin/sabotage-{name} <<'SCRIPT'
+#!/bin/sh
+if grep -q '{marker}' '{file}'; then {break_it}; else {mend}; fi
+SCRIPT
+chmod 0755 /usr/local/sbin/sabotage-{name}
+printf '[Path]\nPathChanged={file}\n' >/etc/systemd/system/sabotage-{name}.path
+printf '[Service]\nType=oneshot\nExecStart=/usr/local/sbin/sabotage-{name}\n' >/etc/systemd/system/sabotage-{name}.service
+systemctl daemon-reload
+systemctl start sabotage-{name}.path"#
+        ),
+    );
+}
+
+/// The lockout guard: a spec that shuts the operator out is refused before
+/// anything changes; a firewall or sshd change that breaks new connections
+/// anyway is put back by the host itself; a good one is confirmed.
+#[test]
+fn firewall_and_sshd_changes_cannot_lock_the_operator_out() {
+    let dir = TempDir::new().unwrap();
+    let spec = dir.path().join("deployer.yaml");
+    let good = hello_yaml(dir.path(), "") + "firewall:\n  confirm_within: 10s\n";
+    fs::write(&spec, &good).unwrap();
+    let spec_arg = spec.to_str().unwrap();
+    let (_lab, _) = Lab::up(spec_arg);
+
+    // SSH sources that leave out this machine: refused, nothing applied.
+    fs::write(
+        &spec,
+        good.replace(
+            "hosts:\n",
+            "network:\n  ssh_from: [203.0.113.0/24]\n\nhosts:\n",
+        ),
+    )
+    .unwrap();
+    let refusal = "web1: network.ssh_from (203.0.113.0/24) leaves out 198.18.0.1, the address this SSH connection comes from";
+    assert_says(&deployer(&["plan", "-f", spec_arg, "--lab"]), 1, &[refusal]);
+    assert_says(
+        &deployer(&["apply", "-f", spec_arg, "--lab", "--yes"]),
+        1,
+        &[refusal],
+    );
+    assert_eq!(
+        on(
+            "web1",
+            "test -e /etc/deployer && echo changed || echo untouched"
+        ),
+        "untouched\n"
+    );
+
+    // A good first apply is confirmed by a new connection: nothing left armed.
+    fs::write(&spec, &good).unwrap();
+    let applied = must(
+        deployer(&["apply", "-f", spec_arg, "--lab", "--yes"]),
+        "the first apply",
+    );
+    assert!(applied.contains("web1: applied"), "{applied}");
+    assert_eq!(
+        on(
+            "web1",
+            "systemctl is-active deployer-lockout-guard.timer || true; test -e /var/lib/deployer/guard || echo disarmed"
+        ),
+        "inactive\ndisarmed\n"
+    );
+
+    // A ruleset that passes the checks but drops new SSH connections.
+    sabotage(
+        "web1",
+        "firewall",
+        "/etc/deployer/firewall.nft",
+        "dport 9999",
+        "nft add table inet sabotage && nft add chain inet sabotage input '{ type filter hook input priority -10; }' && nft add rule inet sabotage input tcp dport 22 ct state new drop",
+        "nft delete table inet sabotage 2>/dev/null || true",
+    );
+    // An sshd setting that passes `sshd -t` but turns this machine's key away.
+    sabotage(
+        "web1",
+        "sshd",
+        "/etc/ssh/sshd_config.d/00-deployer.conf",
+        "AllowUsers root admin",
+        "echo 'DenyUsers root' >/etc/ssh/sshd_config.d/99-sabotage.conf",
+        "rm -f /etc/ssh/sshd_config.d/99-sabotage.conf",
+    );
+    let before = on(
+        "web1",
+        "sha256sum /etc/deployer/firewall.nft /etc/ssh/sshd_config.d/00-deployer.conf",
+    );
+    let breaking = [
+        good.replace(
+            "firewall:\n",
+            "firewall:\n  open:\n    - port: 9999\n      from: [192.0.2.0/24]\n",
+        ),
+        good.replace("hosts:\n", "ssh:\n  allow_users: [root, admin]\n\nhosts:\n"),
+    ];
+    for (yaml, cause) in breaking
+        .iter()
+        .zip(["connection timed out", "refused every key"])
+    {
+        fs::write(&spec, yaml).unwrap();
+        assert_says(
+            &deployer(&["apply", "-f", spec_arg, "--lab", "--yes"]),
+            1,
+            &[
+                "web1: after the firewall/sshd change, a new SSH connection failed",
+                cause,
+                "the host put the previous firewall and sshd settings back by itself and accepts new connections again",
+            ],
+        );
+        assert_eq!(
+            on(
+                "web1",
+                "sha256sum /etc/deployer/firewall.nft /etc/ssh/sshd_config.d/00-deployer.conf"
+            ),
+            before,
+            "the previous files are back"
+        );
+        let plan = deployer(&["plan", "-f", spec_arg, "--lab", "--detailed-exitcode"]);
+        assert_eq!(plan.status.code(), Some(2), "still to do: {}", text(&plan));
+    }
+    let logged = on("web1", "journalctl -t deployer --no-pager -o cat");
+    assert_eq!(
+        logged
+            .matches("lockout guard: no new SSH connection confirmed")
+            .count(),
+        2,
+        "{logged}"
+    );
+
+    // The good spec again: nothing to do.
+    fs::write(&spec, &good).unwrap();
+    let plan = deployer(&["plan", "-f", spec_arg, "--lab", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+
+    // A database someone bound to every address: the plan points it out.
+    on(
+        "web1",
+        "systemd-run --quiet --unit=stray-db node -e \"require('net').createServer().listen(5432, '0.0.0.0')\" && sleep 1",
+    );
+    let plan = deployer(&["plan", "-f", spec_arg, "--lab", "--detailed-exitcode"]);
+    assert_says(
+        &plan,
+        0,
+        &[
+            "! exposed: *:5432/tcp (node) is not in the spec: bind it to loopback or the private address",
+        ],
+    );
+    let json = must(
+        deployer(&["plan", "-f", spec_arg, "--lab", "--json"]),
+        "plan --json",
+    );
+    assert!(json.contains(r#""exposed": ["#), "{json}");
 }
 
 #[test]
@@ -802,22 +1125,30 @@ fn hello_serves_https_survives_a_dropped_connection_and_a_reboot() {
     assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
 }
 
-/// pm2 mode: the pinned pm2 keeps the cluster; a release goes live with
-/// `pm2 reload` (pm2 itself keeps running), a failing one is rolled back,
-/// and `rollback` goes back further.
+/// pm2 mode: the pinned pm2 keeps the cluster; secrets reach its workers and
+/// nothing else; a release goes live with `pm2 reload` (pm2 itself keeps
+/// running), a failing one is rolled back, and `rollback` goes back further.
 #[test]
-fn pm2_reloads_releases_rolls_back_and_rotates_its_logs() {
+fn pm2_reloads_releases_and_secrets_rolls_back_and_rotates_its_logs() {
     let dir = TempDir::new().unwrap();
     let spec = dir.path().join("deployer.yaml");
-    let yaml = hello_yaml(dir.path(), "  process_manager: pm2\n")
-        .replace("  instances: max\n", "  instances: 2\n");
+    let session_file = dir.path().join("session-secret");
+    let env_file = dir.path().join("prod.env");
+    fs::write(&session_file, "session-s3cret-one\n").unwrap();
+    fs::write(&env_file, "API_TOKEN='token s3cret from a file'\n").unwrap();
+    let secrets = format!(
+        "  process_manager: pm2\n  secrets:\n    - name: SESSION_SECRET\n      command: cat {}\n    - name: API_TOKEN\n      file: {}\n",
+        session_file.display(),
+        env_file.display()
+    );
+    let yaml = hello_yaml(dir.path(), &secrets).replace("  instances: max\n", "  instances: 2\n");
     fs::write(&spec, yaml).unwrap();
     let spec_arg = spec.to_str().unwrap();
     let (_lab, _) = Lab::up(spec_arg);
-    must(
+    let mut shown = vec![must(
         deployer(&["apply", "-f", spec_arg, "--lab", "--yes"]),
         "the first apply",
-    );
+    )];
     let plan = deployer(&["plan", "-f", spec_arg, "--lab", "--detailed-exitcode"]);
     assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
     let pm2 = |what: &str| {
@@ -840,10 +1171,76 @@ fn pm2_reloads_releases_rolls_back_and_rotates_its_logs() {
     let site = Site::new("hello.lab.test", "web1", "198.18.0.10");
     let v1 = serving(&site.get("/")).to_string();
     assert_eq!(v1.len(), 12, "{}", site.get("/"));
+    let pm2_pid = || on("web1", "systemctl show -p MainPID --value hello-pm2");
+
+    // The secrets reach every web worker from a root-only file...
+    let workers_see = || {
+        let list: serde_json::Value = serde_json::from_str(&pm2("jlist")).unwrap();
+        let pids: Vec<String> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["name"] == "hello")
+            .map(|p| p["pid"].to_string())
+            .collect();
+        assert_eq!(pids.len(), 2, "{list}");
+        on(
+            "web1",
+            &format!(
+                "for pid in {}; do tr '\\0' '\\n' </proc/$pid/environ | grep -E '^(SESSION_SECRET|API_TOKEN)='; done | sort -u",
+                pids.join(" ")
+            ),
+        )
+    };
+    assert_eq!(
+        workers_see(),
+        "API_TOKEN=token s3cret from a file\nSESSION_SECRET=session-s3cret-one\n"
+    );
+    assert_eq!(
+        on("web1", "stat -c '%a %U:%G' /etc/deployer/hello/secrets.env"),
+        "600 root:root\n"
+    );
+    // ...and a new value is a secret change in the plan, live after a
+    // restart (pm2 reloads keep the environment pm2 started with).
+    fs::write(&session_file, "session-s3cret-two\n").unwrap();
+    let plan = deployer(&["plan", "-f", spec_arg, "--lab", "--detailed-exitcode"]);
+    assert_says(
+        &plan,
+        2,
+        &["/etc/deployer/hello/secrets.env", "(secret changed)"],
+    );
+    shown.push(text(&plan));
+    shown.push(text(&deployer(&[
+        "plan", "-f", spec_arg, "--lab", "--json",
+    ])));
+    shown.push(must(
+        deployer(&["apply", "-f", spec_arg, "--lab", "--yes"]),
+        "the secret's rotation",
+    ));
+    assert_eq!(
+        workers_see(),
+        "API_TOKEN=token s3cret from a file\nSESSION_SECRET=session-s3cret-two\n"
+    );
+    let before = pm2_pid();
+    // Nowhere else: not in what deployer printed, the logs, the process
+    // list, or any file but the secrets file.
+    let values = ["session-s3cret-one", "session-s3cret-two", "token s3cret"];
+    for (output, value) in shown.iter().flat_map(|o| values.map(|v| (o, v))) {
+        assert!(!output.contains(value), "{value} shown:\n{output}");
+    }
+    let found = on(
+        "web1",
+        // `[t]`: the patterns do not match this script's own command line.
+        "for value in 'session-s3cre[t]' 'token.s3cre[t]'; do journalctl --no-pager -o cat | grep -c \"$value\" || true; \
+         ps -eo args | grep -c \"$value\" || true; \
+         grep -rlE \"$value\" /etc /var/lib /var/log /tmp /srv || true; done",
+    );
+    assert_eq!(
+        found,
+        "0\n0\n/etc/deployer/hello/secrets.env\n0\n0\n/etc/deployer/hello/secrets.env\n"
+    );
 
     // v2 goes live by reload: new workers, same pm2.
-    let pm2_pid = || on("web1", "systemctl show -p MainPID --value hello-pm2");
-    let before = pm2_pid();
     let server = dir.path().join("app/server.js");
     let source = fs::read_to_string(&server).unwrap();
     fs::write(&server, source.clone() + "// release 2\n").unwrap();

@@ -237,11 +237,19 @@ fn the_engine_converges_a_host_over_ssh() {
     let root = TempDir::new().unwrap();
     let resources = common::sample_host(&root, "over ssh\n");
 
-    let plan = deployer::engine::plan("web1", &mut ssh, &resources, "/var/lib/deployer").unwrap();
+    let guard = deployer::resource::guard::Guard::permissive(&common::lease(&root).state_dir);
+    let plan = deployer::engine::plan("web1", &mut ssh, &resources, &guard).unwrap();
+    let target = keys.target(&server, &known(&keys, &server, false));
+    let reconnect =
+        || Ok(Box::new(Ssh::connect(&target)?) as Box<dyn deployer::transport::Transport>);
     assert_eq!(plan.changes.len(), 5);
     let applied = deployer::engine::apply(
-        "web1",
-        &mut ssh,
+        deployer::engine::Target {
+            host: "web1",
+            transport: &mut ssh,
+            reconnect: &reconnect,
+            guard: &guard,
+        },
         &resources,
         Some(&plan),
         &common::lease(&root),
@@ -255,8 +263,12 @@ fn the_engine_converges_a_host_over_ssh() {
     );
 
     let again = deployer::engine::apply(
-        "web1",
-        &mut ssh,
+        deployer::engine::Target {
+            host: "web1",
+            transport: &mut ssh,
+            reconnect: &reconnect,
+            guard: &guard,
+        },
         &resources,
         None,
         &common::lease(&root),

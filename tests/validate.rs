@@ -579,6 +579,82 @@ hosts:
         ],
     },
     Case {
+        name: "secret_sources",
+        yaml: r#"app:
+  name: hello
+  secrets:
+    - name: TOKEN
+      env: PROD_TOKEN
+      command: pass show token
+    - name: KEY
+      env: 1BAD
+    - name: PASSWORD
+      vault: prod/password
+    - [LIST]
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:4:7: app.secrets[0]: give one source: `env`, `file` or `command`"#,
+            r#"deployer.yaml:8:12: app.secrets[1].env: `1BAD` is not a variable name"#,
+            r#"deployer.yaml:10:7: app.secrets[2].vault: unknown key; valid keys here: name, env, file, command"#,
+            r#"deployer.yaml:11:7: app.secrets[3]: expected a variable name, or a mapping with `name` and one of `env`, `file`, `command`, found a list"#,
+        ],
+    },
+    Case {
+        name: "redis_needs_a_host_a_secret_and_reach",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+  port: 6379
+  instances: 1
+  env:
+    REDIS_URL: redis://localhost
+services:
+  redis:
+    host: app1
+    password: REDIS_PASS
+hosts:
+  - name: app1
+    address: 198.18.0.21
+  - name: app2
+    address: 198.18.0.22
+"#,
+        expected: &[
+            r#"deployer.yaml:10:5: services.redis: deployer hands the app REDIS_URL; remove it from app.env and app.secrets"#,
+            r#"deployer.yaml:10:5: services.redis.port: port 6379 clashes with the app's ports 6379"#,
+            r#"deployer.yaml:10:11: services.redis.host: app1 has no private_address, so Redis listens on its loopback only, out of reach of app2: give it a private_address"#,
+            r#"deployer.yaml:11:15: services.redis.password: names no entry of app.secrets: add `- REDIS_PASS` there (its value comes from your environment, an env file or a command)"#,
+        ],
+    },
+    Case {
+        name: "allow_users_keep_deployer_in",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+ssh:
+  user: deploy
+  allow_users: [admin, Bad]
+firewall:
+  confirm_within: 2s
+monitoring:
+  alert_after: 0
+hosts:
+  - name: web1
+    address: 198.18.0.10
+    user: ops
+"#,
+        expected: &[
+            r#"deployer.yaml:6:16: ssh.allow_users: leaves out `deploy` (ssh.user), whom deployer logs in as: add it, or nobody could apply again"#,
+            r#"deployer.yaml:6:16: ssh.allow_users: leaves out `ops` (hosts[0].user), whom deployer logs in as: add it, or nobody could apply again"#,
+            r#"deployer.yaml:6:24: ssh.allow_users[1]: `Bad` is not a valid user name"#,
+            r#"deployer.yaml:8:19: firewall.confirm_within: must be 10s to 1h: long enough for a new SSH connection, short enough to wait out"#,
+            r#"deployer.yaml:10:16: monitoring.alert_after: must be 1 to 100 failed checks in a row"#,
+        ],
+    },
+    Case {
         name: "ssh_from_empty",
         yaml: r#"app:
   name: hello

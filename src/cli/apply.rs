@@ -13,6 +13,7 @@ use super::{Cli, exit, load};
 use crate::engine;
 use crate::lock::Lease;
 use crate::plan::{HostPlan, Plan};
+use crate::spec::Secrets;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -57,7 +58,7 @@ pub enum Order {
 }
 
 pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
-    let loaded = load(cli)?;
+    let loaded = load(cli, Secrets::Read)?;
     let saved = args.plan.as_deref().map(Plan::load).transpose()?;
     let mut connect = args.connect.clone();
     if let Some(saved) = &saved {
@@ -80,7 +81,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
                 .collect(),
         ),
         None => {
-            let (planned, failures) = plan_all(prepared, parallel);
+            let (planned, failures) = plan_all(&loaded, prepared, parallel);
             if let Some(first) = failures.into_iter().next() {
                 return Err(first.context("planning failed; nothing was applied"));
             }
@@ -130,9 +131,17 @@ pub fn converge(
     let progress = Progress::new(args.quiet);
     let work = |mut host: hosts::Prepared| {
         let bar = progress.host(&host.name);
+        let connector = host.connector.clone();
+        let limit = host.guard.confirm_within / 2;
+        let reconnect = move || connector.open_within(limit);
+        let target = engine::Target {
+            host: &host.name,
+            transport: host.transport.as_mut(),
+            reconnect: &reconnect,
+            guard: &host.guard,
+        };
         let result = engine::apply(
-            &host.name,
-            host.transport.as_mut(),
+            target,
             &host.resources,
             expected.get(&host.name),
             &lease,

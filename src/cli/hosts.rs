@@ -15,8 +15,9 @@ use crate::release;
 use crate::render::Renderer;
 use crate::render::context::{self, Facts};
 use crate::resource::Resource;
+use crate::resource::guard::Guard;
 use crate::spec::{Host, Loaded, Role};
-use crate::transport::target::{self, Options};
+use crate::transport::target::{self, Options, Target};
 use crate::transport::{Local, Ssh, Transport};
 use crate::yaml::{did_you_mean, one_of};
 
@@ -83,9 +84,40 @@ pub struct ConnectArgs {
 pub struct Prepared {
     pub name: String,
     pub transport: Box<dyn Transport>,
+    /// For a second, new connection.
+    pub connector: Connector,
     pub resources: Vec<Resource>,
-    /// Where deployer keeps its state on the host.
-    pub state_dir: String,
+    /// What new SSH connections must look like (and deployer's state directory).
+    pub guard: Guard,
+}
+
+/// How to open a connection to a host, again if need be.
+#[derive(Clone)]
+pub enum Connector {
+    Local,
+    Ssh(Box<Target>),
+}
+
+impl Connector {
+    pub fn open(&self) -> Result<Box<dyn Transport>> {
+        Ok(match self {
+            Connector::Local => Box::new(Local),
+            Connector::Ssh(target) => Box::new(Ssh::connect(target)?),
+        })
+    }
+
+    /// A connection that gives up within `limit`, so that it fails while
+    /// the lockout guard still waits rather than getting in after a revert.
+    pub fn open_within(&self, limit: Duration) -> Result<Box<dyn Transport>> {
+        match self {
+            Connector::Ssh(target) if target.connect_timeout > limit => {
+                let mut quick = target.clone();
+                quick.connect_timeout = limit;
+                Connector::Ssh(quick).open()
+            }
+            _ => self.open(),
+        }
+    }
 }
 
 /// What [`prepare`] does with the app's source.
@@ -149,9 +181,9 @@ fn options(args: &ConnectArgs) -> Options {
     }
 }
 
-pub fn connect(loaded: &Loaded, host: &Host, args: &ConnectArgs) -> Result<Box<dyn Transport>> {
+pub fn connector(loaded: &Loaded, host: &Host, args: &ConnectArgs) -> Result<Connector> {
     match args.connection {
-        Connection::Local => Ok(Box::new(Local)),
+        Connection::Local => Ok(Connector::Local),
         Connection::Ssh => {
             let mut target = target::resolve(loaded, host, &options(args))?;
             if args.lab {
@@ -161,8 +193,23 @@ pub fn connect(loaded: &Loaded, host: &Host, args: &ConnectArgs) -> Result<Box<d
                 target.accept_new = false;
                 target.jump = None;
             }
-            Ok(Box::new(Ssh::connect(&target)?))
+            Ok(Connector::Ssh(Box::new(target)))
         }
+    }
+}
+
+pub fn connect(loaded: &Loaded, host: &Host, args: &ConnectArgs) -> Result<Box<dyn Transport>> {
+    connector(loaded, host, args)?.open()
+}
+
+/// The spec's rules for new SSH connections, for the lockout guard.
+fn guard(spec: &crate::spec::Spec, state_dir: &str) -> Guard {
+    Guard {
+        ssh_from: spec.network.ssh_from.iter().map(|c| c.0).collect(),
+        ssh_port: Some(spec.network.ssh_port),
+        allow_users: spec.ssh.allow_users.clone(),
+        confirm_within: spec.firewall.confirm_within.0,
+        state_dir: state_dir.to_string(),
     }
 }
 
@@ -213,6 +260,13 @@ pub fn prepare(
             loaded.file.display()
         );
     }
+    // What plan and apply render goes to the hosts: without the secrets'
+    // values, the secrets file would be empty. (The other commands apply
+    // no files.)
+    anyhow::ensure!(
+        source == Source::Ignore || spec.app.secrets.is_empty() || loaded.secrets.is_some(),
+        "internal: the secrets' values were not read before connecting"
+    );
     // Packed before connecting: a bad source stops the run with nothing done.
     let shipped = (runs_node && source == Source::Ship)
         .then(|| release::pack(&loaded.resolve(&spec.app.source)))
@@ -233,13 +287,14 @@ pub fn prepare(
         }
     }
     let connected = run_parallel(to_connect, args.parallel.into(), false, |host| {
-        let mut transport = connect(loaded, host, args)?;
+        let connector = connector(loaded, host, args)?;
+        let mut transport = connector.open()?;
         let cpus = if needs_cores {
             probe_cpus(transport.as_mut(), &host.name)?
         } else {
             1
         };
-        Ok((host, transport, cpus))
+        Ok((host, (transport, connector), cpus))
     });
     let (connected, failures) = partition(connected);
     if !failures.is_empty() {
@@ -262,7 +317,7 @@ pub fn prepare(
     let renderer = Renderer::new()?;
     let mut prepared = Vec::new();
     for host in hosts {
-        let (_, transport) = transports.remove(
+        let (_, (transport, connector)) = transports.remove(
             transports
                 .iter()
                 .position(|(h, _)| h.name == host.name)
@@ -279,8 +334,9 @@ pub fn prepare(
         prepared.push(Prepared {
             name: host.name.clone(),
             transport,
+            connector,
             resources,
-            state_dir: args.state_dir.clone(),
+            guard: guard(spec, &args.state_dir),
         });
     }
     Ok(prepared)

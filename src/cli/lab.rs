@@ -6,6 +6,7 @@ use anyhow::{Context as _, Result};
 
 use super::{Cli, exit, load};
 use crate::lab;
+use crate::spec::Secrets;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Action {
@@ -30,7 +31,7 @@ pub enum Action {
 pub fn run(cli: &Cli, action: &Action) -> Result<u8> {
     match action {
         Action::Up { names } => {
-            let loaded = load(cli)?;
+            let loaded = load(cli, Secrets::Skip)?;
             let booted = lab::up(&loaded, names, &|step| eprintln!("lab: {step}"))?;
             for host in &booted {
                 let private = host

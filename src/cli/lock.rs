@@ -5,6 +5,7 @@ use anyhow::{Result, bail};
 use super::hosts::{self, ConnectArgs, Outcome};
 use super::{Cli, exit, load};
 use crate::lock::{self, now};
+use crate::spec::Secrets;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Action {
@@ -15,7 +16,7 @@ pub enum Action {
 }
 
 pub fn run(cli: &Cli, action: &Action) -> Result<u8> {
-    let loaded = load(cli)?;
+    let loaded = load(cli, Secrets::Skip)?;
     let (args, script) = match action {
         Action::Status(args) => (args, lock::status_script(&args.state_dir)),
         Action::Release(args) => (args, lock::force_release_script(&args.state_dir)),

@@ -2,13 +2,16 @@
 //! in the other modules.
 
 mod apply;
+mod exposure;
 mod hosts;
 mod lab;
 mod lock;
+mod logs;
 mod plan;
 mod progress;
 mod releases;
 mod render;
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,6 +70,10 @@ enum Command {
     Releases(releases::ListArgs),
     /// Go back to an earlier release, instance by instance behind health checks.
     Rollback(releases::RollbackArgs),
+    /// Each host's units, release, health, firewall and certificate; exits 1 when something needs attention.
+    Status(status::Args),
+    /// The app's journal from each host.
+    Logs(logs::Args),
     /// The deploy lock of each host.
     #[command(subcommand)]
     Lock(lock::Action),
@@ -94,6 +101,8 @@ pub fn main() -> ExitCode {
         Command::Apply(args) => apply::run(&cli, args),
         Command::Releases(args) => releases::list(&cli, args),
         Command::Rollback(args) => releases::rollback(&cli, args),
+        Command::Status(args) => status::run(&cli, args),
+        Command::Logs(args) => logs::run(&cli, args),
         Command::Lock(action) => lock::run(&cli, action),
         Command::Lab(action) => lab::run(&cli, action),
     };
@@ -113,8 +122,8 @@ pub fn main() -> ExitCode {
 }
 
 /// The spec, or an error that the caller turns into exit code 65.
-fn load(cli: &Cli) -> anyhow::Result<Loaded> {
-    let loaded = spec::load(&cli.file)??;
+fn load(cli: &Cli, secrets: spec::Secrets) -> anyhow::Result<Loaded> {
+    let loaded = spec::load(&cli.file, secrets)??;
     for warning in &loaded.warnings {
         eprintln!("{}: warning: {warning}", cli.file.display());
     }
@@ -122,7 +131,7 @@ fn load(cli: &Cli) -> anyhow::Result<Loaded> {
 }
 
 fn validate(cli: &Cli) -> anyhow::Result<()> {
-    let loaded = load(cli)?;
+    let loaded = load(cli, spec::Secrets::Skip)?;
     let spec = &loaded.spec;
     println!(
         "{} is valid: app `{}` on {} host(s)",

@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 
 use super::hosts::{self, ConnectArgs, Prepared};
-use super::{Cli, exit, load};
+use super::{Cli, exit, exposure, load};
 use crate::engine;
 use crate::plan::{HostPlan, Plan};
+use crate::spec::{Loaded, Secrets};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -25,18 +26,22 @@ pub struct Args {
     out: Option<PathBuf>,
 }
 
-/// Plans every prepared host in parallel, handing each back for reuse.
+/// Plans every prepared host in parallel, handing each back for reuse;
+/// each plan also reports what the host exposes unexpectedly.
 pub fn plan_all(
+    loaded: &Loaded,
     prepared: Vec<Prepared>,
     parallel: usize,
 ) -> (Vec<(Prepared, HostPlan)>, Vec<anyhow::Error>) {
     let outcomes = hosts::run_parallel(prepared, parallel, false, |mut host| {
-        let plan = engine::plan(
+        let mut plan = engine::plan(
             &host.name,
             host.transport.as_mut(),
             &host.resources,
-            &host.state_dir,
+            &host.guard,
         )?;
+        let spec_host = hosts::named(loaded, &host.name)?;
+        plan.exposed = exposure::report(&loaded.spec, spec_host, &plan.listening);
         Ok((host, plan))
     });
     hosts::partition(outcomes)
@@ -48,10 +53,10 @@ pub fn use_color() -> bool {
 }
 
 pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
-    let loaded = load(cli)?;
+    let loaded = load(cli, Secrets::Read)?;
     let hosts = hosts::select(&loaded, &args.connect)?;
     let prepared = hosts::prepare(&loaded, &hosts, &args.connect, hosts::Source::Ship)?;
-    let (planned, failures) = plan_all(prepared, args.connect.parallel.into());
+    let (planned, failures) = plan_all(&loaded, prepared, args.connect.parallel.into());
     let plan = Plan::new(planned.into_iter().map(|(_, plan)| plan).collect());
     if args.json {
         println!(

@@ -15,7 +15,7 @@ use super::{Cli, exit, load};
 use crate::plan::Plan;
 use crate::release::history::{self, Kept};
 use crate::resource::{Release, Resource};
-use crate::spec::{Host, Loaded, Role};
+use crate::spec::{Host, Loaded, Role, Secrets};
 
 #[derive(clap::Args, Debug)]
 pub struct ListArgs {
@@ -49,7 +49,7 @@ struct HostReleases {
 }
 
 pub fn list(cli: &Cli, args: &ListArgs) -> Result<u8> {
-    let loaded = load(cli)?;
+    let loaded = load(cli, Secrets::Skip)?;
     let listed = read_all(&loaded, &args.connect)?;
     if args.json {
         let hosts: Vec<HostReleases> = listed
@@ -101,7 +101,8 @@ struct RolledBack {
 }
 
 pub fn rollback(cli: &Cli, args: &RollbackArgs) -> Result<u8> {
-    let loaded = load(cli)?;
+    // Only the release resource is applied: no secrets needed.
+    let loaded = load(cli, Secrets::Skip)?;
     if args.json && !args.converge.yes {
         bail!("--json leaves no room to confirm: add --yes");
     }
@@ -153,7 +154,7 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> Result<u8> {
         [one] => format!("deployer rollback --to {one}"),
         _ => "deployer rollback".to_string(),
     };
-    let (planned, failures) = plan_all(prepared, args.connect.parallel.into());
+    let (planned, failures) = plan_all(&loaded, prepared, args.connect.parallel.into());
     if let Some(first) = failures.into_iter().next() {
         return Err(first.context("planning failed; nothing was rolled back"));
     }

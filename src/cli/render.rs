@@ -11,6 +11,7 @@ use crate::playbook;
 use crate::render::Renderer;
 use crate::render::context::{self, Assumed};
 use crate::resource::Resource;
+use crate::spec::Secrets;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -29,7 +30,7 @@ pub struct Args {
 const MARKER: &str = ".deployer-render";
 
 pub fn run(cli: &Cli, args: &Args) -> Result<()> {
-    let loaded = load(cli)?;
+    let loaded = load(cli, Secrets::Skip)?;
     let spec = &loaded.spec;
     let hosts: Vec<_> = match &args.host {
         None => spec.hosts.iter().collect(),

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::resource::Handler;
 use crate::resource::diff::{Action, Change};
+use crate::resource::facts::Listening;
 
 /// Bumped when the JSON shape changes incompatibly; documented in docs/plan-json.md.
 pub const FORMAT_VERSION: u32 = 1;
@@ -30,6 +31,12 @@ pub struct HostPlan {
     pub changes: Vec<Change>,
     /// Run once after the changes: daemon-reload, restarts, reloads.
     pub handlers: Vec<Handler>,
+    /// What listens on the host, from its facts (not saved).
+    #[serde(skip)]
+    pub listening: Vec<Listening>,
+    /// Sockets on public addresses that the spec does not expect.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exposed: Vec<String>,
 }
 
 impl HostPlan {
@@ -153,6 +160,9 @@ impl Plan {
             }
             for handler in &host.handlers {
                 let _ = writeln!(out, "  {} then {handler}", paint("36", "!"));
+            }
+            for exposed in &host.exposed {
+                let _ = writeln!(out, "  {} exposed: {exposed}", paint("31", "!"));
             }
         }
         let changed = self.hosts.iter().filter(|h| !h.is_converged()).count();

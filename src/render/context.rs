@@ -3,12 +3,17 @@
 //! out here so that templates only lay text out.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 
 use crate::resource::{Instance, Release};
 use crate::shell::quote;
-use crate::spec::{Cidr, Host, Loaded, NodeSource, ProcessManager, Role, Spec, TlsMode};
+use crate::spec::{
+    Cidr, Host, Ip, Loaded, NodeSource, ProcessManager, REDIS_URL, Role, SecretValues, Spec,
+    TlsMode,
+};
 
 /// Where things live on a host. One place, so templates and playbooks agree.
 #[derive(Debug, Clone, Serialize)]
@@ -85,6 +90,17 @@ pub struct Context<'a> {
     pub node_install: Option<GuardedCommand>,
     /// pm2 mode on an app or worker host.
     pub pm2_install: Option<GuardedCommand>,
+    /// `app.secrets`' values (and `REDIS_URL`); empty when the command did
+    /// not read them.
+    pub secrets: SecretValues,
+    /// `services.redis`, on the host that runs it.
+    pub redis: Option<RedisView>,
+    /// What the health timer checks: each web instance's health URL.
+    pub health_checks: Vec<HealthCheck>,
+    /// `app.health.timeout`, in seconds, for curl.
+    pub health_timeout: f64,
+    /// `app.health.interval`, as systemd reads it.
+    pub health_interval: String,
     /// The release resource of an app or worker host, as the playbook lists it
     /// (its id and archive are added once the source is packed).
     pub release: Option<Release>,
@@ -130,6 +146,21 @@ pub struct WorkerView {
     pub exec_start: String,
     pub script: String,
     pub args: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HealthCheck {
+    pub unit: String,
+    pub url: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RedisView {
+    /// Loopback, and the private address when the host has one.
+    pub bind: Vec<String>,
+    pub port: u16,
+    /// `requirepass`, quoted for redis.conf.
+    pub requirepass: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -182,6 +213,8 @@ pub struct FirewallView {
     pub web: bool,
     /// The app's ports on this host, e.g. `3000-3003`; empty when it runs none.
     pub app_ports: String,
+    /// `services.redis`' port, on the host that runs it.
+    pub redis_port: Option<u16>,
     pub open: Vec<OpenView>,
 }
 
@@ -232,6 +265,11 @@ pub fn build<'a>(loaded: &'a Loaded, host: &'a Host, facts: &dyn Facts) -> Conte
         pm2_install: ((host.has(Role::App) || host.has(Role::Worker))
             && spec.app.process_manager == ProcessManager::Pm2)
             .then(super::pm2::install),
+        health_checks: health_checks(spec, host, facts, &paths),
+        health_timeout: spec.app.health.timeout.0.as_secs_f64(),
+        health_interval: format!("{}ms", spec.app.health.interval.0.as_millis()),
+        secrets: secrets(loaded, host),
+        redis: redis_view(loaded, host),
         paths,
         spec,
     }
@@ -299,6 +337,7 @@ fn release(spec: &Spec, host: &Host, facts: &dyn Facts, paths: &Paths) -> Option
         root: paths.root.clone(),
         user: app.name.clone(),
         build: app.build.clone(),
+        audit: app.audit.npm_level().map(String::from),
         keep: app.keep_releases,
         reload: app.process_manager == ProcessManager::Pm2,
         settle_secs: UPSTREAM_FAIL_TIMEOUT_SECS,
@@ -442,6 +481,73 @@ pub fn systemd_word(word: &str) -> String {
     format!("\"{escaped}\"")
 }
 
+fn health_checks(spec: &Spec, host: &Host, facts: &dyn Facts, paths: &Paths) -> Vec<HealthCheck> {
+    let Some(release) = release(spec, host, facts, paths) else {
+        return Vec::new();
+    };
+    release
+        .web
+        .into_iter()
+        .map(|instance| {
+            let address = match instance.address.parse::<IpAddr>() {
+                Ok(IpAddr::V6(ip)) => format!("[{ip}]"),
+                _ => instance.address,
+            };
+            HealthCheck {
+                unit: instance.unit,
+                url: format!("http://{address}:{}{}", instance.port, spec.app.health.path),
+            }
+        })
+        .collect()
+}
+
+/// The secrets an app or worker host's processes get: `app.secrets`, and
+/// with `services.redis`, `REDIS_URL` (its password inside).
+fn secrets(loaded: &Loaded, host: &Host) -> SecretValues {
+    let mut values = loaded.secrets.clone().unwrap_or_default();
+    let spec = &loaded.spec;
+    let runs_node = host.has(Role::App) || host.has(Role::Worker);
+    if let (Some(redis), true) = (&spec.services.redis, runs_node) {
+        let server = spec.hosts.iter().find(|h| h.name == redis.host);
+        let address = match server.and_then(|s| s.private_address) {
+            Some(Ip(IpAddr::V6(ip))) => format!("[{ip}]"),
+            Some(ip) => ip.to_string(),
+            None => "127.0.0.1".into(),
+        };
+        let password = values.get(&redis.password).unwrap_or_default();
+        let password = utf8_percent_encode(password, NON_ALPHANUMERIC).to_string();
+        values.insert(
+            REDIS_URL.into(),
+            format!("redis://:{password}@{address}:{}", redis.port),
+        );
+    }
+    values
+}
+
+fn redis_view(loaded: &Loaded, host: &Host) -> Option<RedisView> {
+    let redis = loaded.spec.services.redis.as_ref()?;
+    if redis.host != host.name {
+        return None;
+    }
+    let mut bind = vec!["127.0.0.1".to_string()];
+    bind.extend(host.private_address.map(|ip| ip.to_string()));
+    let password = loaded
+        .secrets
+        .as_ref()
+        .and_then(|s| s.get(&redis.password))
+        .unwrap_or_default();
+    Some(RedisView {
+        bind,
+        port: redis.port,
+        requirepass: redis_string(password),
+    })
+}
+
+/// A redis.conf argument, double-quoted: `\` and `"` escaped.
+fn redis_string(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
 fn tls_view(loaded: &Loaded, host: &Host, paths: &Paths) -> TlsView {
     let spec = &loaded.spec;
     let mode = spec.tls_mode();
@@ -515,6 +621,12 @@ fn firewall_view(spec: &Spec, host: &Host, facts: &dyn Facts) -> FirewallView {
         private: Sources::of(&spec.network.private),
         web: host.has(Role::Lb),
         app_ports,
+        redis_port: spec
+            .services
+            .redis
+            .as_ref()
+            .filter(|r| r.host == host.name)
+            .map(|r| r.port),
         open: spec
             .firewall
             .open
@@ -577,5 +689,54 @@ mod tests {
             node_script("node server.js -p 1"),
             ("server.js".into(), vec!["-p".into(), "1".into()])
         );
+    }
+
+    #[test]
+    fn redis_gets_its_password_quoted_and_the_app_a_url_with_it_encoded() {
+        let yaml = r#"
+app:
+  name: shop
+  start: node server.js
+  secrets:
+    - name: REDIS_PASSWORD
+      command: printf '%s' 'p@ss w"rd\x'
+services:
+  redis:
+    host: db1
+network:
+  private: [10.0.0.0/24]
+hosts:
+  - name: web1
+    address: 198.18.0.10
+    private_address: 10.0.0.10
+    roles: [lb, app]
+  - name: db1
+    address: 198.18.0.11
+    private_address: 10.0.0.11
+    roles: [worker]
+"#;
+        let loaded = crate::spec::check(
+            std::path::Path::new("/tmp/deployer.yaml"),
+            yaml,
+            crate::spec::Secrets::Read,
+        )
+        .unwrap();
+        let [web, db] = [&loaded.spec.hosts[0], &loaded.spec.hosts[1]];
+        let assumed = Assumed { cpus: 1 };
+        let url = "redis://:p%40ss%20w%22rd%5Cx@10.0.0.11:6379";
+        assert_eq!(
+            build(&loaded, web, &assumed).secrets.get(REDIS_URL),
+            Some(url)
+        );
+        assert!(build(&loaded, web, &assumed).redis.is_none());
+        let on_db = build(&loaded, db, &assumed);
+        assert_eq!(
+            on_db.secrets.get(REDIS_URL),
+            Some(url),
+            "workers use it too"
+        );
+        let redis = on_db.redis.unwrap();
+        assert_eq!(redis.requirepass, r#""p@ss w\"rd\\x""#);
+        assert_eq!(redis.bind, ["127.0.0.1", "10.0.0.11"]);
     }
 }

@@ -40,6 +40,7 @@ impl Renderer {
         tera.add_raw_templates(all).map_err(describe)?;
         tera.register_filter("env_value", env_value);
         tera.register_filter("nginx_string", nginx_string);
+        tera.register_filter("shell", shell);
         Ok(Renderer { tera })
     }
 
@@ -99,6 +100,15 @@ fn nginx_string(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value
     let text = text_arg(value, "nginx_string")?;
     let escaped = text.replace('\\', "\\\\").replace('"', "\\\"");
     Ok(Value::String(format!("\"{escaped}\"")))
+}
+
+/// A word for a shell script, quoted.
+fn shell(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    Ok(Value::String(crate::shell::quote(&text)))
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::diff::{Action, Change};
 use super::facts;
+use super::guard::Guard;
 use super::{Check, File, Handler, Release, Resource};
 use crate::lock;
 use crate::release::history;
@@ -49,6 +50,7 @@ pub fn script(
     changes: &[Change],
     handlers: &[Handler],
     lock: &lock::Lease,
+    guard: &Guard,
 ) -> String {
     let changed = |r: &Resource| {
         let (kind, target) = r.label();
@@ -82,10 +84,11 @@ pub fn script(
     if !packages.is_empty() {
         let list = packages.join(" ");
         let _ = writeln!(body, "step install {list}");
-        body.push_str("apt-get update -qq\n");
+        // Unattended upgrades may hold dpkg's lock for a while: wait for it.
+        body.push_str("apt-get update -qq -o DPkg::Lock::Timeout=600\n");
         let _ = writeln!(
             body,
-            "apt-get install -y -qq --no-install-recommends -o Dpkg::Options::=--force-confold {list} >/dev/null"
+            "apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold {list} >/dev/null"
         );
     }
     for resource in resources.iter().filter(|r| changed(r).is_some()) {
@@ -134,7 +137,19 @@ pub fn script(
     );
     body.push_str(&owe(&early_handlers));
     write_commands(&mut body, resources, &changed, true);
-    write_files(&mut body, resources, &changed, &owe(handlers));
+    let guarded: Vec<&File> = resources
+        .iter()
+        .filter_map(|r| match r {
+            Resource::File(f) if f.guarded && changed(r).is_some() => Some(f),
+            _ => None,
+        })
+        .collect();
+    let arm = if guarded.is_empty() {
+        String::new()
+    } else {
+        guard.arm(&guarded)
+    };
+    write_files(&mut body, resources, &changed, &(owe(handlers) + &arm));
     if handlers.contains(&Handler::DaemonReload) {
         body.push_str("step systemctl daemon-reload\nsystemctl daemon-reload\n");
     }
@@ -211,13 +226,16 @@ pub fn script(
         let _ = writeln!(body, "rm -f {pending}");
     }
     write_commands(&mut body, resources, &changed, false);
+    if !guarded.is_empty() {
+        body.push_str(&guard.await_confirmation());
+    }
     body.push_str("step done\n");
     format!("main() {{\n{body}}}\nmain\n")
 }
 
 /// Wraps a converge script so that it runs detached from the connection
 /// (`setsid`, output to `STATE/apply/`), while the connection follows its
-/// output. If the connection drops, the host finishes or fails on its own,
+/// output. The script, which may hold secrets, is unlinked once open. If the connection drops, the host finishes or fails on its own,
 /// records its exit status and log there, and frees the lock.
 pub fn detached(script: &str, state_dir: &str) -> String {
     let dir = quote(&format!("{state_dir}/apply"));
@@ -229,9 +247,9 @@ set -eu
 mkdir -p -m 0700 {state}
 rm -rf {dir}
 mkdir -m 0700 {dir}
-cat >{dir}/script <<'{marker}'
+(umask 077 && cat >{dir}/script) <<'{marker}'
 {script}{marker}
-setsid bash -c 'bash "$1/script" >"$1/out" 2>"$1/err" </dev/null; echo $? >"$1/status"' deployer {dir} </dev/null >/dev/null 2>&1 &
+setsid bash -c 'exec 3<"$1/script" && rm -f "$1/script" && bash /dev/fd/3 >"$1/out" 2>"$1/err" </dev/null; echo $? >"$1/status"' deployer {dir} </dev/null >/dev/null 2>&1 &
 tail -s 0.1 -n +1 -F --pid=$! {dir}/out 2>/dev/null || true
 cat {dir}/err >&2
 exit "$(cat {dir}/status)"
@@ -324,7 +342,7 @@ DEPLOYER_EOF
     echo "deployer: the build "{build}" failed in $rel.new; its last lines:" >&2
     tail -n 20 "$rel.new/.deployer-build.log" >&2
     exit 1
-  fi
+  fi{audit}
   rm -rf "$rel.new/.deployer-home"
   chown -R root:root "$rel.new"
   chmod -R a+rX,go-w "$rel.new"
@@ -341,6 +359,11 @@ if [ "$previous" != "$rel" ]; then
         archive = wrap(&BASE64.encode(&release.archive)),
         build = quote(&release.build),
         failed = quote(history::FAILED_MARKER),
+        audit = release
+            .audit
+            .as_deref()
+            .map(|level| audit(release, level))
+            .unwrap_or_default(),
     );
     for instance in &release.web {
         let _ = writeln!(
@@ -364,6 +387,25 @@ if [ "$previous" != "$rel" ]; then
         "  ls -1t \"$release_root/releases\" | {{ grep -v -x -F -e {id} || true; }} | tail -n +{keep} | while read -r old; do rm -rf -- \"$release_root/releases/$old\"; done\nfi",
         keep = release.keep.max(1)
     );
+}
+
+/// `npm audit` over the built release: a vulnerability of `level` or worse
+/// in what runs in production stops it before it goes live. A registry
+/// without the audit service (some mirrors) skips the audit, saying so.
+fn audit(release: &Release, level: &str) -> String {
+    format!(
+        r#"
+  step audit release
+  if ! audit=$(cd "$rel.new" && runuser -u {user} -- env HOME="$rel.new/.deployer-home" NODE_ENV=production npm audit --omit=dev --audit-level={level} --json 2>/dev/null); then
+    printf '%s\n' "$audit" >>"$rel.new/.deployer-build.log"
+    if printf '%s' "$audit" | jq -e 'has("metadata")' >/dev/null 2>&1; then
+      echo "deployer: npm audit found vulnerabilities of level {level} or worse in the release's production dependencies ($(printf '%s' "$audit" | jq -r '.metadata.vulnerabilities | to_entries | map(select(.key != "total" and .value > 0) | "\(.value) \(.key)") | join(", ")')); it does not go live. Update them (npm audit fix), or set app.audit" >&2
+      exit 1
+    fi
+    step "audit release: skipped, the registry did not answer the audit (see .deployer-build.log)"
+  fi"#,
+        user = quote(&release.user),
+    )
 }
 
 /// The commands whose guard failed, those that run `before_files` or the others.
@@ -534,7 +576,8 @@ mod tests {
             Handler::Reload("app@1.service".into()),
             Handler::Restart("it's.service".into()),
         ];
-        let script = script(&resources, &changes, &handlers, &lease);
+        let guard = Guard::permissive(&lease.state_dir);
+        let script = script(&resources, &changes, &handlers, &lease, &guard);
         let syntax = std::process::Command::new("bash")
             .args(["-n", "-c", &script])
             .output()
@@ -557,5 +600,61 @@ mod tests {
             script.trim_end().ends_with("main"),
             "the body runs only once fully received"
         );
+    }
+
+    /// Runs the audit step with `npm audit --json` answering `answer` and
+    /// failing: (exit status, stdout, stderr).
+    fn audit_with(answer: &str) -> (i32, String, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let rel = dir.path().join("rel");
+        std::fs::create_dir_all(rel.with_extension("new")).unwrap();
+        std::fs::write(dir.path().join("answer.json"), answer).unwrap();
+        let release = Release {
+            id: "abc".into(),
+            root: "/srv/app".into(),
+            user: "app".into(),
+            build: "true".into(),
+            audit: Some("high".into()),
+            keep: 5,
+            reload: false,
+            web: Vec::new(),
+            workers: Vec::new(),
+            health_path: "/".into(),
+            settle_secs: 0,
+            startup_secs: 1,
+            timeout_secs: 1,
+            archive: Vec::new(),
+        };
+        // runuser stands in for npm: it prints the canned answer and fails.
+        let script = format!(
+            "set -euo pipefail\nstep() {{ echo \"STEP $*\"; }}\nrunuser() {{ cat {}; return 1; }}\nrel={}\nif true; then{}\nfi\necho went-live\n",
+            quote(&dir.path().join("answer.json").display().to_string()),
+            quote(&rel.display().to_string()),
+            audit(&release, "high")
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    #[test]
+    fn the_audit_refuses_findings_and_skips_a_registry_without_the_service() {
+        let found = r#"{"vulnerabilities":{"minimist":{}},"metadata":{"vulnerabilities":{"info":0,"low":0,"moderate":1,"high":0,"critical":1,"total":2}}}"#;
+        let (status, stdout, stderr) = audit_with(found);
+        assert_eq!(status, 1, "{stdout}{stderr}");
+        assert!(stderr.contains("(1 moderate, 1 critical)"), "{stderr}");
+        assert!(!stdout.contains("went-live"));
+
+        let unanswered = r#"{"message":"405 Method Not Allowed","statusCode":405,"error":{"summary":"","detail":""}}"#;
+        let (status, stdout, stderr) = audit_with(unanswered);
+        assert_eq!(status, 0, "{stdout}{stderr}");
+        assert!(stdout.contains("STEP audit release: skipped"), "{stdout}");
+        assert!(stdout.contains("went-live"));
     }
 }

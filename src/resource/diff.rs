@@ -91,7 +91,7 @@ pub fn changes(resources: &[Resource], facts: &Facts) -> Result<Vec<Change>> {
                     let diff = (!f.secret).then(|| unified_diff(&f.path, "", &f.content));
                     let mut details = vec![attributes(f.mode, &f.owner, &f.group)];
                     if f.secret {
-                        details.push("(secret)".into());
+                        details.push("secret".into());
                     }
                     Some(change(Action::Create, details, diff))
                 }
@@ -101,7 +101,7 @@ pub fn changes(resources: &[Resource], facts: &Facts) -> Result<Vec<Change>> {
                         Content::Sha256(old)
                             if *old != hex(&Sha256::digest(f.content.as_bytes())) =>
                         {
-                            details.push("(secret changed)".into());
+                            details.push("secret changed".into());
                             None
                         }
                         Content::Bytes(old) if old != f.content.as_bytes() => {
@@ -310,7 +310,7 @@ mod tests {
     fn secret_files_show_no_content() {
         let facts = facts_with(present(Content::Sha256("0".repeat(64)), 0o644));
         let changes = changes(&[Resource::File(file("password=hunter2\n", true))], &facts).unwrap();
-        assert_eq!(changes[0].details, ["(secret changed)"]);
+        assert_eq!(changes[0].details, ["secret changed"]);
         assert_eq!(changes[0].diff, None);
         let same = hex(&Sha256::digest(b"password=hunter2\n"));
         let facts = facts_with(present(Content::Sha256(same), 0o644));

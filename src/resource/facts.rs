@@ -68,8 +68,34 @@ pub struct Facts {
     /// Handlers an earlier apply owed when it stopped: files it changed
     /// before failing still need their restarts.
     pub pending: Vec<Handler>,
-    /// SHA-256 of the whole report: a saved plan is stale when it changes.
+    /// The SSH connection the facts came through; `None` without SSH.
+    pub login: Option<Login>,
+    /// Sockets listening for connections (TCP) or datagrams (UDP).
+    pub listening: Vec<Listening>,
+    /// SHA-256 of the report (the connection aside): a saved plan is stale
+    /// when it changes.
     pub digest: String,
+}
+
+/// A listening socket, as `ss` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listening {
+    /// `tcp` or `udp`.
+    pub proto: String,
+    /// `None`: every address (`0.0.0.0`, `::`, `*`).
+    pub address: Option<std::net::IpAddr>,
+    pub port: u16,
+    /// The process, e.g. `users:(("sshd",pid=33,fd=3))`.
+    pub process: String,
+}
+
+/// Who is connected, as the host sees it (`SSH_CONNECTION`, `SUDO_USER`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Login {
+    pub client: std::net::IpAddr,
+    /// The port sshd answered on.
+    pub port: u16,
+    pub user: String,
 }
 
 const HELPERS: &str = r#"export LC_ALL=C
@@ -118,6 +144,11 @@ pub fn pending_handlers(state_dir: &str) -> String {
 /// earlier apply left owing (kept in `state_dir`).
 pub fn script(resources: &[Resource], state_dir: &str) -> String {
     let mut script = String::from(HELPERS);
+    script
+        .push_str("printf 'W\\t%s\\t%s\\n' \"${SSH_CONNECTION:-}\" \"${SUDO_USER:-$(id -un)}\"\n");
+    script.push_str(
+        "if command -v ss >/dev/null; then ss -Hltunp | awk -v OFS='\\t' '{print \"X\", $1, $5, $7}'; fi\n",
+    );
     script.push_str(&format!(
         "if [ -f {pending} ]; then while IFS= read -r h; do printf 'H\\t%s\\n' \"$h\"; done <{pending}; fi\n",
         pending = quote(&pending_handlers(state_dir))
@@ -151,8 +182,18 @@ pub fn script(resources: &[Resource], state_dir: &str) -> String {
 
 /// Reads a facts report. `resources` gives command guards their names back.
 pub fn parse(output: &str, resources: &[Resource]) -> Result<Facts> {
+    let mut digest = Sha256::new();
+    // Who connected and what listens change from run to run: a saved plan
+    // goes stale only over what deployer manages.
+    for line in output
+        .lines()
+        .filter(|l| !l.starts_with("W\t") && !l.starts_with("X\t"))
+    {
+        digest.update(line.as_bytes());
+        digest.update(b"\n");
+    }
     let mut facts = Facts {
-        digest: hex(&Sha256::digest(output.as_bytes())),
+        digest: hex(&digest.finalize()),
         ..Facts::default()
     };
     for (number, line) in output.lines().enumerate() {
@@ -220,6 +261,31 @@ fn parse_line(facts: &mut Facts, fields: &[&str], resources: &[Resource]) -> Res
                     current: (!current.is_empty()).then(|| current.to_string()),
                 },
             );
+        }
+        ["W", connection, user] => {
+            let words: Vec<&str> = connection.split(' ').collect();
+            facts.login = match words.as_slice() {
+                [client, _, _, port] => Some(Login {
+                    client: client.parse().context("SSH client address")?,
+                    port: port.parse().context("SSH port")?,
+                    user: user.to_string(),
+                }),
+                _ => None,
+            };
+        }
+        ["X", proto, local, rest @ ..] => {
+            let (address, port) = local.rsplit_once(':').context("address:port")?;
+            let address = address.trim_start_matches('[').trim_end_matches(']');
+            let address = address.split('%').next().unwrap_or(address);
+            facts.listening.push(Listening {
+                proto: proto.to_string(),
+                address: match address {
+                    "*" | "0.0.0.0" | "::" => None,
+                    ip => Some(ip.parse().with_context(|| format!("address {ip:?}"))?),
+                },
+                port: port.parse().context("port")?,
+                process: rest.first().unwrap_or(&"").to_string(),
+            });
         }
         ["H", text] => match Handler::parse(text) {
             Some(handler) => facts.pending.push(handler),

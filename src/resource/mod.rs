@@ -5,6 +5,7 @@
 pub mod converge;
 pub mod diff;
 pub mod facts;
+pub mod guard;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -73,6 +74,13 @@ pub struct File {
     /// The content is never read back, shown or diffed: only its digest.
     #[serde(default)]
     pub secret: bool,
+    /// A change could cut SSH off (firewall, sshd): the host puts the old
+    /// file back unless a new SSH connection confirms the change in time.
+    #[serde(default)]
+    pub guarded: bool,
+    /// With `guarded`: undoes the file's effect when a revert removes it
+    /// (it did not exist before).
+    pub revert_absent: Option<String>,
     /// The rendered template; filled in when a playbook is expanded.
     #[serde(skip)]
     pub content: String,
@@ -91,6 +99,8 @@ impl File {
             check: None,
             notify: Vec::new(),
             secret: false,
+            guarded: false,
+            revert_absent: None,
             content: content.into(),
         }
     }
@@ -175,6 +185,9 @@ pub struct Release {
     pub user: String,
     /// Run by `sh -c` in the new release, as `user`.
     pub build: String,
+    /// `npm audit --audit-level` after the build; no audit when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<String>,
     /// Releases kept on the host, the current one included.
     pub keep: u32,
     /// The web units go live with `systemctl reload` (pm2 starts new

@@ -5,6 +5,7 @@
 
 mod node_lines;
 mod provided_cert;
+mod secrets;
 mod validate;
 mod values;
 
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::yaml::{self, Diagnostic};
 pub use provided_cert::ProvidedCert;
+pub use secrets::{Secret, Source as SecretSource, Values as SecretValues};
 pub use values::{Cidr, Duration, Instances, Ip};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -42,6 +44,38 @@ pub struct Spec {
     pub firewall: Firewall,
     #[serde(default)]
     pub rollout: Rollout,
+    #[serde(default)]
+    pub services: Services,
+}
+
+/// Backing services deployer runs for the app.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Services {
+    /// Shared state (sessions, caches, queues) outside the web processes.
+    pub redis: Option<Redis>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Redis {
+    /// The host that runs it.
+    pub host: String,
+    /// The entry of `app.secrets` holding its password.
+    #[serde(default = "Redis::default_password")]
+    pub password: String,
+    #[serde(default = "Redis::default_port")]
+    pub port: u16,
+}
+
+/// The variable that tells the app where Redis is, password included.
+pub const REDIS_URL: &str = "REDIS_URL";
+
+impl Redis {
+    fn default_password() -> String {
+        "REDIS_PASSWORD".into()
+    }
+    fn default_port() -> u16 {
+        6379
+    }
 }
 
 /// How a new release reaches several hosts.
@@ -76,6 +110,10 @@ pub struct App {
     /// Run by a shell in the release directory on the host.
     #[serde(default = "App::default_build")]
     pub build: String,
+    /// After the build, `npm audit --omit=dev` refuses a release with a
+    /// vulnerability of this level or worse.
+    #[serde(default)]
+    pub audit: AuditLevel,
     /// Releases kept on each host, the current one included.
     #[serde(default = "App::default_keep_releases")]
     pub keep_releases: u32,
@@ -92,9 +130,9 @@ pub struct App {
     pub health: Health,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    /// Names of variables whose values come from the operator's environment.
+    /// Variables whose values come from the operator's side, never from here.
     #[serde(default)]
-    pub secrets: Vec<String>,
+    pub secrets: Vec<Secret>,
     #[serde(default)]
     pub workers: Vec<Worker>,
     /// Networks the app may reach besides loopback and the private network,
@@ -115,6 +153,31 @@ impl App {
     }
     fn default_keep_releases() -> u32 {
         5
+    }
+}
+
+/// `npm audit --audit-level`, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditLevel {
+    Off,
+    Low,
+    Moderate,
+    #[default]
+    High,
+    Critical,
+}
+
+impl AuditLevel {
+    /// The `--audit-level` value; `None` when off.
+    pub fn npm_level(self) -> Option<&'static str> {
+        match self {
+            AuditLevel::Off => None,
+            AuditLevel::Low => Some("low"),
+            AuditLevel::Moderate => Some("moderate"),
+            AuditLevel::High => Some("high"),
+            AuditLevel::Critical => Some("critical"),
+        }
     }
 }
 
@@ -338,6 +401,9 @@ pub struct Ssh {
     pub known_hosts: KnownHosts,
     /// Defaults to `~/.ssh/known_hosts`.
     pub known_hosts_file: Option<String>,
+    /// The only accounts sshd lets in (`AllowUsers`); anyone with a key when empty.
+    #[serde(default)]
+    pub allow_users: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -437,18 +503,56 @@ impl Default for RateLimit {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Monitoring {
     /// Receives alerts as JSON POSTs.
     pub webhook: Option<String>,
     pub email: Option<String>,
+    /// Failed health checks in a row that make an alert.
+    #[serde(default = "Monitoring::default_alert_after")]
+    pub alert_after: u32,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+impl Monitoring {
+    fn default_alert_after() -> u32 {
+        3
+    }
+}
+
+impl Default for Monitoring {
+    fn default() -> Self {
+        Monitoring {
+            webhook: None,
+            email: None,
+            alert_after: Self::default_alert_after(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Firewall {
     /// Extra ports to open, each to chosen sources.
     #[serde(default)]
     pub open: Vec<OpenPort>,
+    /// How long a firewall or sshd change has, once applied, to be confirmed
+    /// by a new SSH connection before the host puts the old one back.
+    #[serde(default = "Firewall::default_confirm_within")]
+    pub confirm_within: Duration,
+}
+
+impl Firewall {
+    fn default_confirm_within() -> Duration {
+        Duration::secs(60)
+    }
+}
+
+impl Default for Firewall {
+    fn default() -> Self {
+        Firewall {
+            open: Vec::new(),
+            confirm_within: Self::default_confirm_within(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -490,6 +594,8 @@ pub struct Loaded {
     pub file: PathBuf,
     /// `tls.mode: files`: the chain and key, checked.
     pub provided_cert: Option<ProvidedCert>,
+    /// `app.secrets`' values, when the command needs them ([`Secrets::Read`]).
+    pub secrets: Option<SecretValues>,
     /// Not wrong, but worth the operator's attention.
     pub warnings: Vec<String>,
 }
@@ -509,6 +615,19 @@ impl Loaded {
             &self.spec.site_names(),
         )
         .map(Some)
+    }
+
+    /// Reads `app.secrets`' values.
+    fn read_secrets(&self) -> Result<SecretValues, Vec<(String, String)>> {
+        let base = self.resolve(".");
+        let base = base.canonicalize().unwrap_or(base);
+        let mut off_limits = vec![self.resolve(&self.spec.app.source)];
+        off_limits.extend(
+            base.ancestors()
+                .find(|dir| dir.join(".git").exists())
+                .map(Path::to_path_buf),
+        );
+        secrets::resolve(&self.spec.app.secrets, &base, &off_limits)
     }
 
     /// Resolves a path written in the spec against the spec's directory.
@@ -546,17 +665,25 @@ impl fmt::Display for Invalid {
 
 impl std::error::Error for Invalid {}
 
+/// Whether a command needs the secrets' values: only those that reach hosts
+/// do, so that checking and rendering a spec works without them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secrets {
+    Read,
+    Skip,
+}
+
 /// Reads and checks a spec file. Either a spec with no problem at all, or
 /// every problem found.
-pub fn load(file: &Path) -> anyhow::Result<Result<Loaded, Invalid>> {
+pub fn load(file: &Path, secrets: Secrets) -> anyhow::Result<Result<Loaded, Invalid>> {
     let source = std::fs::read_to_string(file)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-    Ok(check(file, &source))
+    Ok(check(file, &source, secrets))
 }
 
 /// Checks `source` as if read from `file` (relative paths in it are resolved
 /// against `file`'s directory).
-pub fn check(file: &Path, source: &str) -> Result<Loaded, Invalid> {
+pub fn check(file: &Path, source: &str, secrets: Secrets) -> Result<Loaded, Invalid> {
     let invalid = |diagnostics| Invalid {
         file: file.to_path_buf(),
         diagnostics,
@@ -569,6 +696,7 @@ pub fn check(file: &Path, source: &str) -> Result<Loaded, Invalid> {
             spec: spec.clone(),
             file: file.to_path_buf(),
             provided_cert: None,
+            secrets: None,
             warnings: Vec::new(),
         };
         let mut problems = validate::problems(&candidate);
@@ -576,6 +704,12 @@ pub fn check(file: &Path, source: &str) -> Result<Loaded, Invalid> {
             match candidate.read_provided_cert() {
                 Ok(cert) => candidate.provided_cert = cert,
                 Err(problem) => problems.push(problem),
+            }
+        }
+        if problems.is_empty() && secrets == Secrets::Read {
+            match candidate.read_secrets() {
+                Ok(values) => candidate.secrets = Some(values),
+                Err(found) => problems.extend(found),
             }
         }
         for (path, message) in problems {

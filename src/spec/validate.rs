@@ -3,8 +3,9 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
+use std::time::Duration;
 
-use super::{Host, Loaded, ProcessManager, Role, Spec, TlsMode};
+use super::{Host, Loaded, ProcessManager, REDIS_URL, Role, Spec, TlsMode};
 use crate::spec::Instances;
 
 type Problems = Vec<(String, String)>;
@@ -20,6 +21,7 @@ pub fn problems(loaded: &Loaded) -> Problems {
     check_hosts(spec, &mut p);
     check_nginx(spec, &mut p);
     check_runtime_ssh_monitoring(spec, &mut p);
+    check_redis(spec, &mut p);
     p
 }
 
@@ -238,8 +240,9 @@ fn check_env(app: &super::App, p: &mut Problems) {
         }
     }
     let mut seen = HashSet::new();
-    for (i, name) in app.secrets.iter().enumerate() {
+    for (i, secret) in app.secrets.iter().enumerate() {
         let at = format!("app.secrets[{i}]");
+        let name = &secret.name;
         if !env_name_ok(name) {
             push(
                 p,
@@ -262,6 +265,14 @@ fn check_env(app: &super::App, p: &mut Problems) {
             );
         } else if !seen.insert(name) {
             push(p, at, format!("{name} is listed twice"));
+        } else if secret.sources().len() > 1 {
+            push(p, at, "give one source: `env`, `file` or `command`");
+        } else if let Some(variable) = secret.env.as_deref().filter(|v| !env_name_ok(v)) {
+            push(
+                p,
+                format!("{at}.env"),
+                format!("`{variable}` is not a variable name"),
+            );
         }
     }
 }
@@ -299,6 +310,9 @@ fn check_ports(spec: &Spec, p: &mut Problems) {
         );
     }
     let mut claims = vec![("network.ssh_port".to_string(), spec.network.ssh_port)];
+    if let Some(redis) = &spec.services.redis {
+        claims.push(("services.redis.port".into(), redis.port));
+    }
     for (i, open) in spec.firewall.open.iter().enumerate() {
         let at = format!("firewall.open[{i}].port");
         if [spec.network.ssh_port, 80, 443].contains(&open.port) {
@@ -595,6 +609,39 @@ fn check_user(user: &str, at: &str, p: &mut Problems) {
     }
 }
 
+/// With `ssh.allow_users`, every account deployer logs in as must be one.
+fn check_allow_users(spec: &Spec, p: &mut Problems) {
+    let allowed = &spec.ssh.allow_users;
+    for (i, user) in allowed.iter().enumerate() {
+        check_user(user, &format!("ssh.allow_users[{i}]"), p);
+    }
+    if allowed.is_empty() {
+        return;
+    }
+    let logins = spec
+        .ssh
+        .user
+        .iter()
+        .map(|u| ("ssh.user".to_string(), u))
+        .chain(
+            spec.hosts
+                .iter()
+                .enumerate()
+                .filter_map(|(i, h)| h.user.as_ref().map(|u| (format!("hosts[{i}].user"), u))),
+        );
+    for (at, user) in logins {
+        if !allowed.contains(user) {
+            push(
+                p,
+                "ssh.allow_users",
+                format!(
+                    "leaves out `{user}` ({at}), whom deployer logs in as: add it, or nobody could apply again"
+                ),
+            );
+        }
+    }
+}
+
 fn check_nginx(spec: &Spec, p: &mut Problems) {
     if spec.nginx.sticky_sessions && spec.app.process_manager == ProcessManager::Pm2 {
         push(
@@ -715,6 +762,22 @@ fn check_runtime_ssh_monitoring(spec: &Spec, p: &mut Problems) {
     if let Some(user) = &spec.ssh.user {
         check_user(user, "ssh.user", p);
     }
+    check_allow_users(spec, p);
+    if !(1..=100).contains(&spec.monitoring.alert_after) {
+        push(
+            p,
+            "monitoring.alert_after",
+            "must be 1 to 100 failed checks in a row",
+        );
+    }
+    let confirm = spec.firewall.confirm_within.0;
+    if !(Duration::from_secs(10)..=Duration::from_secs(3600)).contains(&confirm) {
+        push(
+            p,
+            "firewall.confirm_within",
+            "must be 10s to 1h: long enough for a new SSH connection, short enough to wait out",
+        );
+    }
     if let Some(url) = &spec.monitoring.webhook
         && !url_ok(url)
     {
@@ -731,6 +794,67 @@ fn check_runtime_ssh_monitoring(spec: &Spec, p: &mut Problems) {
             p,
             "monitoring.email",
             format!("`{email}` is not an email address"),
+        );
+    }
+}
+
+/// Redis holds the app's state for every app host: it must be reachable from
+/// each of them on the private network (or share the host), and locked.
+fn check_redis(spec: &Spec, p: &mut Problems) {
+    let Some(redis) = &spec.services.redis else {
+        return;
+    };
+    match spec.hosts.iter().find(|h| h.name == redis.host) {
+        None => {
+            let names: Vec<&str> = spec.hosts.iter().map(|h| h.name.as_str()).collect();
+            let hint = match crate::yaml::did_you_mean(&redis.host, &names) {
+                Some(close) => format!("did you mean `{close}`?"),
+                None => format!("the hosts are {}", names.join(", ")),
+            };
+            push(
+                p,
+                "services.redis.host",
+                format!("no host is named `{}`: {hint}", redis.host),
+            );
+        }
+        Some(host) if host.private_address.is_none() => {
+            let elsewhere: Vec<&str> = spec
+                .hosts
+                .iter()
+                .filter(|h| (h.has(Role::App) || h.has(Role::Worker)) && h.name != host.name)
+                .map(|h| h.name.as_str())
+                .collect();
+            if !elsewhere.is_empty() {
+                push(
+                    p,
+                    "services.redis.host",
+                    format!(
+                        "{} has no private_address, so Redis listens on its loopback only, out of reach of {}: give it a private_address",
+                        host.name,
+                        elsewhere.join(", ")
+                    ),
+                );
+            }
+        }
+        Some(_) => {}
+    }
+    if !spec.app.secrets.iter().any(|s| s.name == redis.password) {
+        push(
+            p,
+            "services.redis.password",
+            format!(
+                "names no entry of app.secrets: add `- {}` there (its value comes from your environment, an env file or a command)",
+                redis.password
+            ),
+        );
+    }
+    let taken = spec.app.env.contains_key(REDIS_URL)
+        || spec.app.secrets.iter().any(|s| s.name == REDIS_URL);
+    if taken {
+        push(
+            p,
+            "services.redis",
+            format!("deployer hands the app {REDIS_URL}; remove it from app.env and app.secrets"),
         );
     }
 }

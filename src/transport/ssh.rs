@@ -239,7 +239,8 @@ impl Transport for Ssh {
             .channel_session()
             .with_context(|| step("open a channel"))?;
         let command = if self.sudo {
-            "sudo -n bash -s"
+            // sudo drops SSH_CONNECTION, which the lockout guard reads.
+            "sudo -n SSH_CONNECTION=\"$SSH_CONNECTION\" bash -s"
         } else {
             "bash -s"
         };

@@ -298,6 +298,16 @@ impl de::Error for Error {
     fn missing_field(field: &'static str) -> Self {
         Error::Missing(field)
     }
+
+    /// Met only by types that read a mapping themselves (`deny_unknown_fields`
+    /// under `deserialize_any`); worded as the other unknown keys are.
+    fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
+        let hint = match did_you_mean(field, expected) {
+            Some(close) => format!("did you mean `{close}`?"),
+            None => format!("valid keys here: {}", expected.join(", ")),
+        };
+        Error::Message(format!("unknown key; {hint}"))
+    }
 }
 
 /// serde's names for what it expected, as an operator would say them.

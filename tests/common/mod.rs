@@ -39,6 +39,7 @@ pub fn app_copy(dir: &Path) -> String {
     for name in [
         "server.js",
         "worker.js",
+        "sessions.js",
         "package.json",
         "package-lock.json",
     ] {
