@@ -19,10 +19,11 @@ fn rendered() -> Vec<(String, tempfile::TempDir)> {
         .collect()
 }
 
+/// Unit files, drop-ins (`UNIT.d/*.conf`) aside.
 fn units(host: &Path) -> Vec<PathBuf> {
     files(host)
         .into_iter()
-        .filter(|f| f.starts_with("etc/systemd/system"))
+        .filter(|f| f.parent() == Some(Path::new("etc/systemd/system")))
         .map(|f| host.join(f))
         .collect()
 }
