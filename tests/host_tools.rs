@@ -115,7 +115,7 @@ fn nginx_accepts_every_rendered_site() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 3, "one site per spec's load balancer");
+    assert_eq!(checked, 4, "one site per spec's load balancer");
 }
 
 /// `nginx -t` on examples/hello's site with `nginx_lines` added to its
@@ -183,7 +183,7 @@ fn nftables_accepts_every_rendered_ruleset() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 6);
+    assert_eq!(checked, 7);
 }
 
 /// Units run through `/usr/bin/env`, so they verify on a host before the

@@ -748,6 +748,225 @@ impl Drop for NodeMirror {
     }
 }
 
+/// An ACME server on this machine's lab address: Pebble (Debian's package)
+/// with its test DNS server saying every name is web1 (198.18.0.10). Its own
+/// HTTPS uses a certificate from a throwaway CA, `ca`.
+struct Pebble {
+    servers: Vec<std::process::Child>,
+    dir: TempDir,
+}
+
+impl Pebble {
+    const DIRECTORY: &str = "https://198.18.0.1:14000/dir";
+
+    fn start() -> Pebble {
+        common::require("pebble");
+        let dir = TempDir::new().unwrap();
+        let path = |name: &str| dir.path().join(name).display().to_string();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl").args(args).output().unwrap();
+            assert!(out.status.success(), "openssl {args:?}: {}", text(&out));
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=lab ACME CA",
+            "-keyout",
+            &path("ca.key"),
+            "-out",
+            &path("ca.pem"),
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            "/CN=198.18.0.1",
+            "-keyout",
+            &path("key.pem"),
+            "-out",
+            &path("csr.pem"),
+        ]);
+        fs::write(dir.path().join("san.ext"), "subjectAltName=IP:198.18.0.1\n").unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &path("csr.pem"),
+            "-CA",
+            &path("ca.pem"),
+            "-CAkey",
+            &path("ca.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &path("san.ext"),
+            "-out",
+            &path("cert.pem"),
+        ]);
+        let config = serde_json::json!({"pebble": {
+            "listenAddress": "198.18.0.1:14000",
+            "managementListenAddress": "198.18.0.1:15000",
+            "certificate": path("cert.pem"),
+            "privateKey": path("key.pem"),
+            "httpPort": 80,
+            "tlsPort": 443,
+            "ocspResponderURL": "",
+            "externalAccountBindingRequired": false
+        }});
+        fs::write(dir.path().join("pebble.json"), config.to_string()).unwrap();
+        let dns = Command::new("pebble-challtestsrv")
+            .args(["-defaultIPv4", "198.18.0.10", "-defaultIPv6", ""])
+            .args([
+                "-dns01",
+                "198.18.0.1:8053",
+                "-http01",
+                "",
+                "-https01",
+                "",
+                "-tlsalpn01",
+                "",
+            ])
+            .args(["-management", "198.18.0.1:8055"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let pebble = Command::new("pebble")
+            .args([
+                "-config",
+                &path("pebble.json"),
+                "-dnsserver",
+                "198.18.0.1:8053",
+            ])
+            .env("PEBBLE_VA_NOSLEEP", "1")
+            .env("PEBBLE_WFE_NONCEREJECT", "0")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Pebble {
+            servers: vec![dns, pebble],
+            dir,
+        };
+        wait_until(Duration::from_secs(20), "pebble", || {
+            reach("198.18.0.1", 14000) == Some(true)
+        });
+        started
+    }
+
+    /// The CA file for `tls.acme_ca`.
+    fn ca(&self) -> String {
+        self.dir.path().join("ca.pem").display().to_string()
+    }
+
+    /// The root Pebble signs certificates under (it makes a new one each start).
+    fn root(&self) -> String {
+        let root = self.dir.path().join("root.pem");
+        let out = Command::new("curl")
+            .args(["-sf", "--cacert", &self.ca(), "-o"])
+            .arg(&root)
+            .arg("https://198.18.0.1:15000/roots/0")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "pebble's root: {}", text(&out));
+        root.display().to_string()
+    }
+}
+
+impl Drop for Pebble {
+    fn drop(&mut self) {
+        for server in &mut self.servers {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+    }
+}
+
+/// `tls.mode: acme` against a real ACME server: the host obtains a
+/// certificate over HTTP-01 that chains to the server's root, nginx serves
+/// it, a forced renewal replaces it and reloads nginx, and the host stays
+/// converged.
+#[test]
+fn acme_certificates_are_obtained_served_and_renewed() {
+    let dir = TempDir::new().unwrap();
+    let spec = dir.path().join("deployer.yaml");
+    fs::write(&spec, hello_yaml(dir.path(), "")).unwrap();
+    let spec_arg = spec.to_str().unwrap();
+    let (_lab, _) = Lab::up(spec_arg);
+    let pebble = Pebble::start();
+    let yaml = hello_yaml(dir.path(), "").replace(
+        "tls:\n  mode: self-signed\n",
+        &format!(
+            "tls:\n  mode: acme\n  email: ops@lab.test\n  acme_directory: {}\n  acme_ca: {}\n",
+            Pebble::DIRECTORY,
+            pebble.ca()
+        ),
+    );
+    assert!(yaml.contains("mode: acme"), "{yaml}");
+    fs::write(&spec, yaml).unwrap();
+    must(
+        deployer(&["apply", "-f", spec_arg, "--lab", "--yes"]),
+        "the first apply",
+    );
+    let root = pebble.root();
+    let served = |what: &str| {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "openssl s_client -connect 198.18.0.10:443 -servername hello.lab.test -verify_return_error -CAfile {root} </dev/null 2>/dev/null | openssl x509 -noout -{what}"
+            ))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "the served certificate: {}",
+            text(&out)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let first = served("serial");
+    let page = curl(&[
+        "--cacert",
+        &root,
+        "--resolve",
+        "hello.lab.test:443:198.18.0.10",
+        "https://hello.lab.test/",
+    ]);
+    assert!(page.starts_with("hello from "), "{page}");
+    let plan = deployer(&["plan", "-f", spec_arg, "--lab", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+
+    // The host renews by itself (its timer runs this), reloading nginx.
+    on(
+        "web1",
+        "systemctl is-enabled deployer-acme.timer && dehydrated --cron --force --keep-going >/dev/null",
+    );
+    assert_ne!(served("serial"), first, "a new certificate is served");
+    let logged = on("web1", "journalctl -t deployer --no-pager -o cat");
+    assert_eq!(
+        logged
+            .matches("ACME: a new certificate for hello.lab.test is live; nginx reloaded")
+            .count(),
+        2,
+        "{logged}"
+    );
+    let plan = deployer(&["plan", "-f", spec_arg, "--lab", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    let status = must(deployer(&["status", "-f", spec_arg, "--lab"]), "status");
+    assert!(status.contains("tls       expires"), "{status}");
+}
+
 /// A stand-in for a change that passes every check yet shuts out new SSH
 /// connections: whenever FILE holds MARKER, the host does BREAK; once it no
 /// longer does, MEND. Installed on a lab host as a systemd path unit.

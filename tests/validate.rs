@@ -146,7 +146,7 @@ hosts:
     address: 198.18.0.10
 "#,
         expected: &[
-            r#"deployer.yaml:3:3: app.colour: unknown key; valid keys here: name, source, build, keep_releases, start, port, instances, process_manager, health, env, secrets, workers, egress"#,
+            r#"deployer.yaml:3:3: app.colour: unknown key; valid keys here: name, source, build, audit, keep_releases, start, port, instances, process_manager, health, env, secrets, workers, egress"#,
         ],
     },
     Case {
@@ -652,6 +652,23 @@ hosts:
             r#"deployer.yaml:6:24: ssh.allow_users[1]: `Bad` is not a valid user name"#,
             r#"deployer.yaml:8:19: firewall.confirm_within: must be 10s to 1h: long enough for a new SSH connection, short enough to wait out"#,
             r#"deployer.yaml:10:16: monitoring.alert_after: must be 1 to 100 failed checks in a row"#,
+        ],
+    },
+    Case {
+        name: "acme_needs_an_http_url",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+domain: shop.example.com
+tls:
+  email: ops@example.com
+  acme_directory: acme.example.com/directory
+hosts:
+  - name: web1
+    address: 198.18.0.20
+"#,
+        expected: &[
+            r#"deployer.yaml:7:19: tls.acme_directory: `acme.example.com/directory` is not an http(s) URL"#,
         ],
     },
     Case {

@@ -242,14 +242,6 @@ pub fn prepare(
     source: Source,
 ) -> Result<Vec<Prepared>> {
     let spec = &loaded.spec;
-    if spec.tls_mode() == crate::spec::TlsMode::Acme && hosts.iter().any(|h| h.has(Role::Lb)) {
-        // Said before connecting, rather than as a failed `nginx -t` on the host.
-        bail!(
-            "tls.mode acme: this version cannot obtain certificates yet; set `tls.mode: files` \
-             (with `tls.cert` and `tls.key`) or `tls.mode: self-signed` in {}",
-            loaded.file.display()
-        );
-    }
     let runs_node = hosts
         .iter()
         .any(|h| h.has(Role::App) || h.has(Role::Worker));

@@ -34,6 +34,8 @@ pub struct Paths {
     pub tls_key: String,
     /// Webroot for ACME HTTP-01 challenges.
     pub acme_root: String,
+    /// A private ACME server's CA, for dehydrated's curl.
+    pub acme_ca: String,
     pub pm2_home: String,
     /// Commands, through env (PATH has /usr/local/bin, where the pinned
     /// pm2 is linked) so units verify before pm2 is installed.
@@ -62,6 +64,7 @@ impl Paths {
             tls_key: format!("{tls}/privkey.pem"),
             tls_dir: tls,
             acme_root: "/var/lib/deployer/acme".into(),
+            acme_ca: "/etc/deployer/acme-ca.pem".into(),
             pm2_home: format!("/var/lib/{app}/pm2"),
             pm2: "/usr/bin/env pm2".into(),
             pm2_runtime: "/usr/bin/env pm2-runtime".into(),
@@ -176,6 +179,8 @@ pub struct TlsView {
     pub key: Option<String>,
     /// `tls.mode: self-signed`: the host makes its own certificate.
     pub self_signed: Option<GuardedCommand>,
+    /// `tls.mode: acme`, on load balancers.
+    pub acme: Option<super::acme::AcmeView>,
 }
 
 /// A shell command and the check that says it need not run.
@@ -213,9 +218,15 @@ pub struct FirewallView {
     pub web: bool,
     /// The app's ports on this host, e.g. `3000-3003`; empty when it runs none.
     pub app_ports: String,
-    /// `services.redis`' port, on the host that runs it.
-    pub redis_port: Option<u16>,
+    /// Other ports for the private network only: Redis, ACME peers.
+    pub private_services: Vec<PrivateService>,
     pub open: Vec<OpenView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PrivateService {
+    pub port: u16,
+    pub what: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -566,6 +577,8 @@ fn tls_view(loaded: &Loaded, host: &Host, paths: &Paths) -> TlsView {
         chain: provided.map(|c| c.chain.clone()),
         key: provided.map(|c| c.key.clone()),
         self_signed: (mode == TlsMode::SelfSigned).then(|| self_signed(&names, host, paths)),
+        acme: (mode == TlsMode::Acme && host.has(Role::Lb))
+            .then(|| super::acme::view(loaded, host, paths, self_signed(&names, host, paths))),
     }
 }
 
@@ -609,6 +622,24 @@ fn self_signed(names: &[String], host: &Host, paths: &Paths) -> GuardedCommand {
     }
 }
 
+fn private_services(spec: &Spec, host: &Host) -> Vec<PrivateService> {
+    let mut services = Vec::new();
+    if let Some(redis) = spec.services.redis.as_ref().filter(|r| r.host == host.name) {
+        services.push(PrivateService {
+            port: redis.port,
+            what: "Redis",
+        });
+    }
+    let lbs = spec.hosts.iter().filter(|h| h.has(Role::Lb)).count();
+    if spec.tls_mode() == TlsMode::Acme && host.has(Role::Lb) && lbs > 1 {
+        services.push(PrivateService {
+            port: super::acme::PEER_PORT,
+            what: "ACME challenges the other load balancers ask for",
+        });
+    }
+    services
+}
+
 fn firewall_view(spec: &Spec, host: &Host, facts: &dyn Facts) -> FirewallView {
     let app_ports = match ports(spec, host, facts).as_slice() {
         [] => String::new(),
@@ -621,12 +652,7 @@ fn firewall_view(spec: &Spec, host: &Host, facts: &dyn Facts) -> FirewallView {
         private: Sources::of(&spec.network.private),
         web: host.has(Role::Lb),
         app_ports,
-        redis_port: spec
-            .services
-            .redis
-            .as_ref()
-            .filter(|r| r.host == host.name)
-            .map(|r| r.port),
+        private_services: private_services(spec, host),
         open: spec
             .firewall
             .open

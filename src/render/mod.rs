@@ -1,6 +1,7 @@
 //! The Tera environment: every template and playbook embedded in the binary,
 //! plus the quoting filters they need.
 
+mod acme;
 pub mod context;
 mod node;
 mod pm2;

@@ -288,7 +288,7 @@ pub enum NodeSource {
     Distro,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Tls {
     /// Defaults to `acme` when a domain is set, `self-signed` otherwise.
     pub mode: Option<TlsMode>,
@@ -299,6 +299,31 @@ pub struct Tls {
     pub key: Option<String>,
     #[serde(default)]
     pub profile: TlsProfile,
+    /// The ACME server's directory URL (mode `acme`).
+    #[serde(default = "Tls::default_acme_directory")]
+    pub acme_directory: String,
+    /// A PEM file of the CA that signs a private ACME server's HTTPS.
+    pub acme_ca: Option<String>,
+}
+
+impl Tls {
+    fn default_acme_directory() -> String {
+        "https://acme-v02.api.letsencrypt.org/directory".into()
+    }
+}
+
+impl Default for Tls {
+    fn default() -> Self {
+        Tls {
+            mode: None,
+            email: None,
+            cert: None,
+            key: None,
+            profile: TlsProfile::default(),
+            acme_directory: Self::default_acme_directory(),
+            acme_ca: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -596,6 +621,8 @@ pub struct Loaded {
     pub provided_cert: Option<ProvidedCert>,
     /// `app.secrets`' values, when the command needs them ([`Secrets::Read`]).
     pub secrets: Option<SecretValues>,
+    /// `tls.acme_ca`'s content.
+    pub acme_ca: Option<String>,
     /// Not wrong, but worth the operator's attention.
     pub warnings: Vec<String>,
 }
@@ -697,6 +724,7 @@ pub fn check(file: &Path, source: &str, secrets: Secrets) -> Result<Loaded, Inva
             file: file.to_path_buf(),
             provided_cert: None,
             secrets: None,
+            acme_ca: None,
             warnings: Vec::new(),
         };
         let mut problems = validate::problems(&candidate);
@@ -704,6 +732,18 @@ pub fn check(file: &Path, source: &str, secrets: Secrets) -> Result<Loaded, Inva
             match candidate.read_provided_cert() {
                 Ok(cert) => candidate.provided_cert = cert,
                 Err(problem) => problems.push(problem),
+            }
+        }
+        if let (true, Some(path)) = (problems.is_empty(), &candidate.spec.tls.acme_ca) {
+            match std::fs::read_to_string(candidate.resolve(path)) {
+                Ok(pem) if pem.contains("-----BEGIN CERTIFICATE-----") => {
+                    candidate.acme_ca = Some(pem)
+                }
+                Ok(_) => problems.push((
+                    "tls.acme_ca".into(),
+                    format!("{path} holds no PEM certificate"),
+                )),
+                Err(e) => problems.push(("tls.acme_ca".into(), format!("cannot read {path}: {e}"))),
             }
         }
         if problems.is_empty() && secrets == Secrets::Read {

@@ -404,6 +404,13 @@ fn check_tls(loaded: &Loaded, p: &mut Problems) {
                     "acme needs `domain` (and `tls.email`); use `self-signed` for hosts without a public name",
                 );
             }
+            if !url_ok(&tls.acme_directory) {
+                push(
+                    p,
+                    "tls.acme_directory",
+                    format!("`{}` is not an http(s) URL", tls.acme_directory),
+                );
+            }
             if tls.email.is_none() {
                 let why = match tls.mode {
                     Some(_) => "acme",
