@@ -672,6 +672,31 @@ hosts:
         ],
     },
     Case {
+        name: "static_files_need_a_release_on_the_lb",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+nginx:
+  static:
+    dir: public
+    url: /static/
+network:
+  private: [198.19.0.0/24]
+hosts:
+  - name: lb1
+    address: 198.18.0.20
+    private_address: 198.19.0.20
+    roles: [lb]
+  - name: app1
+    address: 198.18.0.21
+    private_address: 198.19.0.21
+    roles: [app]
+"#,
+        expected: &[
+            r#"deployer.yaml:6:5: nginx.static: `lb1` runs no app, so it keeps no release to serve these files from: give it the app role too, or let the app serve them"#,
+        ],
+    },
+    Case {
         name: "ssh_from_empty",
         yaml: r#"app:
   name: hello

@@ -693,6 +693,17 @@ fn check_nginx(spec: &Spec, p: &mut Problems) {
         }
     }
     if let Some(files) = &nginx.static_files {
+        // nginx serves them from the release, which only app hosts keep.
+        if let Some(lb) = spec.hosts.iter().find(|h| h.has(Role::Lb) && !h.has(Role::App)) {
+            push(
+                p,
+                "nginx.static",
+                format!(
+                    "`{}` runs no app, so it keeps no release to serve these files from: give it the app role too, or let the app serve them",
+                    lb.name
+                ),
+            );
+        }
         let dir = std::path::Path::new(&files.dir);
         let inside = dir.is_relative()
             && dir
