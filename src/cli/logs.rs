@@ -15,8 +15,8 @@ use crate::spec::Secrets;
 pub struct Args {
     #[command(flatten)]
     pub connect: ConnectArgs,
-    /// Keep streaming new lines until interrupted.
-    #[arg(short, long)]
+    /// Keep streaming new lines until interrupted (`-f` is `--file`).
+    #[arg(long)]
     pub follow: bool,
     /// How many of the latest lines to show first.
     #[arg(short = 'n', long, default_value_t = 100, value_name = "N")]
