@@ -694,7 +694,11 @@ fn check_nginx(spec: &Spec, p: &mut Problems) {
     }
     if let Some(files) = &nginx.static_files {
         // nginx serves them from the release, which only app hosts keep.
-        if let Some(lb) = spec.hosts.iter().find(|h| h.has(Role::Lb) && !h.has(Role::App)) {
+        if let Some(lb) = spec
+            .hosts
+            .iter()
+            .find(|h| h.has(Role::Lb) && !h.has(Role::App))
+        {
             push(
                 p,
                 "nginx.static",
