@@ -229,3 +229,23 @@ fn secrets_are_read_for_plans_and_never_shown() {
         }
     }
 }
+
+#[test]
+fn completions_and_the_man_page_come_from_the_command_line() {
+    let bash = deployer(&["completions", "bash"]);
+    assert_says(
+        &bash,
+        0,
+        &["_deployer()", "rollback", "--detailed-exitcode"],
+    );
+    let syntax = std::process::Command::new("bash")
+        .args(["-n", "-c"])
+        .arg(String::from_utf8_lossy(&bash.stdout).as_ref())
+        .output()
+        .unwrap();
+    assert!(syntax.status.success(), "{}", text(&syntax));
+    for shell in ["zsh", "fish"] {
+        assert_says(&deployer(&["completions", shell]), 0, &["status"]);
+    }
+    assert_says(&deployer(&["man"]), 0, &[".TH deployer 1", "apply"]);
+}

@@ -3,6 +3,7 @@
 
 mod apply;
 mod exposure;
+mod generated;
 mod hosts;
 mod lab;
 mod lock;
@@ -77,6 +78,13 @@ enum Command {
     /// The deploy lock of each host.
     #[command(subcommand)]
     Lock(lock::Action),
+    /// Print shell completions: `deployer completions bash > /etc/bash_completion.d/deployer`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `deployer man > /usr/local/share/man/man1/deployer.1`.
+    Man,
     /// Disposable Debian hosts on this machine, for tests and rehearsals.
     #[command(subcommand)]
     Lab(lab::Action),
@@ -105,6 +113,8 @@ pub fn main() -> ExitCode {
         Command::Logs(args) => logs::run(&cli, args),
         Command::Lock(action) => lock::run(&cli, action),
         Command::Lab(action) => lab::run(&cli, action),
+        Command::Completions { shell } => generated::completions(*shell).map(|()| exit::OK),
+        Command::Man => generated::man().map(|()| exit::OK),
     };
     match result {
         Ok(code) => ExitCode::from(code),
