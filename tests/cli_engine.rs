@@ -208,7 +208,7 @@ fn secrets_are_read_for_plans_and_never_shown() {
         &out,
         65,
         &[
-            "deployer.yaml:5:7: app.secrets[0]: SESSION_SECRET is not set in deployer's environment: export it",
+            "deployer.yaml:6:7: app.secrets[0]: SESSION_SECRET is not set in deployer's environment: export it",
             "nothing was applied",
         ],
     );
@@ -248,4 +248,36 @@ fn completions_and_the_man_page_come_from_the_command_line() {
         assert_says(&deployer(&["completions", shell]), 0, &["status"]);
     }
     assert_says(&deployer(&["man"]), 0, &[".TH deployer 1", "apply"]);
+}
+
+/// The schema editors use is the one the binary prints, and it accepts
+/// every example (read as YAML, checked as JSON).
+#[test]
+fn the_committed_schema_is_current_and_accepts_every_example() {
+    let printed = deployer(&["schema"]);
+    assert_says(&printed, 0, &["\"$schema\""]);
+    let committed = fs::read_to_string(Path::new(ROOT).join("docs/deployer.schema.json")).unwrap();
+    assert!(
+        committed == String::from_utf8_lossy(&printed.stdout),
+        "docs/deployer.schema.json is stale: run `deployer schema > docs/deployer.schema.json`"
+    );
+    let schema: serde_json::Value = serde_json::from_str(&committed).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for (name, spec) in common::SPECS {
+        let yaml = fs::read_to_string(Path::new(ROOT).join(spec)).unwrap();
+        let value: serde_json::Value = yaml_to_json(&yaml);
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{name}: {errors:?}");
+    }
+    let typo = yaml_to_json("app:\n  name: x\n  start: node s.js\n  instancs: 2\nhosts: []\n");
+    assert!(!validator.is_valid(&typo), "unknown keys are refused");
+}
+
+/// YAML read by deployer's own loader, as a JSON value.
+fn yaml_to_json(yaml: &str) -> serde_json::Value {
+    let (_, typed) = deployer::yaml::load::<serde_json::Value>(yaml).unwrap();
+    typed.value.expect("a YAML document")
 }

@@ -22,3 +22,13 @@ pub fn man() -> Result<()> {
     clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
     Ok(())
 }
+
+/// `deployer schema`: the JSON Schema of deployer.yaml, for editors
+/// (`# yaml-language-server: $schema=deployer.schema.json`).
+pub fn schema() -> Result<()> {
+    let schema = schemars::schema_for!(crate::spec::Spec);
+    let mut text = serde_json::to_string_pretty(&schema)?;
+    text.push('\n');
+    std::io::stdout().write_all(text.as_bytes())?;
+    Ok(())
+}

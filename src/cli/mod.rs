@@ -85,6 +85,8 @@ enum Command {
     },
     /// Print the man page (roff): `deployer man > /usr/local/share/man/man1/deployer.1`.
     Man,
+    /// Print the JSON Schema of deployer.yaml, for editors.
+    Schema,
     /// Disposable Debian hosts on this machine, for tests and rehearsals.
     #[command(subcommand)]
     Lab(lab::Action),
@@ -115,6 +117,7 @@ pub fn main() -> ExitCode {
         Command::Lab(action) => lab::run(&cli, action),
         Command::Completions { shell } => generated::completions(*shell).map(|()| exit::OK),
         Command::Man => generated::man().map(|()| exit::OK),
+        Command::Schema => generated::schema().map(|()| exit::OK),
     };
     match result {
         Ok(code) => ExitCode::from(code),

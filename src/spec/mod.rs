@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::yaml::{self, Diagnostic};
@@ -20,7 +21,8 @@ pub use provided_cert::ProvidedCert;
 pub use secrets::{Secret, Source as SecretSource, Values as SecretValues};
 pub use values::{Cidr, Duration, Instances, Ip};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Spec {
     pub app: App,
     #[serde(default)]
@@ -49,13 +51,15 @@ pub struct Spec {
 }
 
 /// Backing services deployer runs for the app.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Services {
     /// Shared state (sessions, caches, queues) outside the web processes.
     pub redis: Option<Redis>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Redis {
     /// The host that runs it.
     pub host: String,
@@ -79,7 +83,8 @@ impl Redis {
 }
 
 /// How a new release reaches several hosts.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Rollout {
     /// Hosts switched at once, after the first host alone turned healthy.
     #[serde(default = "Rollout::default_batch")]
@@ -100,7 +105,8 @@ impl Default for Rollout {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct App {
     /// Names the unit files, the user, and the directories on the hosts.
     pub name: String,
@@ -157,7 +163,7 @@ impl App {
 }
 
 /// `npm audit --audit-level`, or `off`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AuditLevel {
     Off,
@@ -181,7 +187,7 @@ impl AuditLevel {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ProcessManager {
     #[default]
@@ -189,7 +195,8 @@ pub enum ProcessManager {
     Pm2,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Health {
     #[serde(default = "Health::default_path")]
     pub path: String,
@@ -229,7 +236,8 @@ impl Default for Health {
 }
 
 /// A background process: no port, never behind nginx.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Worker {
     pub name: String,
     pub start: String,
@@ -243,13 +251,15 @@ impl Worker {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Runtime {
     #[serde(default)]
     pub node: NodeRuntime,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct NodeRuntime {
     /// The major release line, e.g. 22.
     #[serde(default = "NodeRuntime::default_version")]
@@ -276,7 +286,7 @@ impl Default for NodeRuntime {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum NodeSource {
     /// The release tarball, verified against SHASUMS256.
@@ -288,7 +298,8 @@ pub enum NodeSource {
     Distro,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Tls {
     /// Defaults to `acme` when a domain is set, `self-signed` otherwise.
     pub mode: Option<TlsMode>,
@@ -326,7 +337,7 @@ impl Default for Tls {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum TlsMode {
     Acme,
@@ -336,7 +347,7 @@ pub enum TlsMode {
 }
 
 /// Mozilla's server-side TLS profiles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TlsProfile {
     #[default]
@@ -344,7 +355,8 @@ pub enum TlsProfile {
     Modern,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Network {
     /// The network the hosts share; app ports are open only to it.
     #[serde(default)]
@@ -379,7 +391,8 @@ impl Default for Network {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Host {
     pub name: String,
     /// The public address or DNS name deployer connects to.
@@ -399,7 +412,9 @@ impl Host {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// nginx: TLS and the public entry point.
@@ -416,7 +431,8 @@ impl Role {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Ssh {
     /// Defaults to the `User` of `~/.ssh/config`, else root.
     pub user: Option<String>,
@@ -431,7 +447,7 @@ pub struct Ssh {
     pub allow_users: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum KnownHosts {
     /// An unknown or changed host key stops the run.
@@ -441,7 +457,8 @@ pub enum KnownHosts {
     AcceptNew,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Nginx {
     #[serde(rename = "static")]
     pub static_files: Option<StaticFiles>,
@@ -480,7 +497,8 @@ impl Default for Nginx {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct StaticFiles {
     /// A directory of the release, e.g. `public`.
     pub dir: String,
@@ -496,7 +514,8 @@ impl StaticFiles {
 }
 
 /// Requests per second per client address, with a burst allowance.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct RateLimit {
     #[serde(default = "RateLimit::default_enabled")]
     pub enabled: bool,
@@ -528,7 +547,8 @@ impl Default for RateLimit {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Monitoring {
     /// Receives alerts as JSON POSTs.
     pub webhook: Option<String>,
@@ -554,7 +574,8 @@ impl Default for Monitoring {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Firewall {
     /// Extra ports to open, each to chosen sources.
     #[serde(default)]
@@ -580,7 +601,8 @@ impl Default for Firewall {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct OpenPort {
     pub port: u16,
     #[serde(default)]
@@ -590,7 +612,7 @@ pub struct OpenPort {
     pub from: Vec<Cidr>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Proto {
     #[default]

@@ -8,6 +8,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +62,32 @@ struct Written {
     env: Option<String>,
     file: Option<String>,
     command: Option<String>,
+}
+
+impl JsonSchema for Secret {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Secret".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let name = json_schema!({"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"});
+        json_schema!({
+            "description": "A variable name (its value from the operator's variable of that name), or `name` and one source.",
+            "oneOf": [
+                name,
+                {
+                    "type": "object",
+                    "required": ["name"],
+                    "additionalProperties": false,
+                    "properties": {
+                        "name": name,
+                        "env": {"type": "string", "description": "The operator's variable holding it."},
+                        "file": {"type": "string", "description": "A dotenv file (`NAME=value` lines) outside the repository."},
+                        "command": {"type": "string", "description": "A command printing the value."}
+                    }
+                }
+            ]
+        })
+    }
 }
 
 impl<'de> Deserialize<'de> for Secret {

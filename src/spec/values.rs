@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 use ipnet::IpNet;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Unexpected, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -62,6 +63,21 @@ impl<'de> Deserialize<'de> for Instances {
     }
 }
 
+impl JsonSchema for Instances {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Instances".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A whole number from 1 to 64, or `max` (one per CPU core).",
+            "oneOf": [
+                {"type": "integer", "minimum": 1, "maximum": Instances::LIMIT},
+                {"const": "max"}
+            ]
+        })
+    }
+}
+
 impl Serialize for Instances {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
@@ -79,6 +95,19 @@ pub struct Duration(pub std::time::Duration);
 impl Duration {
     pub const fn secs(s: u64) -> Self {
         Duration(std::time::Duration::from_secs(s))
+    }
+}
+
+impl JsonSchema for Duration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A length of time: `10s`, `500ms`, `2m`, `1h`.",
+            "type": "string",
+            "pattern": "^[0-9]+ ?(ms|s|m|min|h)$"
+        })
     }
 }
 
@@ -117,6 +146,15 @@ macro_rules! parsed_text {
     ($name:ident, $inner:ty, $expected:literal, $check:expr) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub struct $name(pub $inner);
+
+        impl JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                json_schema!({"type": "string", "description": $expected})
+            }
+        }
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
