@@ -281,3 +281,78 @@ fn yaml_to_json(yaml: &str) -> serde_json::Value {
     let (_, typed) = deployer::yaml::load::<serde_json::Value>(yaml).unwrap();
     typed.value.expect("a YAML document")
 }
+
+/// The wizard, answered through a real pseudo-terminal: it detects the
+/// app, asks the rest, and writes a spec that validates and renders.
+#[test]
+fn init_asks_and_writes_a_spec_that_validates() {
+    let dir = TempDir::new().unwrap();
+    for name in ["package.json", "server.js"] {
+        fs::copy(
+            Path::new(ROOT).join("examples/hello").join(name),
+            dir.path().join(name),
+        )
+        .unwrap();
+    }
+    let spec = dir.path().join("deployer.yaml");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_deployer"));
+    command.args(["init", "-f"]).arg(&spec).env("TERM", "xterm");
+    let mut wizard = rexpect::session::spawn_command(command, Some(10_000)).unwrap();
+    let mut answer = |prompt: &str, keys: &str| {
+        wizard.exp_string(prompt).unwrap();
+        wizard.send(keys).unwrap();
+        wizard.flush().unwrap();
+    };
+    answer("App name", "\r"); // detected: hello
+    answer("Start command", "\r"); // detected: node server.js
+    answer("Health check path", "\r"); // detected: /healthz
+    answer("How many hosts", "\r");
+    answer("Host 1 name", "\r");
+    answer("Host 1 address", "198.18.0.10\r");
+    answer("Domain", "shop.example.com\r");
+    answer("TLS", "\r"); // acme, with a domain
+    answer("ACME contact email", "ops@example.com\r");
+    answer("Process manager", "\x1b[B\r"); // down to pm2
+    answer(
+        "Web processes per app host",
+        "\x15", /* clear the default */
+    );
+    answer("", "2\r");
+    answer("Who may reach SSH", "203.0.113.0/24\r");
+    wizard.exp_eof().unwrap();
+
+    let written = fs::read_to_string(&spec).unwrap();
+    for line in [
+        "  name: \"hello\"",
+        "  start: \"node server.js\"",
+        "  process_manager: pm2",
+        "  instances: 2",
+        "domain: \"shop.example.com\"",
+        "  email: \"ops@example.com\"",
+        "  ssh_from: [\"203.0.113.0/24\"]",
+        "    address: \"198.18.0.10\"",
+    ] {
+        assert!(written.contains(line), "no `{line}` in:\n{written}");
+    }
+    assert!(dir.path().join("deployer.schema.json").exists());
+    let spec_arg = spec.to_str().unwrap();
+    assert_says(&deployer(&["validate", "-f", spec_arg]), 0, &["is valid"]);
+    let out = dir.path().join("out");
+    assert_says(
+        &deployer(&["render", "-f", spec_arg, "--out", out.to_str().unwrap()]),
+        0,
+        &[],
+    );
+    assert_says(
+        &deployer(&[
+            "init",
+            "-f",
+            spec_arg,
+            "--non-interactive",
+            "--host",
+            "web1=198.18.0.10",
+        ]),
+        1,
+        &["exists: add --force to replace it"],
+    );
+}

@@ -5,6 +5,7 @@ mod apply;
 mod exposure;
 mod generated;
 mod hosts;
+mod init;
 mod lab;
 mod lock;
 mod logs;
@@ -59,6 +60,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Write a deployer.yaml for the app in this directory, asking what it cannot detect.
+    Init(init::Args),
     /// Check deployer.yaml and report every problem in it at once.
     Validate,
     /// Write each host's files under OUT/<host>/, at the paths they will have on the host.
@@ -105,6 +108,7 @@ pub fn main() -> ExitCode {
         }
     };
     let result = match &cli.command {
+        Command::Init(args) => init::run(&cli, args),
         Command::Validate => validate(&cli).map(|()| exit::OK),
         Command::Render(args) => render::run(&cli, args).map(|()| exit::OK),
         Command::Plan(args) => plan::run(&cli, args),
