@@ -970,6 +970,52 @@ fn acme_certificates_are_obtained_served_and_renewed() {
     assert!(status.contains("tls       expires"), "{status}");
 }
 
+/// The GitHub Actions workflow in docs/ci/, its Plan and Apply steps run as
+/// written (bash -eo pipefail, `$GITHUB_OUTPUT`), against the lab: a plan
+/// that reports changes, an apply, a plan that reports none.
+#[test]
+fn ci_workflow_plans_applies_and_plans_again() {
+    let dir = TempDir::new().unwrap();
+    let spec = dir.path().join("deployer.yaml");
+    fs::write(&spec, hello_yaml(dir.path(), "")).unwrap();
+    let (_lab, _) = Lab::up(spec.to_str().unwrap());
+    let workflow = fs::read_to_string(Path::new(ROOT).join("docs/ci/github-actions.yml")).unwrap();
+    let (_, typed) = deployer::yaml::load::<serde_json::Value>(&workflow).unwrap();
+    let workflow = typed.value.expect("the workflow is YAML");
+    let step = |job: &str, name: &str| -> String {
+        workflow["jobs"][job]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .and_then(|s| s["run"].as_str())
+            .unwrap_or_else(|| panic!("no step {name} in job {job}"))
+            .to_string()
+    };
+    let binary = Path::new(env!("CARGO_BIN_EXE_deployer")).parent().unwrap();
+    let path = format!("{}:{}", binary.display(), std::env::var("PATH").unwrap());
+    let outputs = dir.path().join("github_output");
+    let run = |script: &str| {
+        Command::new("bash")
+            .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", script])
+            .current_dir(dir.path())
+            .env("PATH", &path)
+            .env("DEPLOYER_FILE", &spec)
+            .env("DEPLOYER_LAB", "true")
+            .env("GITHUB_OUTPUT", &outputs)
+            .output()
+            .unwrap()
+    };
+    let plan = step("plan", "Plan");
+    must(run(&plan), "the Plan step");
+    assert_eq!(fs::read_to_string(&outputs).unwrap(), "changes=true\n");
+    assert!(dir.path().join("plan.json").exists(), "the plan artifact");
+    must(run(&step("apply", "Apply")), "the Apply step");
+    fs::remove_file(&outputs).unwrap();
+    must(run(&plan), "the Plan step again");
+    assert_eq!(fs::read_to_string(&outputs).unwrap(), "changes=false\n");
+}
+
 /// A stand-in for a change that passes every check yet shuts out new SSH
 /// connections: whenever FILE holds MARKER, the host does BREAK; once it no
 /// longer does, MEND. Installed on a lab host as a systemd path unit.
