@@ -44,7 +44,7 @@ pub struct ConvergeArgs {
     )]
     pub lock_ttl: u64,
     /// No progress lines.
-    #[arg(long, short = 'q')]
+    #[arg(long, short = 'q', env = "DEPLOYER_QUIET")]
     pub quiet: bool,
 }
 

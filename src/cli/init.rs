@@ -18,37 +18,42 @@ pub struct Args {
     #[arg(long, env = "DEPLOYER_NON_INTERACTIVE")]
     pub non_interactive: bool,
     /// Replace an existing file.
-    #[arg(long)]
+    #[arg(long, env = "DEPLOYER_INIT_FORCE")]
     pub force: bool,
     /// The app's name (default: package.json's `name`).
-    #[arg(long)]
+    #[arg(long, env = "DEPLOYER_INIT_NAME")]
     pub name: Option<String>,
     /// How to start it, without a shell (default: package.json's `start` script).
-    #[arg(long)]
+    #[arg(long, env = "DEPLOYER_INIT_START")]
     pub start: Option<String>,
     /// A host: NAME=ADDRESS, or NAME=ADDRESS,PRIVATE_ADDRESS; repeatable.
-    #[arg(long = "host", value_name = "NAME=ADDRESS[,PRIVATE]")]
+    #[arg(
+        long = "host",
+        value_name = "NAME=ADDRESS[,PRIVATE]",
+        env = "DEPLOYER_INIT_HOSTS",
+        value_delimiter = ' '
+    )]
     pub hosts: Vec<String>,
     /// The site's public name.
-    #[arg(long)]
+    #[arg(long, env = "DEPLOYER_INIT_DOMAIN")]
     pub domain: Option<String>,
     /// `acme`, `self-signed` or `off` (default: acme with a domain).
-    #[arg(long)]
+    #[arg(long, env = "DEPLOYER_INIT_TLS")]
     pub tls: Option<String>,
     /// The ACME account's contact.
-    #[arg(long)]
+    #[arg(long, env = "DEPLOYER_INIT_EMAIL")]
     pub email: Option<String>,
     /// `systemd` or `pm2`.
-    #[arg(long)]
+    #[arg(long, env = "DEPLOYER_INIT_PROCESS_MANAGER")]
     pub process_manager: Option<String>,
     /// Web processes per app host: a number or `max`.
-    #[arg(long)]
+    #[arg(long, env = "DEPLOYER_INIT_INSTANCES")]
     pub instances: Option<String>,
     /// The hosts' private network, e.g. 10.0.0.0/24 (needed with several hosts).
-    #[arg(long)]
+    #[arg(long, env = "DEPLOYER_INIT_PRIVATE")]
     pub private: Option<String>,
     /// Who may reach SSH (CIDRs); repeatable. Default: anyone.
-    #[arg(long)]
+    #[arg(long, env = "DEPLOYER_INIT_SSH_FROM", value_delimiter = ',')]
     pub ssh_from: Vec<String>,
 }
 

@@ -16,10 +16,16 @@ pub struct Args {
     #[command(flatten)]
     pub connect: ConnectArgs,
     /// Keep streaming new lines until interrupted (`-f` is `--file`).
-    #[arg(long)]
+    #[arg(long, env = "DEPLOYER_LOGS_FOLLOW")]
     pub follow: bool,
     /// How many of the latest lines to show first.
-    #[arg(short = 'n', long, default_value_t = 100, value_name = "N")]
+    #[arg(
+        short = 'n',
+        long,
+        default_value_t = 100,
+        value_name = "N",
+        env = "DEPLOYER_LOGS_LINES"
+    )]
     pub lines: u32,
 }
 

@@ -176,4 +176,28 @@ mod tests {
     fn the_command_line_is_consistent() {
         super::Cli::command().debug_assert();
     }
+
+    /// CI sets options through the environment: every option has a
+    /// `DEPLOYER_*` variable.
+    #[test]
+    fn every_option_has_an_environment_variable() {
+        fn walk(command: &clap::Command, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                let env = arg.get_env().and_then(|e| e.to_str());
+                if arg.get_long().is_some()
+                    && !builtin
+                    && !env.is_some_and(|e| e.starts_with("DEPLOYER_"))
+                {
+                    missing.push(format!("{} --{}", command.get_name(), arg.get_id()));
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), &mut missing);
+        assert!(missing.is_empty(), "{missing:?}");
+    }
 }

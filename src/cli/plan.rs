@@ -16,13 +16,13 @@ pub struct Args {
     #[command(flatten)]
     pub connect: ConnectArgs,
     /// Print the plan as JSON (its format: docs/plan-json.md).
-    #[arg(long)]
+    #[arg(long, env = "DEPLOYER_JSON")]
     json: bool,
     /// Exit 0 when nothing would change, 2 when something would, 1 on error.
     #[arg(long, env = "DEPLOYER_DETAILED_EXITCODE")]
     detailed_exitcode: bool,
     /// Save the plan, for `deployer apply FILE`.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "DEPLOYER_PLAN_OUT")]
     out: Option<PathBuf>,
 }
 

@@ -22,7 +22,7 @@ pub struct ListArgs {
     #[command(flatten)]
     connect: ConnectArgs,
     /// Print the releases as JSON.
-    #[arg(long)]
+    #[arg(long, env = "DEPLOYER_JSON")]
     json: bool,
 }
 
@@ -30,14 +30,14 @@ pub struct ListArgs {
 pub struct RollbackArgs {
     /// The release to go back to: an id, or the start of one. By default,
     /// the latest to go live before the current one that did not fail.
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", env = "DEPLOYER_ROLLBACK_TO")]
     to: Option<String>,
     #[command(flatten)]
     connect: ConnectArgs,
     #[command(flatten)]
     converge: ConvergeArgs,
     /// Print what happened on each host as JSON (with --yes).
-    #[arg(long)]
+    #[arg(long, env = "DEPLOYER_JSON")]
     json: bool,
 }
 

@@ -16,13 +16,13 @@ use crate::spec::Secrets;
 #[derive(clap::Args)]
 pub struct Args {
     /// Only this host.
-    #[arg(long)]
+    #[arg(long, env = "DEPLOYER_RENDER_HOST")]
     host: Option<String>,
     /// Where to write; each host gets OUT/<host>/.
-    #[arg(long)]
+    #[arg(long, env = "DEPLOYER_RENDER_OUT")]
     out: PathBuf,
     /// CPU cores to assume for `instances: max` (read from the hosts at plan time).
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=1024), env = "DEPLOYER_RENDER_CPUS")]
     cpus: u32,
 }
 

@@ -15,7 +15,7 @@ pub struct Args {
     #[command(flatten)]
     pub connect: ConnectArgs,
     /// One JSON document on stdout.
-    #[arg(long)]
+    #[arg(long, env = "DEPLOYER_JSON")]
     pub json: bool,
 }
 
