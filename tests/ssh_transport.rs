@@ -298,7 +298,10 @@ fn the_cli_plans_over_ssh_from_the_spec() {
             "ssh:\n  user: root\n  identity: {}\n  known_hosts_file: {}\n",
             keys.key("ecdsa").display(),
             known_hosts.display()
-        );
+        )
+        // Where sshd listens: otherwise the plan would move it to 22, and
+        // the lockout guard refuses that.
+        + &format!("network:\n  ssh_port: {}\n", server.port);
     let spec_path = dir.path().join("deployer.yaml");
     fs::write(&spec_path, spec).unwrap();
     let spec_arg = spec_path.to_str().unwrap();
