@@ -54,6 +54,8 @@ pub fn plan(
 #[derive(Debug, Clone)]
 pub struct Applied {
     pub plan: HostPlan,
+    /// What the converge script said on stderr (package managers, systemctl).
+    pub log: String,
 }
 
 /// A host to apply, and how to reach it again.
@@ -140,7 +142,10 @@ pub fn apply(
     }
     if plan.is_converged() {
         release(transport)?;
-        return Ok(Applied { plan });
+        return Ok(Applied {
+            plan,
+            log: String::new(),
+        });
     }
     let script = converge::detached(
         &converge::script(resources, &plan.changes, &plan.handlers, lease, guard),
@@ -180,7 +185,10 @@ pub fn apply(
         progress("confirm with a new SSH connection");
         confirm(host, reconnect, guard)?;
     }
-    Ok(Applied { plan })
+    Ok(Applied {
+        plan,
+        log: output.stderr,
+    })
 }
 
 /// Calls off the revert through a new connection; without one, waits for

@@ -1072,13 +1072,20 @@ fn firewall_and_sshd_changes_cannot_lock_the_operator_out() {
         "untouched\n"
     );
 
-    // A good first apply is confirmed by a new connection: nothing left armed.
+    // A good first apply is confirmed by a new connection: nothing left
+    // armed. (-vv: timed progress lines and what the host's tools said.)
     fs::write(&spec, &good).unwrap();
-    let applied = must(
-        deployer(&["apply", "-f", spec_arg, "--lab", "--yes"]),
-        "the first apply",
+    let applied = deployer(&["apply", "-f", spec_arg, "--lab", "--yes", "-vv"]);
+    assert_says(
+        &applied,
+        0,
+        &[
+            "web1: applied",
+            "web1: [",
+            "] confirm with a new SSH connection",
+            "web1: | ",
+        ],
     );
-    assert!(applied.contains("web1: applied"), "{applied}");
     assert_eq!(
         on(
             "web1",

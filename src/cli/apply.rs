@@ -115,7 +115,14 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
             fail_fast: args.fail_fast,
         }
     };
-    let outcomes = converge(prepared, &expected, &connect, &args.converge, order);
+    let outcomes = converge(
+        prepared,
+        &expected,
+        &connect,
+        &args.converge,
+        order,
+        cli.verbose,
+    );
     report(outcomes, "deployer apply")
 }
 
@@ -126,9 +133,10 @@ pub fn converge(
     connect: &ConnectArgs,
     args: &ConvergeArgs,
     order: Order,
+    verbose: u8,
 ) -> Vec<Outcome<engine::Applied>> {
     let lease = Lease::new(&connect.state_dir, args.lock_ttl);
-    let progress = Progress::new(args.quiet);
+    let progress = Progress::new(args.quiet, verbose);
     let work = |mut host: hosts::Prepared| {
         let bar = progress.host(&host.name);
         let connector = host.connector.clone();
@@ -147,6 +155,12 @@ pub fn converge(
             &lease,
             &mut |step| bar.step(step),
         );
+        if let (Ok(applied), 2..) = (&result, verbose) {
+            // -vv: what the host's tools said along the way.
+            for line in applied.log.lines() {
+                eprintln!("{}: | {line}", host.name);
+            }
+        }
         match &result {
             Ok(applied) if applied.plan.is_converged() => bar.finish("no changes"),
             Ok(applied) => bar.finish(&format!("done: {}", applied.plan.summary())),

@@ -54,6 +54,11 @@ struct Cli {
     )]
     file: PathBuf,
 
+    /// -v: progress as timed lines, even on a terminal; -vv: also what the
+    /// hosts' tools said (apt, systemctl) while applying.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, env = "DEPLOYER_VERBOSE")]
+    verbose: u8,
+
     #[command(subcommand)]
     command: Command,
 }

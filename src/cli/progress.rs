@@ -1,25 +1,28 @@
 //! Per-host progress: a spinner per host on a terminal, plain lines
-//! otherwise (CI logs), nothing with --quiet.
+//! otherwise (CI logs) or with -v (each with the seconds since the host
+//! started), nothing with --quiet.
 
 use std::io::IsTerminal;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 pub enum Progress {
     Bars(MultiProgress),
-    Lines,
+    Lines { timed: bool },
     Quiet,
 }
 
 impl Progress {
-    pub fn new(quiet: bool) -> Self {
+    pub fn new(quiet: bool, verbose: u8) -> Self {
         if quiet {
             Progress::Quiet
+        } else if verbose > 0 {
+            Progress::Lines { timed: true }
         } else if std::io::stderr().is_terminal() {
             Progress::Bars(MultiProgress::new())
         } else {
-            Progress::Lines
+            Progress::Lines { timed: false }
         }
     }
 
@@ -35,7 +38,10 @@ impl Progress {
                 bar.enable_steady_tick(Duration::from_millis(120));
                 HostProgress::Bar(bar)
             }
-            Progress::Lines => HostProgress::Line(name.to_string()),
+            Progress::Lines { timed } => HostProgress::Line {
+                name: name.to_string(),
+                since: timed.then(Instant::now),
+            },
             Progress::Quiet => HostProgress::Quiet,
         }
     }
@@ -43,7 +49,10 @@ impl Progress {
 
 pub enum HostProgress {
     Bar(ProgressBar),
-    Line(String),
+    Line {
+        name: String,
+        since: Option<Instant>,
+    },
     Quiet,
 }
 
@@ -51,7 +60,7 @@ impl HostProgress {
     pub fn step(&self, step: &str) {
         match self {
             HostProgress::Bar(bar) => bar.set_message(step.to_string()),
-            HostProgress::Line(name) => eprintln!("{name}: {step}"),
+            HostProgress::Line { name, since } => eprintln!("{name}: {}{step}", elapsed(*since)),
             HostProgress::Quiet => {}
         }
     }
@@ -59,8 +68,15 @@ impl HostProgress {
     pub fn finish(&self, result: &str) {
         match self {
             HostProgress::Bar(bar) => bar.finish_with_message(result.to_string()),
-            HostProgress::Line(name) => eprintln!("{name}: {result}"),
+            HostProgress::Line { name, since } => eprintln!("{name}: {}{result}", elapsed(*since)),
             HostProgress::Quiet => {}
         }
     }
+}
+
+/// `[  1.2s] ` with -v, nothing otherwise.
+fn elapsed(since: Option<Instant>) -> String {
+    since.map_or(String::new(), |s| {
+        format!("[{:>6.1}s] ", s.elapsed().as_secs_f64())
+    })
 }

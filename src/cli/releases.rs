@@ -173,7 +173,14 @@ pub fn rollback(cli: &Cli, args: &RollbackArgs) -> Result<u8> {
     let order = Order::Waves {
         batch: usize::from(loaded.spec.rollout.batch),
     };
-    let outcomes = converge(prepared, &expected, &args.connect, &args.converge, order);
+    let outcomes = converge(
+        prepared,
+        &expected,
+        &args.connect,
+        &args.converge,
+        order,
+        cli.verbose,
+    );
     if !args.json {
         return report(outcomes, &rerun);
     }
