@@ -35,14 +35,12 @@ pub fn report(spec: &Spec, host: &Host, listening: &[Listening]) -> Vec<String> 
         .filter(|s| !expected.contains(&(s.proto.as_str(), s.port)))
         .filter(|s| !(s.proto == "udp" && DHCP_CLIENTS.contains(&s.port)))
         .map(|s| {
-            let address = match s.address {
-                None => "*".to_string(),
-                Some(ip) if ip.is_ipv6() => format!("[{ip}]"),
-                Some(ip) => ip.to_string(),
+            let socket = match s.address {
+                None => format!("*:{}", s.port),
+                Some(ip) => std::net::SocketAddr::new(ip, s.port).to_string(),
             };
             format!(
-                "{address}:{}/{} ({}) is not in the spec: bind it to loopback or the private address, or list it in firewall.open",
-                s.port,
+                "{socket}/{} ({}) is not in the spec: bind it to loopback or the private address, or list it in firewall.open",
                 s.proto,
                 process_name(&s.process)
             )

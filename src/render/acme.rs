@@ -5,6 +5,8 @@
 //! challenge that reaches the wrong one is asked of the others over the
 //! private network (`PEER_PORT`).
 
+use std::net::SocketAddr;
+
 use serde::Serialize;
 
 use super::context::{GuardedCommand, Paths};
@@ -45,10 +47,7 @@ pub fn view(loaded: &Loaded, host: &Host, paths: &Paths, self_signed: GuardedCom
     let names_file = quote(&format!("{}/acme.names", paths.tls_dir));
     let names_text = names.join(" ");
     let cert = quote(&paths.tls_cert);
-    let address = |ip: &Ip| match ip.0 {
-        std::net::IpAddr::V6(v6) => format!("[{v6}]:{PEER_PORT}"),
-        v4 => format!("{v4}:{PEER_PORT}"),
-    };
+    let address = |ip: &Ip| SocketAddr::new(ip.0, PEER_PORT).to_string();
     let lbs: Vec<&Host> = spec.hosts.iter().filter(|h| h.has(Role::Lb)).collect();
     let peers: Vec<String> = lbs
         .iter()

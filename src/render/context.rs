@@ -3,7 +3,7 @@
 //! out here so that templates only lay text out.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
@@ -11,8 +11,7 @@ use serde::Serialize;
 use crate::resource::{Instance, Release};
 use crate::shell::quote;
 use crate::spec::{
-    Cidr, Host, Ip, Loaded, NodeSource, ProcessManager, REDIS_URL, Role, SecretValues, Spec,
-    TlsMode,
+    Cidr, Host, Loaded, NodeSource, ProcessManager, REDIS_URL, Role, SecretValues, Spec, TlsMode,
 };
 
 /// Where things live on a host. One place, so templates and playbooks agree.
@@ -500,13 +499,14 @@ fn health_checks(spec: &Spec, host: &Host, facts: &dyn Facts, paths: &Paths) -> 
         .web
         .into_iter()
         .map(|instance| {
+            // SocketAddr puts an IPv6 address in brackets, as URLs need.
             let address = match instance.address.parse::<IpAddr>() {
-                Ok(IpAddr::V6(ip)) => format!("[{ip}]"),
-                _ => instance.address,
+                Ok(ip) => SocketAddr::new(ip, instance.port).to_string(),
+                Err(_) => format!("{}:{}", instance.address, instance.port),
             };
             HealthCheck {
                 unit: instance.unit,
-                url: format!("http://{address}:{}{}", instance.port, spec.app.health.path),
+                url: format!("http://{address}{}", spec.app.health.path),
             }
         })
         .collect()
@@ -520,16 +520,14 @@ fn secrets(loaded: &Loaded, host: &Host) -> SecretValues {
     let runs_node = host.has(Role::App) || host.has(Role::Worker);
     if let (Some(redis), true) = (&spec.services.redis, runs_node) {
         let server = spec.hosts.iter().find(|h| h.name == redis.host);
-        let address = match server.and_then(|s| s.private_address) {
-            Some(Ip(IpAddr::V6(ip))) => format!("[{ip}]"),
-            Some(ip) => ip.to_string(),
-            None => "127.0.0.1".into(),
-        };
+        let ip = server
+            .and_then(|s| s.private_address)
+            .map_or(IpAddr::from([127, 0, 0, 1]), |ip| ip.0);
         let password = values.get(&redis.password).unwrap_or_default();
         let password = utf8_percent_encode(password, NON_ALPHANUMERIC).to_string();
         values.insert(
             REDIS_URL.into(),
-            format!("redis://:{password}@{address}:{}", redis.port),
+            format!("redis://:{password}@{}", SocketAddr::new(ip, redis.port)),
         );
     }
     values
