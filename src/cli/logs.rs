@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use anyhow::{Result, bail};
 
 use super::hosts::{self, ConnectArgs, Outcome};
-use super::{Cli, exit, load};
+use super::{Cli, exit, load, status};
 use crate::shell::quote;
 use crate::spec::Secrets;
 
@@ -31,14 +31,13 @@ pub struct Args {
 
 pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     let loaded = load(cli, Secrets::Skip)?;
-    let app = &loaded.spec.app.name;
-    // The app's units are `APP@PORT`, `APP-WORKER@N` and `APP-pm2`.
+    let [web, others] = status::app_unit_patterns(&loaded.spec.app.name);
     let script = format!(
         "exec journalctl --no-pager --output=short-iso --lines={} {} -u {} -u {}\n",
         args.lines,
         if args.follow { "--follow" } else { "" },
-        quote(&format!("{app}@*")),
-        quote(&format!("{app}-*")),
+        quote(&web),
+        quote(&others),
     );
     let hosts = hosts::select(&loaded, &args.connect)?;
     let out = Mutex::new(std::io::stdout());

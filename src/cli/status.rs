@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::hosts::{self, ConnectArgs};
 use super::{Cli, exit, load};
+use crate::render::context::Paths;
 use crate::shell::quote;
 use crate::spec::{Loaded, Role, Secrets};
 
@@ -55,7 +56,7 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     let hosts = hosts::select(&loaded, &args.connect)?;
     let outcomes = hosts::run_parallel(hosts, args.connect.parallel.into(), false, |host| {
         let mut transport = hosts::connect(&loaded, host, &args.connect)?;
-        let output = transport.run(&script(&loaded, &args.connect.state_dir), &mut |_| {})?;
+        let output = transport.run(&script(&loaded), &mut |_| {})?;
         if output.status != 0 {
             bail!(
                 "{}: reading its status failed:\n{}",
@@ -83,12 +84,19 @@ pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     Ok(if healthy { exit::OK } else { exit::FAILED })
 }
 
+/// The app's units: web instances `APP@PORT`, workers `APP-WORKER@N`, `APP-pm2`.
+pub(super) fn app_unit_patterns(app: &str) -> [String; 2] {
+    [format!("{app}@*"), format!("{app}-*")]
+}
+
 /// One script: `KIND<TAB>fields` lines.
-fn script(loaded: &Loaded, state_dir: &str) -> String {
+fn script(loaded: &Loaded) -> String {
     let app = &loaded.spec.app.name;
+    let paths = Paths::new(app);
+    let [web, others] = app_unit_patterns(app);
     let patterns = [
-        format!("{app}@*"),
-        format!("{app}-*"),
+        web,
+        others,
         "nginx.service".into(),
         "redis-server.service".into(),
         "deployer-firewall.service".into(),
@@ -96,8 +104,8 @@ fn script(loaded: &Loaded, state_dir: &str) -> String {
     ]
     .map(|p| quote(&p))
     .join(" ");
-    let cert = quote(&format!("/etc/nginx/tls/{app}/fullchain.pem"));
-    let health = quote(&format!("{state_dir}/health"));
+    let cert = quote(&paths.tls_cert);
+    let health = quote(&paths.health_state);
     format!(
         r#"export LC_ALL=C
 for unit in $(systemctl list-units --all --plain --no-legend --type=service,timer {patterns} | awk '{{print $1}}'); do
@@ -114,7 +122,7 @@ fi
 if nft list table inet deployer >/dev/null 2>&1; then printf 'F\t1\n'; else printf 'F\t0\n'; fi
 printf 'N\t%s\n' "$(date -u +%s)"
 "#,
-        current = quote(&format!("/srv/{app}/current")),
+        current = quote(&paths.current),
     )
 }
 

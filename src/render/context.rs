@@ -44,10 +44,13 @@ pub struct Paths {
     pub firewall: String,
     /// The live official Node.js build's programs.
     pub node_bin: String,
+    /// The health timer's failure counts, one file per unit
+    /// (`StateDirectory=deployer/health`).
+    pub health_state: String,
 }
 
 impl Paths {
-    fn new(app: &str) -> Self {
+    pub fn new(app: &str) -> Self {
         let root = format!("/srv/{app}");
         let config = format!("/etc/deployer/{app}");
         // Under /etc/nginx, so that `nginx -t` over a staged copy of that
@@ -70,6 +73,7 @@ impl Paths {
             pm2_prefix: super::pm2::prefix(),
             firewall: "/etc/deployer/firewall.nft".into(),
             node_bin: format!("{}/current/bin", super::node::ROOT),
+            health_state: "/var/lib/deployer/health".into(),
             root,
             config,
         }
