@@ -173,15 +173,7 @@ pub fn apply(
             output.stderr_tail()
         );
     }
-    let guarded = resources.iter().any(|r| {
-        let (kind, target) = r.label();
-        matches!(r, Resource::File(f) if f.guarded)
-            && plan
-                .changes
-                .iter()
-                .any(|c| c.kind == kind && c.target == target)
-    });
-    if guarded {
+    if !guard::changed_files(resources, &plan.changes).is_empty() {
         progress("confirm with a new SSH connection");
         confirm(host, reconnect, guard)?;
     }

@@ -137,13 +137,7 @@ pub fn script(
     );
     body.push_str(&owe(&early_handlers));
     write_commands(&mut body, resources, &changed, true);
-    let guarded: Vec<&File> = resources
-        .iter()
-        .filter_map(|r| match r {
-            Resource::File(f) if f.guarded && changed(r).is_some() => Some(f),
-            _ => None,
-        })
-        .collect();
+    let guarded = super::guard::changed_files(resources, changes);
     let arm = if guarded.is_empty() {
         String::new()
     } else {

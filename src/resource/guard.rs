@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use super::File;
+use super::diff::Change;
 use super::facts::Login;
+use super::{File, Resource};
 use crate::shell::quote;
 
 /// The transient unit that reverts; `systemd-run` names its timer after it.
@@ -22,6 +23,23 @@ pub const REVERTED: &str = "DEPLOYER_GUARD_REVERTED";
 
 /// Long enough for any converge script: the clock restarts at its end.
 const WHILE_APPLYING: Duration = Duration::from_secs(30 * 60);
+
+/// The guarded files among `resources` that `changes` touch: what the
+/// converge arms the guard for and the apply must confirm.
+pub fn changed_files<'a>(resources: &'a [Resource], changes: &[Change]) -> Vec<&'a File> {
+    resources
+        .iter()
+        .filter_map(|r| match r {
+            Resource::File(f) if f.guarded => Some(f),
+            _ => None,
+        })
+        .filter(|f| {
+            changes
+                .iter()
+                .any(|c| c.kind == "file" && c.target == f.path)
+        })
+        .collect()
+}
 
 /// What the spec says new SSH connections must look like.
 #[derive(Debug, Clone)]
