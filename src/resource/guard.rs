@@ -27,16 +27,15 @@ const WHILE_APPLYING: Duration = Duration::from_secs(30 * 60);
 /// The guarded files among `resources` that `changes` touch: what the
 /// converge arms the guard for and the apply must confirm.
 pub fn changed_files<'a>(resources: &'a [Resource], changes: &[Change]) -> Vec<&'a File> {
+    let changed = |r: &Resource| {
+        let (kind, target) = r.label();
+        changes.iter().any(|c| c.kind == kind && c.target == target)
+    };
     resources
         .iter()
         .filter_map(|r| match r {
-            Resource::File(f) if f.guarded => Some(f),
+            Resource::File(f) if f.guarded && changed(r) => Some(f),
             _ => None,
-        })
-        .filter(|f| {
-            changes
-                .iter()
-                .any(|c| c.kind == "file" && c.target == f.path)
         })
         .collect()
 }
