@@ -46,25 +46,7 @@ fn certificate_layer(dir: &Path, site: &str) -> PathBuf {
         )
     };
     fs::create_dir_all(in_layer(&cert).parent().unwrap()).unwrap();
-    require("openssl");
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-        ])
-        .args(["-days", "2", "-subj", "/CN=deployer-test"])
-        .arg("-keyout")
-        .arg(in_layer(&key))
-        .arg("-out")
-        .arg(in_layer(&cert))
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "{}", text(&made));
+    common::self_signed(&in_layer(&key), &in_layer(&cert), "/CN=deployer-test", None);
     layer
 }
 

@@ -749,8 +749,7 @@ impl Drop for NodeMirror {
 }
 
 /// An ACME server on this machine's lab address: Pebble (Debian's package)
-/// with its test DNS server saying every name is web1 (198.18.0.10). Its own
-/// HTTPS uses a certificate from a throwaway CA, `ca`.
+/// with its test DNS server saying every name is web1 (198.18.0.10).
 struct Pebble {
     servers: Vec<std::process::Child>,
     dir: TempDir,
@@ -763,59 +762,13 @@ impl Pebble {
         common::require("pebble");
         let dir = TempDir::new().unwrap();
         let path = |name: &str| dir.path().join(name).display().to_string();
-        let openssl = |args: &[&str]| {
-            let out = Command::new("openssl").args(args).output().unwrap();
-            assert!(out.status.success(), "openssl {args:?}: {}", text(&out));
-        };
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=lab ACME CA",
-            "-keyout",
-            &path("ca.key"),
-            "-out",
-            &path("ca.pem"),
-        ]);
-        openssl(&[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-subj",
-            "/CN=198.18.0.1",
-            "-keyout",
-            &path("key.pem"),
-            "-out",
-            &path("csr.pem"),
-        ]);
-        fs::write(dir.path().join("san.ext"), "subjectAltName=IP:198.18.0.1\n").unwrap();
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            &path("csr.pem"),
-            "-CA",
-            &path("ca.pem"),
-            "-CAkey",
-            &path("ca.key"),
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            &path("san.ext"),
-            "-out",
-            &path("cert.pem"),
-        ]);
+        // Its own HTTPS: a self-signed certificate, also the CA dehydrated trusts.
+        common::self_signed(
+            &dir.path().join("key.pem"),
+            &dir.path().join("cert.pem"),
+            "/CN=lab ACME server",
+            Some("IP:198.18.0.1"),
+        );
         let config = serde_json::json!({"pebble": {
             "listenAddress": "198.18.0.1:14000",
             "managementListenAddress": "198.18.0.1:15000",
@@ -865,9 +818,9 @@ impl Pebble {
         started
     }
 
-    /// The CA file for `tls.acme_ca`.
+    /// The CA file for `tls.acme_ca`: Pebble's own (self-signed) certificate.
     fn ca(&self) -> String {
-        self.dir.path().join("ca.pem").display().to_string()
+        self.dir.path().join("cert.pem").display().to_string()
     }
 
     /// The root Pebble signs certificates under (it makes a new one each start).

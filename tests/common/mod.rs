@@ -193,3 +193,28 @@ pub fn sample_host(root: &TempDir, config: &str) -> Vec<Resource> {
         )),
     ]
 }
+
+/// A P-256 key and a self-signed certificate for `subject` (and `san`, an
+/// `openssl -addext` subjectAltName value), valid two days.
+pub fn self_signed(key: &Path, cert: &Path, subject: &str, san: Option<&str>) {
+    require("openssl");
+    let mut command = Command::new("openssl");
+    command
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", subject, "-keyout"])
+        .arg(key)
+        .arg("-out")
+        .arg(cert);
+    if let Some(san) = san {
+        command.args(["-addext", &format!("subjectAltName={san}")]);
+    }
+    let made = command.output().unwrap();
+    assert!(made.status.success(), "{}", text(&made));
+}
