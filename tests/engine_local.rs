@@ -143,6 +143,7 @@ fn a_failed_check_leaves_the_live_file_untouched() {
         f.check = Some(Check {
             run: "! grep -q bad {}".into(),
             shadow: None,
+            name: None,
         });
     }
     let err = apply(&root, &bad).unwrap_err().to_string();
@@ -170,6 +171,7 @@ fn a_shadow_check_judges_the_staged_directory_at_the_live_path() {
         f.check = Some(Check {
             run: format!("grep -qx v2 '{conf}' && test -e \"{dir}/it's a \\$(name).txt\""),
             shadow: Some(dir.clone()),
+            name: None,
         });
     }
     apply(&root, &next).unwrap();
@@ -180,6 +182,7 @@ fn a_shadow_check_judges_the_staged_directory_at_the_live_path() {
         f.check = Some(Check {
             run: format!("grep -qx v2 '{conf}'"),
             shadow: Some(dir),
+            name: None,
         });
     }
     let err = apply(&root, &refused).unwrap_err().to_string();
@@ -375,4 +378,41 @@ fn handlers_owed_by_a_failed_apply_are_left_to_the_next() {
         plan.changes
     );
     assert_eq!(plan.handlers, [Handler::Reload("app.service".into())]);
+}
+
+/// A `before_release` command runs once the files are in place (it reads
+/// one), and a named check is called by its name when it refuses.
+#[test]
+fn before_release_commands_see_the_files_and_named_checks_say_their_name() {
+    let root = TempDir::new().unwrap();
+    let conf = path(&root, "etc/app/app.conf");
+    let copy = path(&root, "srv/app/conf-seen");
+    let mut with_command = resources(&root, "port = 3000\n");
+    let mut command = deployer::resource::Command::creates(
+        format!(
+            "cp {} {}",
+            deployer::shell::quote(&conf),
+            deployer::shell::quote(&copy)
+        ),
+        copy.clone(),
+    );
+    command.before_release = true;
+    with_command.push(Resource::Command(command));
+    apply(&root, &with_command).unwrap();
+    assert_eq!(fs::read_to_string(&copy).unwrap(), "port = 3000\n");
+
+    let mut refused = resources(&root, "no port here\n");
+    if let Resource::File(f) = &mut refused[1] {
+        f.check = Some(Check {
+            run: "grep -q '^port = ' {}\n# a script may span lines".into(),
+            shadow: None,
+            name: Some("the config sets a port".into()),
+        });
+    }
+    let err = format!("{:#}", apply(&root, &refused).unwrap_err());
+    assert!(
+        err.contains("check `the config sets a port` refused the new files"),
+        "{err}"
+    );
+    assert_eq!(fs::read_to_string(&conf).unwrap(), "port = 3000\n");
 }

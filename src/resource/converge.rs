@@ -2,9 +2,11 @@
 //! contents never appear in a process list), run by bash as root.
 //!
 //! Order, by kind: packages, users, directories, symlinks, files (all staged
-//! and checked first, then renamed into place), daemon-reload, services,
-//! restarts and reloads, commands. Commands marked `before_files` run just
-//! before the files, so that the checks see what they make. Every step is
+//! and checked first, then renamed into place), daemon-reload, the release,
+//! services, restarts and reloads, commands. Commands marked `before_files`
+//! run just before the files, so that the checks see what they make; those
+//! marked `before_release` just after daemon-reload, so that they see the
+//! files and the release's build sees what they make. Every step is
 //! idempotent, so a rerun after a failure finishes the job. The body sits in a function called on the last
 //! line: a script cut short in transit runs nothing. [`detached`] runs it
 //! apart from the SSH session, so a dropped connection does not stop a host
@@ -19,7 +21,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use super::diff::{Action, Change};
 use super::facts;
 use super::guard::Guard;
-use super::{Check, File, Handler, Release, Resource};
+use super::{Check, File, Handler, Phase, Release, Resource};
 use crate::lock;
 use crate::release::history;
 use crate::shell::quote;
@@ -125,7 +127,10 @@ pub fn script(
     }
     let early: Vec<&Resource> = resources
         .iter()
-        .filter(|r| matches!(r, Resource::Command(c) if c.before_files) && changed(r).is_some())
+        .filter(|r| {
+            matches!(r, Resource::Command(c) if c.phase() == Phase::BeforeFiles)
+                && changed(r).is_some()
+        })
         .collect();
     let early_handlers = super::diff::handlers(
         resources,
@@ -136,7 +141,7 @@ pub fn script(
         &[],
     );
     body.push_str(&owe(&early_handlers));
-    write_commands(&mut body, resources, &changed, true);
+    write_commands(&mut body, resources, &changed, Phase::BeforeFiles);
     let guarded = super::guard::changed_files(resources, changes);
     let arm = if guarded.is_empty() {
         String::new()
@@ -146,6 +151,15 @@ pub fn script(
     write_files(&mut body, resources, &changed, &(owe(handlers) + &arm));
     if handlers.contains(&Handler::DaemonReload) {
         body.push_str("step systemctl daemon-reload\nsystemctl daemon-reload\n");
+    }
+    let before_release = resources.iter().any(|r| {
+        matches!(r, Resource::Command(c) if c.phase() == Phase::BeforeRelease)
+            && changed(r).is_some()
+    });
+    if before_release {
+        // Their handlers too are owed before they run (no file may have changed).
+        body.push_str(&owe(handlers));
+        write_commands(&mut body, resources, &changed, Phase::BeforeRelease);
     }
     let release = resources.iter().find_map(|r| match r {
         Resource::Release(release) => Some((r, release)),
@@ -219,7 +233,7 @@ pub fn script(
     if !handlers.is_empty() {
         let _ = writeln!(body, "rm -f {pending}");
     }
-    write_commands(&mut body, resources, &changed, false);
+    write_commands(&mut body, resources, &changed, Phase::Last);
     if !guarded.is_empty() {
         body.push_str(&guard.await_confirmation());
     }
@@ -402,16 +416,16 @@ fn audit(release: &Release, level: &str) -> String {
     )
 }
 
-/// The commands whose guard failed, those that run `before_files` or the others.
+/// The commands of `phase` whose guard failed.
 fn write_commands<'a>(
     body: &mut String,
     resources: &'a [Resource],
     changed: &dyn Fn(&Resource) -> Option<&'a Change>,
-    before_files: bool,
+    phase: Phase,
 ) {
     for resource in resources {
         if let (Resource::Command(c), Some(change)) = (resource, changed(resource)) {
-            if c.before_files != before_files {
+            if c.phase() != phase {
                 continue;
             }
             debug_assert_eq!(change.action, Action::Run);
@@ -455,17 +469,17 @@ fn write_files<'a>(
             wrap(&BASE64.encode(&file.content))
         );
     }
-    let mut checks: BTreeMap<(String, Option<String>), Vec<usize>> = BTreeMap::new();
+    let mut checks: BTreeMap<(String, Option<String>, String), Vec<usize>> = BTreeMap::new();
     for (i, file) in files.iter().enumerate() {
-        if let Some(Check { run, shadow }) = &file.check {
+        if let Some(check @ Check { run, shadow, .. }) = &file.check {
             checks
-                .entry((run.clone(), shadow.clone()))
+                .entry((run.clone(), shadow.clone(), check.label().to_string()))
                 .or_default()
                 .push(i);
         }
     }
-    for (n, ((run, shadow), members)) in checks.iter().enumerate() {
-        let _ = writeln!(body, "step check {}", quote(run));
+    for (n, ((run, shadow, label), members)) in checks.iter().enumerate() {
+        let _ = writeln!(body, "step check {}", quote(label));
         match shadow {
             Some(dir) => {
                 let copy = format!("\"$stage\"/shadow{n}");
@@ -489,11 +503,11 @@ fn write_files<'a>(
                     );
                 }
                 let command = format!("shadowed {copy} {} {}", quote(dir), quote(run));
-                let _ = writeln!(body, "{}", judged(&command, run));
+                let _ = writeln!(body, "{}", judged(&command, label));
             }
             None => {
                 for &i in members {
-                    let _ = writeln!(body, "{}", judged(&run.replace("{}", &staged(i)), run));
+                    let _ = writeln!(body, "{}", judged(&run.replace("{}", &staged(i)), label));
                 }
             }
         }
@@ -520,11 +534,13 @@ fn write_files<'a>(
 
 /// A check whose failure stops the script. Explicit, because `set -e`
 /// ignores a failing command that a check might write as `! grep ...`.
-fn judged(command: &str, run: &str) -> String {
+/// The command stands on lines of its own: a check may be a script, whose
+/// last line may be a comment.
+fn judged(command: &str, label: &str) -> String {
     format!(
-        "if ! ( {command} ); then echo {} >&2; exit 1; fi",
+        "if ! (\n{command}\n); then echo {} >&2; exit 1; fi",
         quote(&format!(
-            "deployer: check `{run}` refused the new files; nothing was replaced"
+            "deployer: check `{label}` refused the new files; nothing was replaced"
         ))
     )
 }

@@ -115,6 +115,17 @@ impl File {
 pub struct Check {
     pub run: String,
     pub shadow: Option<String>,
+    /// What progress and a refusal call it; `run` itself by default (a
+    /// check several lines long wants a name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl Check {
+    /// What progress and a refusal call this check.
+    pub fn label(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.run)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,6 +154,11 @@ pub struct Command {
     /// read (a certificate `nginx -t` loads); otherwise after the services.
     #[serde(default)]
     pub before_files: bool,
+    /// Runs after the files are in place and before the release is built,
+    /// for what needs those files and what the build needs (a package from
+    /// an apt source that a file adds).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub before_release: bool,
     /// Handlers to run once after the apply when this command ran.
     #[serde(default)]
     pub notify: Vec<String>,
@@ -157,7 +173,17 @@ impl Command {
             unless: None,
             creates: Some(path.into()),
             before_files: false,
+            before_release: false,
             notify: Vec::new(),
+        }
+    }
+
+    /// When, in the converge, the command runs.
+    pub fn phase(&self) -> Phase {
+        match (self.before_files, self.before_release) {
+            (true, _) => Phase::BeforeFiles,
+            (false, true) => Phase::BeforeRelease,
+            (false, false) => Phase::Last,
         }
     }
 
@@ -169,6 +195,15 @@ impl Command {
             (None, None) => "false".into(),
         }
     }
+}
+
+/// Where a command runs in the converge: just before the files, just before
+/// the release (after the files and daemon-reload), or last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    BeforeFiles,
+    BeforeRelease,
+    Last,
 }
 
 /// The app's code: shipped into `ROOT/releases/ID`, built there by the app's
@@ -294,11 +329,17 @@ impl Resource {
             Resource::Command(c) if c.unless.is_none() && c.creates.is_none() => {
                 Some(format!("command `{}` needs a guard: `unless` or `creates`", c.run))
             }
-            // Handlers run after the services, before the last commands.
-            Resource::Command(c) if !c.notify.is_empty() && !c.before_files => Some(format!(
-                "command `{}`: `notify` needs `before_files: true`",
+            Resource::Command(c) if c.before_files && c.before_release => Some(format!(
+                "command `{}`: `before_files` and `before_release` exclude each other",
                 c.run
             )),
+            // Handlers run after the services, before the last commands.
+            Resource::Command(c) if !c.notify.is_empty() && c.phase() == Phase::Last => {
+                Some(format!(
+                    "command `{}`: `notify` needs `before_files` or `before_release`",
+                    c.run
+                ))
+            }
             _ => self.notify().iter().find(|h| Handler::parse(h).is_none()).map(|h| {
                 format!("{kind} {name}: unknown handler `{h}`; use `daemon-reload`, `restart UNIT` or `reload UNIT`")
             }),
