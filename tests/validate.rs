@@ -877,6 +877,43 @@ hosts:
             r#"deployer.yaml:15:30: hosts[0].roles[3]: is listed twice"#,
         ],
     },
+    Case {
+        name: "nodesource_keys_only_with_nodesource",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+runtime:
+  node:
+    repository: https://deb.example.org
+    key_fingerprint: 6F71F525282841EEDAF851B42F59B5F99B1BE0B4
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:6:17: runtime.node.repository: is only used with `source: nodesource`"#,
+            r#"deployer.yaml:7:22: runtime.node.key_fingerprint: is only used with `source: nodesource`"#,
+        ],
+    },
+    Case {
+        name: "nodesource_repository_and_fingerprint_malformed",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+runtime:
+  node:
+    source: nodesource
+    repository: deb.example.org
+    key_fingerprint: 6F71 F525 2828 41EE DAF8  51B4 2F59 B5F9 9B1B E0B4
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:7:17: runtime.node.repository: `deb.example.org` is not an http(s) URL"#,
+            r#"deployer.yaml:8:22: runtime.node.key_fingerprint: `6F71 F525 2828 41EE DAF8  51B4 2F59 B5F9 9B1B E0B4` is not a key fingerprint: write its 40 hexadecimal digits without spaces, as `gpg --show-keys` prints them"#,
+        ],
+    },
 ];
 
 fn validate_in_dir(yaml: &str) -> (Option<i32>, String) {

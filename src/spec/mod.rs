@@ -268,6 +268,12 @@ pub struct NodeRuntime {
     pub source: NodeSource,
     /// Where `official` tarballs and their SHASUMS256 come from.
     pub mirror: Option<String>,
+    /// `nodesource`: the repository's base URL (it holds `node_<major>.x`
+    /// and `gpgkey/nodesource-repo.gpg.key`); NodeSource's own by default.
+    pub repository: Option<String>,
+    /// `nodesource`: the fingerprint (40 hex digits) the repository's
+    /// signing key must have before apt trusts it; NodeSource's by default.
+    pub key_fingerprint: Option<String>,
 }
 
 impl NodeRuntime {
@@ -282,6 +288,8 @@ impl Default for NodeRuntime {
             version: Self::default_version(),
             source: NodeSource::default(),
             mirror: None,
+            repository: None,
+            key_fingerprint: None,
         }
     }
 }

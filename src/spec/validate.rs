@@ -781,6 +781,39 @@ fn check_runtime_ssh_monitoring(spec: &Spec, p: &mut Problems) {
             );
         }
     }
+    let nodesource = node.source == super::NodeSource::Nodesource;
+    if let Some(repository) = &node.repository {
+        if !nodesource {
+            push(
+                p,
+                "runtime.node.repository",
+                "is only used with `source: nodesource`",
+            );
+        } else if !url_ok(repository) {
+            push(
+                p,
+                "runtime.node.repository",
+                format!("`{repository}` is not an http(s) URL"),
+            );
+        }
+    }
+    if let Some(fingerprint) = &node.key_fingerprint {
+        if !nodesource {
+            push(
+                p,
+                "runtime.node.key_fingerprint",
+                "is only used with `source: nodesource`",
+            );
+        } else if fingerprint.len() != 40 || !fingerprint.chars().all(|c| c.is_ascii_hexdigit()) {
+            push(
+                p,
+                "runtime.node.key_fingerprint",
+                format!(
+                    "`{fingerprint}` is not a key fingerprint: write its 40 hexadecimal digits without spaces, as `gpg --show-keys` prints them"
+                ),
+            );
+        }
+    }
     if let Some(user) = &spec.ssh.user {
         check_user(user, "ssh.user", p);
     }
