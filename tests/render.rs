@@ -173,3 +173,81 @@ fn every_host_resource_list_matches_its_snapshot() {
         }
     }
 }
+
+/// `runtime.node.source: nodesource`: the apt source and pin as written,
+/// and the commands that trust the key and install Node.js, with the check
+/// that keeps the source off until apt verified the repository. Every
+/// script parses; Debian's npm is not installed (NodeSource's nodejs
+/// carries npm); pm2 is installed once NodeSource's Node.js is there.
+#[test]
+fn nodesource_renders_a_verified_source_a_pin_and_the_install() {
+    use deployer::render::{Renderer, context};
+    use deployer::resource::Resource;
+    let dir = tempfile::TempDir::new().unwrap();
+    let spec = dir.path().join("deployer.yaml");
+    fs::write(
+        &spec,
+        "app:\n  name: shop\n  start: node server.js\n  process_manager: pm2\n\
+         runtime:\n  node:\n    source: nodesource\n    version: 22\n\
+         \x20   repository: https://mirror.example.org/nodesource/\n\
+         \x20   key_fingerprint: 6f71f525282841eedaf851b42f59b5f99b1be0b4\n\
+         hosts:\n  - name: web1\n    address: 203.0.113.10\n",
+    )
+    .unwrap();
+    let out = render(spec.to_str().unwrap());
+    let etc = out.path().join("out/web1/etc/apt");
+    insta::assert_snapshot!(
+        "nodesource__list",
+        fs::read_to_string(etc.join("sources.list.d/nodesource.list")).unwrap()
+    );
+    insta::assert_snapshot!(
+        "nodesource__pin",
+        fs::read_to_string(etc.join("preferences.d/nodesource")).unwrap()
+    );
+
+    let loaded = deployer::spec::load(&spec, deployer::spec::Secrets::Skip)
+        .unwrap()
+        .unwrap();
+    let host = &loaded.spec.hosts[0];
+    let context = context::build(&loaded, host, &context::Assumed { cpus: 2 });
+    let resources = deployer::playbook::expand(&Renderer::new().unwrap(), &context).unwrap();
+    let packages: Vec<&str> = resources
+        .iter()
+        .filter_map(|r| match r {
+            Resource::Package(p) => Some(p.name.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(packages.contains(&"gpg"), "{packages:?}");
+    assert!(
+        !packages.contains(&"npm") && !packages.contains(&"nodejs"),
+        "nodejs comes from the source, npm with it: {packages:?}"
+    );
+    let node: Vec<&Resource> = resources
+        .iter()
+        .filter(|r| {
+            let (_, name) = r.label();
+            name.contains("NodeSource") || name.contains("nodesource") || name.contains("pm2 ")
+        })
+        .collect();
+    insta::assert_snapshot!(
+        "nodesource__resources",
+        serde_json::to_string_pretty(&node).unwrap()
+    );
+    let mut scripts = Vec::new();
+    for resource in &node {
+        match resource {
+            Resource::Command(c) => scripts.extend([c.run.clone(), c.guard()]),
+            Resource::File(f) => scripts.extend(f.check.iter().map(|c| c.run.clone())),
+            _ => {}
+        }
+    }
+    assert_eq!(scripts.len(), 7, "trust, check, install, pm2: {node:?}");
+    for script in scripts {
+        let parsed = std::process::Command::new("sh")
+            .args(["-n", "-c", &script])
+            .output()
+            .unwrap();
+        assert!(parsed.status.success(), "{}\n{script}", text(&parsed));
+    }
+}

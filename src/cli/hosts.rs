@@ -245,13 +245,6 @@ pub fn prepare(
     let runs_node = hosts
         .iter()
         .any(|h| h.has(Role::App) || h.has(Role::Worker));
-    if runs_node && spec.runtime.node.source == crate::spec::NodeSource::Nodesource {
-        bail!(
-            "runtime.node.source: this version cannot install NodeSource's packages yet; \
-             set `runtime.node.source: official` (the release tarballs) or `distro` in {}",
-            loaded.file.display()
-        );
-    }
     // What plan and apply render goes to the hosts: without the secrets'
     // values, the secrets file would be empty. (The other commands apply
     // no files.)

@@ -94,6 +94,8 @@ pub struct Context<'a> {
     pub firewall: FirewallView,
     /// `runtime.node.source: official` on an app or worker host.
     pub node_install: Option<GuardedCommand>,
+    /// `runtime.node.source: nodesource` on an app or worker host.
+    pub nodesource: Option<super::node::Nodesource>,
     /// pm2 mode on an app or worker host.
     pub pm2_install: Option<GuardedCommand>,
     /// `app.secrets`' values (and `REDIS_URL`); empty when the command did
@@ -276,6 +278,9 @@ pub fn build<'a>(loaded: &'a Loaded, host: &'a Host, facts: &dyn Facts) -> Conte
         node_install: ((host.has(Role::App) || host.has(Role::Worker))
             && spec.runtime.node.source == NodeSource::Official)
             .then(|| super::node::official_install(&spec.runtime.node)),
+        nodesource: ((host.has(Role::App) || host.has(Role::Worker))
+            && spec.runtime.node.source == NodeSource::Nodesource)
+            .then(|| super::node::nodesource(&spec.runtime.node)),
         pm2_install: ((host.has(Role::App) || host.has(Role::Worker))
             && spec.app.process_manager == ProcessManager::Pm2)
             .then(super::pm2::install),

@@ -2,6 +2,9 @@
 //! line, checked against the line's SHASUMS256.txt, unpacked side by side
 //! under /opt/nodejs (one directory per version) and made live by switching
 //! the `current` symlink, which /usr/local/bin's node, npm and npx follow.
+//! Or from NodeSource's signed apt repository ([`nodesource`]).
+
+use serde::Serialize;
 
 use super::context::GuardedCommand;
 use crate::shell::quote;
@@ -50,5 +53,170 @@ mv -Tf {root}/current.new {root}/current"#,
             root = ROOT,
         ),
         unless: format!("{ROOT}/current/bin/node --version 2>/dev/null | grep -q '^v{major}\\.'"),
+    }
+}
+
+/// NodeSource's repository, and the fingerprint its signing key must have.
+pub const NODESOURCE_REPOSITORY: &str = "https://deb.nodesource.com";
+pub const NODESOURCE_FINGERPRINT: &str = "6F71F525282841EEDAF851B42F59B5F99B1BE0B4";
+
+/// NodeSource's apt repository for one release line: what the playbook
+/// writes and runs, in order. The key is fetched on the host and trusted
+/// only with the pinned fingerprint; the source goes live only once apt
+/// has fetched the repository and verified it with that key (the file's
+/// check, on a private copy of the lists); then `nodejs` is installed from
+/// it at the line's newest version, upgraded or downgraded as the line moves.
+#[derive(Debug, Serialize)]
+pub struct Nodesource {
+    /// `REPOSITORY/node_MAJOR.x`, the source's URI (suite `nodistro`).
+    pub uri: String,
+    /// The repository's host, apt's `origin` for the pin.
+    pub origin: String,
+    pub fingerprint: String,
+    /// Named by the fingerprint: a new pinned key never replaces the one a
+    /// live source trusts before that source is checked against it.
+    pub keyring: String,
+    pub list: String,
+    pub pin: String,
+    /// Fetches the key and installs it if its fingerprint is the pinned one.
+    pub trust_key: GuardedCommand,
+    /// Judges the staged source: the key, then an `apt-get update` of that
+    /// source alone into throwaway lists.
+    pub verify: Check,
+    /// `apt-get install nodejs=VERSION`, the line's newest from the source.
+    pub install: GuardedCommand,
+}
+
+/// A file check with a name, as the playbook passes it on.
+#[derive(Debug, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub run: String,
+}
+
+/// What the NodeSource source, pin and commands are for `runtime`.
+pub fn nodesource(runtime: &NodeRuntime) -> Nodesource {
+    let repository = runtime
+        .repository
+        .as_deref()
+        .unwrap_or(NODESOURCE_REPOSITORY)
+        .trim_end_matches('/');
+    let fingerprint = runtime
+        .key_fingerprint
+        .as_deref()
+        .unwrap_or(NODESOURCE_FINGERPRINT)
+        .to_ascii_uppercase();
+    let major = runtime.version;
+    let uri = format!("{repository}/node_{major}.x");
+    let keyring = format!("/etc/apt/keyrings/nodesource-{fingerprint}.gpg");
+    let key_url = format!("{repository}/gpgkey/nodesource-repo.gpg.key");
+    let fpr = quote(&fingerprint);
+    let ring = quote(&keyring);
+    let trust_key = GuardedCommand {
+        name: format!("trust NodeSource's signing key {fingerprint}"),
+        run: format!(
+            r#"set -eu
+umask 022
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+url={url}
+curl -fsS --retry 3 -o "$work/key" "$url" || {{ echo "deployer: could not download NodeSource's signing key from $url" >&2; exit 1; }}
+if grep -q -e '-----BEGIN PGP PUBLIC KEY BLOCK-----' "$work/key"; then
+  gpg --batch --quiet --homedir "$work" --dearmor <"$work/key" >"$work/key.gpg"
+else
+  cp "$work/key" "$work/key.gpg"
+fi
+found=$({found})
+if [ "$found" != {fpr} ]; then
+  echo "deployer: the signing key at $url has the fingerprint ${{found:-(none: no OpenPGP key there)}}, not the pinned "{fpr}" (runtime.node.key_fingerprint); apt was not told to trust it and NodeSource's repository was not added" >&2
+  exit 1
+fi
+install -d -m 0755 /etc/apt/keyrings
+install -m 0644 "$work/key.gpg" {ring}.new
+mv -f {ring}.new {ring}"#,
+            url = quote(&key_url),
+            found = fingerprints("\"$work/key.gpg\""),
+        ),
+        unless: format!("[ \"$({})\" = {fpr} ]", fingerprints(&ring)),
+    };
+    let verify = Check {
+        name: format!("apt verifies {uri} with the key {fingerprint}"),
+        run: format!(
+            r#"[ "$({found})" = {fpr} ] || {{ echo "deployer: "{ring}" does not hold exactly the key "{fpr}"; NodeSource's repository was not added" >&2; exit 1; }}
+apt=$(mktemp -d)
+mkdir -p "$apt/lists/partial" "$apt/parts"
+chmod 0755 "$apt" "$apt/lists"
+chown _apt "$apt/lists/partial" 2>/dev/null || true
+if said=$(apt-get update -o APT::Update::Error-Mode=any -o Dir::Etc::SourceList={{}} -o Dir::Etc::SourceParts="$apt/parts" -o Dir::State::Lists="$apt/lists" -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= 2>&1); then verified=yes; else verified=; fi
+rm -rf "$apt"
+[ -n "$verified" ] || {{ printf '%s\n' "$said" | grep -E '^(E|W): ' >&2; echo "deployer: apt could not fetch "{uri}" or verify it with the key "{fpr}"; NodeSource's repository was not added" >&2; exit 1; }}"#,
+            found = fingerprints(&ring),
+            uri = quote(&uri),
+        ),
+    };
+    let install = GuardedCommand {
+        name: format!("install Node.js {major} (NodeSource)"),
+        run: format!(
+            r#"set -eu
+apt-get update -qq -o DPkg::Lock::Timeout=600
+version=$(apt-cache madison nodejs | awk -F '|' -v uri={uri} '{{ gsub(/ /, "", $2); sub(/^ +/, "", $3) }} index($3, uri " ") == 1 {{ print $2 }}' | grep -E '^{major}\.' | sort -V | tail -n 1)
+[ -n "$version" ] || {{ echo "deployer: "{uri}" offers no nodejs {major}.x package for this host; nothing was installed" >&2; exit 1; }}
+apt-get install -y -qq --no-install-recommends --allow-downgrades -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold "nodejs=$version" >/dev/null
+/usr/bin/node --version | grep -q '^v{major}\.' || {{ echo "deployer: nodejs $version is installed, but /usr/bin/node says $(/usr/bin/node --version 2>&1)" >&2; exit 1; }}
+for old in /etc/apt/keyrings/nodesource-*.gpg; do [ "$old" = {ring} ] || rm -f "$old"; done"#,
+            uri = quote(&uri),
+        ),
+        // NodeSource's nodejs carries npm; Debian's needs Debian's npm package.
+        unless: format!(
+            "dpkg-query -W -f='${{db:Status-Abbrev}}${{Version}}' nodejs 2>/dev/null | grep -q '^ii *{major}\\.' && test -x /usr/bin/npm && ! dpkg-query -W -f='${{db:Status-Abbrev}}' npm 2>/dev/null | grep -q '^ii'"
+        ),
+    };
+    Nodesource {
+        origin: origin(repository).to_string(),
+        uri,
+        fingerprint,
+        keyring,
+        list: "/etc/apt/sources.list.d/nodesource.list".into(),
+        pin: "/etc/apt/preferences.d/nodesource".into(),
+        trust_key,
+        verify,
+        install,
+    }
+}
+
+/// A shell command printing the fingerprints of the primary keys in `file`
+/// (a shell word), space-separated: a keyring that holds any other key
+/// besides the pinned one does not match.
+fn fingerprints(file: &str) -> String {
+    format!(
+        r#"home=$(mktemp -d) && GNUPGHOME="$home" gpg --batch --with-colons --show-keys {file} 2>/dev/null | awk -F: '$1 == "pub" {{ primary = 1; next }} primary && $1 == "fpr" {{ print $10; primary = 0 }}' | paste -sd ' '; rm -rf "$home""#
+    )
+}
+
+/// The host of an http(s) URL: what apt calls a source's origin.
+fn origin(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host.starts_with('[') {
+        return host
+            .split_once(']')
+            .map_or(host, |(h, _)| h.trim_start_matches('['));
+    }
+    host.split(':').next().unwrap_or(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_origin_is_the_repositorys_host() {
+        assert_eq!(origin("https://deb.nodesource.com"), "deb.nodesource.com");
+        assert_eq!(origin("http://198.18.0.1:8097/nodesource"), "198.18.0.1");
+        assert_eq!(
+            origin("https://user@mirror.example.org:443/x"),
+            "mirror.example.org"
+        );
     }
 }
