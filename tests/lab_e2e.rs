@@ -630,48 +630,93 @@ fn apply_cut_midway(spec: &str, host: &str) -> (Option<i32>, String) {
     (status.code(), log)
 }
 
+/// This machine's Node.js, which the lab's stand-ins for Node.js sources
+/// package: its version (`v20.1.0`) and major (`20`). They need a
+/// self-contained node (not Debian's, which links libnode) with npm under
+/// /usr/lib/node_modules, as this machine has.
+fn local_node() -> (String, String) {
+    common::require("node");
+    common::require("python3");
+    let version = must(
+        Command::new("/usr/bin/node")
+            .arg("--version")
+            .output()
+            .unwrap(),
+        "node --version",
+    )
+    .trim()
+    .to_string();
+    let major = version
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .unwrap()
+        .to_string();
+    let linked = must(
+        Command::new("ldd").arg("/usr/bin/node").output().unwrap(),
+        "ldd node",
+    );
+    assert!(
+        !linked.contains("libnode") && Path::new("/usr/lib/node_modules/npm").is_dir(),
+        "the lab's Node.js sources are built from this machine's /usr/bin/node and \
+         /usr/lib/node_modules/npm, which must be an official-style build"
+    );
+    (version, major)
+}
+
+/// Runs `script` with `sh -eu` in `dir`, on this machine: its output.
+fn sh_in(dir: &Path, script: &str) -> String {
+    must(
+        Command::new("sh")
+            .args(["-euc", script])
+            .current_dir(dir)
+            .output()
+            .unwrap(),
+        script,
+    )
+}
+
+/// A server process, stopped when dropped.
+struct Served(std::process::Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `python3 -m http.server` for `dir` on this machine's lab address.
+fn http_server(dir: &Path, port: u16) -> Served {
+    let server = Command::new("python3")
+        .args(["-m", "http.server", "--bind", "198.18.0.1"])
+        .arg(port.to_string())
+        .arg("--directory")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(10), "the server listens", || {
+        reach("198.18.0.1", port) == Some(true)
+    });
+    Served(server)
+}
+
 /// A Node.js download mirror on this machine's lab address, in the official
 /// layout (`latest-v20.x/` with SHASUMS256.txt), holding a tarball of this
 /// machine's own Node.js and npm. Stopped when dropped.
 struct NodeMirror {
     dir: TempDir,
     line: String,
-    server: std::process::Child,
+    _server: Served,
 }
 
 impl NodeMirror {
     const URL: &'static str = "http://198.18.0.1:8098";
 
     fn serve() -> NodeMirror {
-        common::require("node");
-        common::require("python3");
-        let version = String::from_utf8(
-            Command::new("node")
-                .arg("--version")
-                .output()
-                .unwrap()
-                .stdout,
-        )
-        .unwrap()
-        .trim()
-        .to_string();
-        let major = version
-            .trim_start_matches('v')
-            .split('.')
-            .next()
-            .unwrap()
-            .to_string();
-        // The official layout needs a self-contained node (not Debian's, which
-        // links libnode) with npm under lib/node_modules, as this machine has.
-        let linked = must(
-            Command::new("ldd").arg("/usr/bin/node").output().unwrap(),
-            "ldd node",
-        );
-        assert!(
-            !linked.contains("libnode") && Path::new("/usr/lib/node_modules/npm").is_dir(),
-            "the Node.js mirror is built from this machine's /usr/bin/node and \
-             /usr/lib/node_modules/npm, which must be an official-style build"
-        );
+        let (version, major) = local_node();
         let dir = TempDir::new().unwrap();
         let name = format!("node-{version}-linux-x64");
         let line_dir = dir.path().join(format!("latest-v{major}.x"));
@@ -679,16 +724,7 @@ impl NodeMirror {
         fs::create_dir_all(tree.join("bin")).unwrap();
         fs::create_dir_all(tree.join("lib/node_modules")).unwrap();
         fs::create_dir_all(&line_dir).unwrap();
-        let sh = |script: &str| {
-            must(
-                Command::new("sh")
-                    .args(["-euc", script])
-                    .current_dir(dir.path())
-                    .output()
-                    .unwrap(),
-                script,
-            )
-        };
+        let sh = |script: &str| sh_in(dir.path(), script);
         sh(&format!(
             "cp /usr/bin/node {name}/bin/node && cp -a /usr/lib/node_modules/npm {name}/lib/node_modules/ \
              && ln -s ../lib/node_modules/npm/bin/npm-cli.js {name}/bin/npm \
@@ -697,25 +733,12 @@ impl NodeMirror {
         ));
         let sum = sh(&format!("cd latest-v{major}.x && sha256sum {name}.tar.xz"));
         let line = sum.trim().to_string();
-        let server = Command::new("python3")
-            .args([
-                "-m",
-                "http.server",
-                "--bind",
-                "198.18.0.1",
-                "8098",
-                "--directory",
-            ])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mirror = NodeMirror { dir, line, server };
+        let mirror = NodeMirror {
+            _server: http_server(dir.path(), 8098),
+            dir,
+            line,
+        };
         mirror.publish(true);
-        wait_until(Duration::from_secs(10), "the mirror listens", || {
-            reach("198.18.0.1", 8098) == Some(true)
-        });
         mirror
     }
 
@@ -741,10 +764,98 @@ impl NodeMirror {
     }
 }
 
-impl Drop for NodeMirror {
+/// A stand-in for NodeSource's apt repository on this machine's lab address,
+/// laid out as NodeSource's (`gpgkey/nodesource-repo.gpg.key`,
+/// `node_<major>.x/dists/nodistro/{InRelease,Release}`,
+/// `main/binary-amd64/Packages`, `pool/`), signed with a throwaway key, and
+/// holding a `nodejs` package made from this machine's Node.js and npm,
+/// versioned and declared as NodeSource's are (`-1nodesource1`, providing
+/// and replacing `npm`). `forged/` is the same repository serving the same
+/// key, but signed by another.
+struct AptRepo {
+    /// The throwaway keys' GNUPGHOME.
+    gnupg: TempDir,
+    _served: TempDir,
+    /// The signing key's fingerprint, and the other key's.
+    fingerprint: String,
+    other_fingerprint: String,
+    /// The package's version, e.g. `20.1.0-1nodesource1`.
+    version: String,
+    _server: Served,
+}
+
+impl AptRepo {
+    const URL: &'static str = "http://198.18.0.1:8097";
+
+    fn serve() -> AptRepo {
+        for tool in ["gpg", "gpg-agent", "dpkg-deb", "apt-ftparchive"] {
+            common::require(tool);
+        }
+        let (node, major) = local_node();
+        let version = format!("{}-1nodesource1", node.trim_start_matches('v'));
+        let gnupg = TempDir::new().unwrap();
+        let served = TempDir::new().unwrap();
+        let home = gnupg.path().display().to_string();
+        let sh = |script: &str| {
+            sh_in(
+                served.path(),
+                &format!("export GNUPGHOME='{home}'\n{script}"),
+            )
+        };
+        let new_key = |uid: &str| {
+            sh(&format!(
+                "gpg --batch --passphrase '' --quick-gen-key '{uid}' ed25519 sign never 2>/dev/null\n\
+                 gpg --with-colons --list-keys '{uid}' | awk -F: '$1 == \"fpr\" {{ print $10; exit }}'"
+            ))
+            .trim()
+            .to_string()
+        };
+        let fingerprint = new_key("lab repository <repo@lab.test>");
+        let other_fingerprint = new_key("someone else <other@lab.test>");
+        sh(&format!(
+            r#"mkdir -p pkg/DEBIAN pkg/usr/bin pkg/usr/lib/node_modules
+cp /usr/bin/node pkg/usr/bin/node
+cp -a /usr/lib/node_modules/npm pkg/usr/lib/node_modules/
+ln -s ../lib/node_modules/npm/bin/npm-cli.js pkg/usr/bin/npm
+ln -s ../lib/node_modules/npm/bin/npx-cli.js pkg/usr/bin/npx
+printf '%s\n' 'Package: nodejs' 'Version: {version}' 'Architecture: amd64' \
+  'Maintainer: deployer lab <repo@lab.test>' 'Provides: nodejs-dev, nodejs-legacy, npm' \
+  'Conflicts: nodejs-dev, nodejs-legacy, npm' 'Replaces: nodejs-dev, nodejs-legacy, npm' \
+  'Section: web' 'Priority: optional' "Description: Node.js, packaged as NodeSource's is" >pkg/DEBIAN/control
+for repo in . forged; do
+  line=$repo/node_{major}.x
+  mkdir -p $repo/gpgkey $line/pool/main $line/dists/nodistro/main/binary-amd64
+  gpg --armor --export {fingerprint} >$repo/gpgkey/nodesource-repo.gpg.key
+  dpkg-deb -Znone --root-owner-group --build pkg $line/pool/main/nodejs_{version}_amd64.deb >/dev/null
+  (cd $line && apt-ftparchive packages pool >dists/nodistro/main/binary-amd64/Packages \
+    && gzip -k dists/nodistro/main/binary-amd64/Packages \
+    && apt-ftparchive -o APT::FTPArchive::Release::Origin=lab -o APT::FTPArchive::Release::Suite=nodistro \
+       -o APT::FTPArchive::Release::Codename=nodistro -o APT::FTPArchive::Release::Components=main \
+       -o APT::FTPArchive::Release::Architectures=amd64 release dists/nodistro >Release \
+    && mv Release dists/nodistro/Release)
+done
+gpg --batch -u {fingerprint} --clearsign -o node_{major}.x/dists/nodistro/InRelease node_{major}.x/dists/nodistro/Release
+gpg --batch -u {other_fingerprint} --clearsign -o forged/node_{major}.x/dists/nodistro/InRelease forged/node_{major}.x/dists/nodistro/Release
+rm -rf pkg"#
+        ));
+        AptRepo {
+            _server: http_server(served.path(), 8097),
+            gnupg,
+            _served: served,
+            fingerprint,
+            other_fingerprint,
+            version,
+        }
+    }
+}
+
+impl Drop for AptRepo {
+    /// The agent gpg started for the throwaway keys.
     fn drop(&mut self) {
-        let _ = self.server.kill();
-        let _ = self.server.wait();
+        let _ = Command::new("gpgconf")
+            .args(["--kill", "gpg-agent"])
+            .env("GNUPGHOME", self.gnupg.path())
+            .output();
     }
 }
 
@@ -1516,4 +1627,130 @@ fn pm2_reloads_releases_and_secrets_rolls_back_and_rotates_its_logs() {
         "{rotated}"
     );
     assert!(!rotated.contains("error:"), "{rotated}");
+}
+
+/// `runtime.node.source: nodesource` against a signed repository on this
+/// machine: a key without the pinned fingerprint and a repository signed by
+/// another key are both refused with nothing added to apt, whose updates
+/// keep working; the honest repository's Node.js (with its npm, Debian's
+/// npm absent) runs the app, pinned to that repository, and stays converged.
+#[test]
+fn nodesource_installs_node_only_from_a_repository_it_verified() {
+    let dir = TempDir::new().unwrap();
+    let spec = dir.path().join("deployer.yaml");
+    let spec_arg = spec.to_str().unwrap();
+    let hello = hello_yaml(dir.path(), "");
+    fs::write(&spec, &hello).unwrap();
+    let (_lab, _) = Lab::up(spec_arg);
+    let repo = AptRepo::serve();
+    let major = repo.version.split('.').next().unwrap().to_string();
+    let use_repository = |path: &str, fingerprint: &str| {
+        let yaml = hello.replace(
+            "    source: distro\n",
+            &format!(
+                "    source: nodesource\n    version: {major}\n    repository: {}{path}\n    key_fingerprint: {fingerprint}\n",
+                AptRepo::URL
+            ),
+        );
+        fs::write(&spec, yaml).unwrap();
+    };
+    let apply = || deployer(&["apply", "-f", spec_arg, "--lab", "--yes"]);
+    let nothing_added = |when: &str| {
+        assert_eq!(
+            on(
+                "web1",
+                "find /etc/apt/sources.list.d /etc/apt/preferences.d -name '*nodesource*'; apt-get update -qq && echo apt works"
+            )
+            .trim(),
+            "apt works",
+            "{when}: no NodeSource source or pin, and apt updates"
+        );
+    };
+
+    // The key served is not the one pinned.
+    let wrong = "0123456789ABCDEF0123456789ABCDEF01234567";
+    use_repository("", wrong);
+    assert_says(
+        &apply(),
+        1,
+        &[&format!(
+            "has the fingerprint {}, not the pinned {wrong}",
+            repo.fingerprint
+        )],
+    );
+    nothing_added("a key with another fingerprint");
+    assert_eq!(
+        on(
+            "web1",
+            "find /etc/apt/keyrings -name 'nodesource*' 2>/dev/null || true"
+        )
+        .trim(),
+        "",
+        "no key kept"
+    );
+
+    // The key is the pinned one, but another key signed the repository.
+    use_repository("/forged", &repo.fingerprint);
+    assert_says(
+        &apply(),
+        1,
+        &[
+            &format!("NO_PUBKEY {}", &repo.other_fingerprint[24..]),
+            &format!("or verify it with the key {}", repo.fingerprint),
+            "refused the new files; nothing was replaced",
+        ],
+    );
+    nothing_added("a repository signed by another key");
+
+    // The honest repository.
+    use_repository("", &repo.fingerprint.to_lowercase());
+    must(apply(), "the apply from the honest repository");
+    let plan = deployer(&["plan", "-f", spec_arg, "--lab", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    if major == "20" {
+        assert!(
+            text(&plan)
+                .contains("warning: runtime.node.version: Node.js 20 reached its end of life"),
+            "{}",
+            text(&plan)
+        );
+    }
+    let site = Site::new("hello.lab.test", "web1", "198.18.0.10");
+    assert!(site.get("/").contains("hello from"), "HTTPS serves the app");
+    let node = repo.version.split('-').next().unwrap();
+    assert_eq!(
+        on(
+            "web1",
+            "runuser -u hello -- node --version && command -v node npm"
+        )
+        .trim(),
+        format!("v{node}\n/usr/bin/node\n/usr/bin/npm")
+    );
+    let policy = on("web1", "apt-cache policy nodejs");
+    assert!(
+        policy.contains(&format!("Installed: {}", repo.version))
+            && policy.contains(&format!(
+                " {} 600\n        500 {}/node_{major}.x nodistro/main amd64 Packages",
+                repo.version,
+                AptRepo::URL
+            )),
+        "installed from the lab repository, pinned: {policy}"
+    );
+    let npm = on(
+        "web1",
+        "dpkg-query -W -f='${db:Status-Abbrev}' npm 2>/dev/null || true",
+    );
+    assert!(
+        !npm.starts_with("ii"),
+        "Debian's npm is not installed: {npm}"
+    );
+
+    // A pin that no longer matches the key served fails, and changes nothing.
+    use_repository("", wrong);
+    assert_says(&apply(), 1, &["not the pinned"]);
+    assert_eq!(
+        on("web1", "apt-get update -qq && node --version").trim(),
+        format!("v{node}"),
+        "apt still updates, Node.js still runs"
+    );
 }
