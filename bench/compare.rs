@@ -1,0 +1,760 @@
+//! deployer, Ansible and pyinfra doing the same job on the same lab hosts:
+//! what deployer puts on a host for examples/hello (packages, user,
+//! directories, deployer's own rendered files, the release, the services).
+//! The Ansible playbook and the pyinfra deploy in bench/compare/ copy the
+//! files `deployer render` wrote, so every tool converges to the same
+//! content. Run as root: `cargo bench --bench compare` (BENCH_RUNS=5,
+//! BENCH_HOSTS=10). It takes the lab (about 40 minutes) and writes
+//! bench/RESULTS.md.
+//!
+//! Measured, each `runs` times: a first converge of a fresh host, next to
+//! the bare `apt-get install` of the same packages on a fresh host; a no-op
+//! rerun on that host; and a no-op rerun on `hosts` hosts at once. Every
+//! converge is checked (the site answers over HTTPS) and every no-op too
+//! (the tool reports no change), so a tool cannot win by doing less.
+//!
+//! Package downloads: the first fresh host installs everything and its
+//! apt cache (lists and .deb files) seeds every later fresh host, so apt
+//! installs from a local cache in every timed run, whichever tool runs it.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use deployer::lab;
+use tempfile::TempDir;
+
+/// Every package the job installs, and the Python Ansible's modules need.
+const PACKAGES: &[&str] = &[
+    "unattended-upgrades",
+    "nftables",
+    "openssh-server",
+    "nodejs",
+    "npm",
+    "nginx",
+    "openssl",
+    "curl",
+    "jq",
+];
+const ANSIBLE_PACKAGES: &[&str] = &["python3", "python3-apt"];
+/// The tools' virtual environment, kept between runs like the lab's image.
+const VENV: &str = "/var/cache/deployer-bench/venv";
+/// The warm-up host's apt cache, copied into every later fresh host.
+const APT_CACHE: &str = "/var/cache/deployer-bench/apt";
+/// No tool run may take longer; a hung run fails the benchmark.
+const MAX_RUN: Duration = Duration::from_secs(900);
+const DOMAIN: &str = "hello.lab.test";
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Tool {
+    Deployer,
+    Ansible,
+    Pyinfra,
+}
+
+const TOOLS: [Tool; 3] = [Tool::Deployer, Tool::Ansible, Tool::Pyinfra];
+
+impl Tool {
+    fn label(self) -> &'static str {
+        match self {
+            Tool::Deployer => "deployer",
+            Tool::Ansible => "Ansible",
+            Tool::Pyinfra => "pyinfra",
+        }
+    }
+}
+
+/// One timed run of a process tree.
+#[derive(Clone, Copy)]
+struct Sample {
+    wall: Duration,
+    /// User + system CPU of the tool and every process it waited for.
+    cpu: Duration,
+    /// The largest single process's peak RSS (the kernel's ru_maxrss).
+    max_rss_kib: u64,
+    /// The peak of the whole tree's summed RSS, sampled every 20 ms.
+    tree_rss_kib: u64,
+}
+
+/// The job's inputs: the app and its spec, deployer's rendered files, the
+/// release tarball, and each tool's inventory.
+struct Job {
+    dir: TempDir,
+    spec: PathBuf,
+    release_id: String,
+    hosts: Vec<(String, String)>,
+}
+
+impl Job {
+    fn new(hosts: usize) -> Job {
+        let dir = TempDir::new().unwrap();
+        let app = dir.path().join("app");
+        fs::create_dir_all(&app).unwrap();
+        let example = Path::new(common::ROOT).join("examples/hello");
+        for entry in fs::read_dir(&example).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap().to_string();
+            if name != "deployer.yaml" && name != "node_modules" {
+                run("cp", &["-r", path.to_str().unwrap(), app.to_str().unwrap()]);
+            }
+        }
+        let hosts: Vec<(String, String)> = (0..hosts)
+            .map(|i| (format!("web{}", i + 1), format!("198.18.0.{}", 10 + i)))
+            .collect();
+        // The example's spec with its hosts replaced; the audit gate asks
+        // the npm registry, which the other tools do not, so it is off.
+        let example_spec = fs::read_to_string(example.join("deployer.yaml")).unwrap();
+        let mut spec = example_spec[..example_spec.find("\nhosts:\n").unwrap()]
+            .replace("\napp:\n", "\napp:\n  audit: \"off\"\n");
+        spec.push_str("\nhosts:\n");
+        for (name, address) in &hosts {
+            spec.push_str(&format!("  - name: {name}\n    address: {address}\n"));
+        }
+        fs::write(app.join("deployer.yaml"), spec).unwrap();
+        let spec = app.join("deployer.yaml");
+
+        let rendered = dir.path().join("rendered");
+        let out = common::deployer(&[
+            "render",
+            "-f",
+            spec.to_str().unwrap(),
+            "--out",
+            rendered.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "render: {}", common::text(&out));
+
+        // The release: the same tree deployer ships, named by its digest.
+        let listing = Command::new("tar")
+            .args([
+                "--sort=name",
+                "--mtime=@0",
+                "--owner=0",
+                "--group=0",
+                "--numeric-owner",
+            ])
+            .args(["-C", app.to_str().unwrap(), "-c", "."])
+            .output()
+            .unwrap();
+        assert!(listing.status.success(), "tar: {}", common::text(&listing));
+        let release_id = digest(&listing.stdout);
+        let stage = dir.path().join("stage");
+        fs::create_dir_all(&stage).unwrap();
+        run(
+            "cp",
+            &[
+                "-r",
+                app.to_str().unwrap(),
+                stage.join(&release_id).to_str().unwrap(),
+            ],
+        );
+        run(
+            "tar",
+            &[
+                "-C",
+                stage.to_str().unwrap(),
+                "-czf",
+                dir.path().join("release.tar.gz").to_str().unwrap(),
+                &release_id,
+            ],
+        );
+        let job = Job {
+            dir,
+            spec,
+            release_id,
+            hosts,
+        };
+        job.inventories();
+        job
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).to_str().unwrap().to_string()
+    }
+
+    fn inventories(&self) {
+        let key = lab::key();
+        let known = lab::known_hosts();
+        let mut ini = String::from("[all]\n");
+        for (name, address) in &self.hosts {
+            ini.push_str(&format!("{name} ansible_host={address}\n"));
+        }
+        ini.push_str(&format!(
+            "[all:vars]\nansible_user=root\nansible_ssh_private_key_file={}\nansible_ssh_common_args='-o UserKnownHostsFile={}'\n",
+            key.display(),
+            known.display()
+        ));
+        fs::write(self.path("inventory.ini"), ini).unwrap();
+        let mut py = format!(
+            "common = {{\n    \"ssh_user\": \"root\",\n    \"ssh_key\": \"{}\",\n    \"ssh_known_hosts_file\": \"{}\",\n    \"ssh_strict_host_key_checking\": \"yes\",\n    \"rendered\": \"{}\",\n    \"release_archive\": \"{}\",\n    \"release_id\": \"{}\",\n}}\nhosts = [\n",
+            key.display(),
+            known.display(),
+            self.path("rendered"),
+            self.path("release.tar.gz"),
+            self.release_id,
+        );
+        for (name, address) in &self.hosts {
+            py.push_str(&format!(
+                "    (\"{name}\", {{\"ssh_hostname\": \"{address}\", **common}}),\n"
+            ));
+        }
+        py.push_str("]\n");
+        fs::write(self.path("inventory.py"), py).unwrap();
+    }
+
+    /// The command that converges (or reruns) every host of the job.
+    fn command(&self, tool: Tool) -> Command {
+        let compare = Path::new(common::ROOT).join("bench/compare");
+        match tool {
+            Tool::Deployer => {
+                let mut c = Command::new(env!("CARGO_BIN_EXE_deployer"));
+                c.args(["apply", "--lab", "--yes", "-f"]).arg(&self.spec);
+                c.env_remove("DEPLOYER_FILE");
+                c
+            }
+            Tool::Ansible => {
+                let mut c = Command::new(Path::new(VENV).join("bin/ansible-playbook"));
+                c.env("ANSIBLE_CONFIG", compare.join("ansible/ansible.cfg"))
+                    .args(["-i", &self.path("inventory.ini")])
+                    .args(["--forks", &self.hosts.len().to_string()])
+                    .args(["-e", &format!("rendered={}", self.path("rendered"))])
+                    .args([
+                        "-e",
+                        &format!("release_archive={}", self.path("release.tar.gz")),
+                    ])
+                    .args(["-e", &format!("release_id={}", self.release_id)])
+                    .arg(compare.join("ansible/hello.yml"));
+                c
+            }
+            Tool::Pyinfra => {
+                let mut c = Command::new(Path::new(VENV).join("bin/pyinfra"));
+                c.args(["-y", "--parallel", &self.hosts.len().to_string()])
+                    .arg(self.path("inventory.py"))
+                    .arg(compare.join("pyinfra/hello.py"));
+                c
+            }
+        }
+    }
+
+    /// Runs `tool` once, timed; with `noop`, fails unless it changed nothing.
+    fn run(&self, tool: Tool, noop: bool) -> Sample {
+        let (sample, output) = measure(self.command(tool));
+        let changed = match tool {
+            Tool::Deployer => !output.contains("Nothing to do: every host matches the spec."),
+            Tool::Ansible => output
+                .lines()
+                .filter(|l| l.contains(" changed="))
+                .any(|l| !l.contains(" changed=0 ")),
+            Tool::Pyinfra => pyinfra_changed(&output),
+        };
+        if noop {
+            assert!(!changed, "{} was not a no-op:\n{output}", tool.label());
+        }
+        eprintln!(
+            "  {}{}: {:.2} s",
+            tool.label(),
+            if noop { " no-op" } else { " converge" },
+            sample.wall.as_secs_f64()
+        );
+        sample
+    }
+
+    /// Checks that every host serves the app over HTTPS.
+    fn serves(&self) {
+        for (name, address) in &self.hosts {
+            let out = Command::new("curl")
+                .args([
+                    "-ksS",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    "--max-time",
+                    "10",
+                ])
+                .args(["--resolve", &format!("{DOMAIN}:443:{address}")])
+                .arg(format!("https://{DOMAIN}/healthz"))
+                .output()
+                .unwrap();
+            let code = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(
+                code,
+                "200",
+                "{name} does not serve the app: {}",
+                common::text(&out)
+            );
+        }
+    }
+}
+
+/// pyinfra's summary table ends with "Grand total  <hosts> <success>
+/// <error> <no change>", where success counts the operations that changed
+/// something ("-" for none).
+fn pyinfra_changed(output: &str) -> bool {
+    let total = output
+        .lines()
+        .find(|l| l.trim_start().starts_with("Grand total"))
+        .expect("pyinfra printed its summary table");
+    let cells: Vec<&str> = total.split_whitespace().collect();
+    cells[cells.len() - 3] != "-"
+}
+
+fn digest(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    let hash = sha2::Sha256::digest(bytes);
+    hash.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+fn run(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        common::text(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `command` to its end and measures it and its process tree.
+fn measure(mut command: Command) -> (Sample, String) {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    command
+        .stdin(Stdio::null())
+        .stdout(log.reopen().unwrap())
+        .stderr(log.reopen().unwrap());
+    let started = Instant::now();
+    let child = command.spawn().expect("the tool starts");
+    let pid = child.id();
+    let done = Arc::new(AtomicBool::new(false));
+    let peak = Arc::new(AtomicU64::new(0));
+    let sampler = {
+        let (done, peak) = (Arc::clone(&done), Arc::clone(&peak));
+        thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                peak.fetch_max(tree_rss_kib(pid), Ordering::Relaxed);
+                if started.elapsed() > MAX_RUN {
+                    // SAFETY: kill(2) on our own child's pid, which wait4 has not reaped yet.
+                    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid, and wait4 fills it for our child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let reaped = unsafe { libc::wait4(pid as i32, &mut status, 0, &mut usage) };
+    let wall = started.elapsed();
+    done.store(true, Ordering::Relaxed);
+    sampler.join().unwrap();
+    drop(child);
+    assert_eq!(reaped, pid as i32, "wait4");
+    let output = fs::read_to_string(log.path()).unwrap_or_default();
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{command:?} failed (status {status}, after {wall:?}):\n{output}"
+    );
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    let sample = Sample {
+        wall,
+        cpu: time(usage.ru_utime) + time(usage.ru_stime),
+        max_rss_kib: usage.ru_maxrss as u64,
+        tree_rss_kib: peak.load(Ordering::Relaxed),
+    };
+    (sample, output)
+}
+
+/// The summed RSS of `root` and its descendants, from /proc.
+fn tree_rss_kib(root: u32) -> u64 {
+    let mut parent = HashMap::new();
+    let mut rss = HashMap::new();
+    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(status) = fs::read_to_string(entry.path().join("status")) else {
+            continue;
+        };
+        for line in status.lines() {
+            if let Some(v) = line.strip_prefix("PPid:") {
+                parent.insert(pid, v.trim().parse::<u32>().unwrap_or(0));
+            } else if let Some(v) = line.strip_prefix("VmRSS:") {
+                rss.insert(
+                    pid,
+                    v.trim().trim_end_matches(" kB").parse::<u64>().unwrap_or(0),
+                );
+            }
+        }
+    }
+    let in_tree = |mut pid: u32| {
+        while pid > 1 {
+            if pid == root {
+                return true;
+            }
+            pid = parent.get(&pid).copied().unwrap_or(0);
+        }
+        false
+    };
+    rss.iter()
+        .filter(|(pid, _)| in_tree(**pid))
+        .map(|(_, kib)| kib)
+        .sum()
+}
+
+/// The lab with `job`'s hosts, booted afresh; down however the run ends.
+struct Lab;
+
+impl Lab {
+    fn fresh(job: &Job) -> Lab {
+        common::deployer(&["lab", "down"]);
+        let out = common::deployer(&["lab", "up", "-f", job.spec.to_str().unwrap()]);
+        assert!(out.status.success(), "lab up: {}", common::text(&out));
+        if Path::new(APT_CACHE).join("lists").is_dir() {
+            for (name, _) in &job.hosts {
+                seed_apt_cache(name);
+            }
+        }
+        Lab
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        common::deployer(&["lab", "down"]);
+    }
+}
+
+fn host_root(name: &str) -> PathBuf {
+    Path::new(lab::DIR).join("hosts").join(name)
+}
+
+/// Copies the cached package lists and .deb files into a fresh host. The
+/// lists keep their old times, so every tool's apt still refreshes them
+/// (Ansible's and pyinfra's `cache_valid_time` see them as stale).
+fn seed_apt_cache(name: &str) {
+    let root = host_root(name);
+    let cache = Path::new(APT_CACHE);
+    run(
+        "cp",
+        &[
+            "-a",
+            &format!("{}/lists/.", cache.display()),
+            root.join("var/lib/apt/lists").to_str().unwrap(),
+        ],
+    );
+    run(
+        "cp",
+        &[
+            "-a",
+            &format!("{}/archives/.", cache.display()),
+            root.join("var/cache/apt/archives").to_str().unwrap(),
+        ],
+    );
+    run(
+        "touch",
+        &[
+            "-d",
+            "2 days ago",
+            root.join("var/lib/apt/lists").to_str().unwrap(),
+        ],
+    );
+}
+
+/// Installs every package the job needs on a fresh host, timed: the apt
+/// part of a first converge, with no tool around it.
+fn apt_alone(job: &Job) -> Sample {
+    let (_, address) = &job.hosts[0];
+    let packages = PACKAGES.join(" ");
+    let mut ssh = Command::new("ssh");
+    ssh.args(["-i", lab::key().to_str().unwrap()])
+        .args(["-o", &format!("UserKnownHostsFile={}", lab::known_hosts().display())])
+        .args(["-o", "BatchMode=yes", &format!("root@{address}")])
+        .arg(format!(
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends {packages} >/dev/null"
+        ));
+    let (sample, _) = measure(ssh);
+    eprintln!("  apt-get alone: {:.2} s", sample.wall.as_secs_f64());
+    sample
+}
+
+/// Fills the apt cache once: a fresh host installs every package any of
+/// the tools will, and its lists and .deb files are kept.
+fn warm_apt_cache(job: &Job) {
+    if Path::new(APT_CACHE).join("lists").is_dir() {
+        return;
+    }
+    eprintln!("filling the apt cache ({APT_CACHE})");
+    let _lab = Lab::fresh(job);
+    let (_, address) = &job.hosts[0];
+    let all: Vec<&str> = PACKAGES.iter().chain(ANSIBLE_PACKAGES).copied().collect();
+    run(
+        "ssh",
+        &[
+            "-i",
+            lab::key().to_str().unwrap(),
+            "-o",
+            &format!("UserKnownHostsFile={}", lab::known_hosts().display()),
+            &format!("root@{address}"),
+            &format!(
+                "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --download-only --no-install-recommends {}",
+                all.join(" ")
+            ),
+        ],
+    );
+    let root = host_root(&job.hosts[0].0);
+    let building = format!("{APT_CACHE}.new");
+    let _ = fs::remove_dir_all(&building);
+    fs::create_dir_all(format!("{building}/archives")).unwrap();
+    run(
+        "cp",
+        &[
+            "-a",
+            root.join("var/lib/apt/lists").to_str().unwrap(),
+            &format!("{building}/lists"),
+        ],
+    );
+    for deb in fs::read_dir(root.join("var/cache/apt/archives")).unwrap() {
+        let deb = deb.unwrap().path();
+        if deb.extension().is_some_and(|e| e == "deb") {
+            fs::copy(
+                &deb,
+                Path::new(&building)
+                    .join("archives")
+                    .join(deb.file_name().unwrap()),
+            )
+            .unwrap();
+        }
+    }
+    let _ = fs::remove_dir_all(APT_CACHE);
+    fs::rename(&building, APT_CACHE).unwrap();
+}
+
+/// Ansible and pyinfra at the pinned versions, in a virtual environment.
+fn install_tools() {
+    let requirements = Path::new(common::ROOT).join("bench/compare/requirements.txt");
+    if !Path::new(VENV).join("bin/pip").exists() {
+        run("python3", &["-m", "venv", VENV]);
+    }
+    run(
+        &format!("{VENV}/bin/pip"),
+        &["install", "-q", "-r", requirements.to_str().unwrap()],
+    );
+}
+
+/// Median, min and max of one measure over runs.
+fn spread(samples: &[Sample], of: impl Fn(&Sample) -> f64) -> (f64, f64, f64) {
+    let mut values: Vec<f64> = samples.iter().map(of).collect();
+    values.sort_by(f64::total_cmp);
+    let median = match values.len() % 2 {
+        1 => values[values.len() / 2],
+        _ => (values[values.len() / 2 - 1] + values[values.len() / 2]) / 2.0,
+    };
+    (median, values[0], values[values.len() - 1])
+}
+
+fn seconds(samples: &[Sample]) -> String {
+    let (median, min, max) = spread(samples, |s| s.wall.as_secs_f64());
+    format!("{median:.2} s ({min:.2}–{max:.2})")
+}
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn first_line(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .map(|o| {
+            let text = if o.stdout.is_empty() {
+                o.stderr
+            } else {
+                o.stdout
+            };
+            String::from_utf8_lossy(&text)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+fn machine() -> String {
+    let cpu = fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_default();
+    let memory = fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .next()
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|k| k.parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib / 1024 / 1024);
+    format!(
+        "{} logical cores ({cpu}), {memory} GiB, {}; {}; {}; {}; {}",
+        thread::available_parallelism().map_or(0, |n| n.get()),
+        first_line("uname", &["-sr"]),
+        first_line(env!("CARGO_BIN_EXE_deployer"), &["--version"]),
+        first_line(&format!("{VENV}/bin/ansible-playbook"), &["--version"]),
+        first_line(&format!("{VENV}/bin/pyinfra"), &["--version"]),
+        first_line("ssh", &["-V"]),
+    )
+}
+
+fn main() {
+    let runs = env_number("BENCH_RUNS", 5).max(1);
+    let many = env_number("BENCH_HOSTS", 10).clamp(2, 200);
+    install_tools();
+    let one = Job::new(1);
+    warm_apt_cache(&one);
+
+    // A fresh host per run and tool, interleaved so that drift over the
+    // run spreads over every tool alike.
+    let mut apt = Vec::new();
+    let mut first: HashMap<Tool, Vec<Sample>> = HashMap::new();
+    let mut noop: HashMap<Tool, Vec<Sample>> = HashMap::new();
+    for round in 1..=runs {
+        eprintln!("round {round} of {runs}: fresh hosts");
+        {
+            let _lab = Lab::fresh(&one);
+            apt.push(apt_alone(&one));
+        }
+        for tool in TOOLS {
+            let _lab = Lab::fresh(&one);
+            first.entry(tool).or_default().push(one.run(tool, false));
+            one.serves();
+            noop.entry(tool).or_default().push(one.run(tool, true));
+        }
+    }
+
+    // Many hosts: each tool converges them, then reruns.
+    let wide = Job::new(many);
+    let mut noop_many: HashMap<Tool, Vec<Sample>> = HashMap::new();
+    {
+        eprintln!("{many} hosts");
+        let _lab = Lab::fresh(&wide);
+        for tool in TOOLS {
+            wide.run(tool, false);
+            wide.serves();
+            for _ in 0..runs {
+                noop_many
+                    .entry(tool)
+                    .or_default()
+                    .push(wide.run(tool, true));
+            }
+        }
+    }
+
+    let results = report(runs, many, &apt, &first, &noop, &noop_many);
+    println!("{results}");
+    fs::write(Path::new(common::ROOT).join("bench/RESULTS.md"), results).unwrap();
+}
+
+fn report(
+    runs: usize,
+    many: usize,
+    apt: &[Sample],
+    first: &HashMap<Tool, Vec<Sample>>,
+    noop: &HashMap<Tool, Vec<Sample>>,
+    noop_many: &HashMap<Tool, Vec<Sample>>,
+) -> String {
+    let mut out = String::new();
+    let apt_median = spread(apt, |s| s.wall.as_secs_f64()).0;
+    out.push_str(&format!(
+        "# deployer, Ansible and pyinfra: the same job on the same hosts\n\n\
+         Generated by `cargo bench --bench compare` (as root; BENCH_RUNS={runs}, \
+         BENCH_HOSTS={many}); see bench/README.md for what is measured and why.\n\n\
+         Machine: {}.\n\n\
+         Median of {runs} runs, (min–max). The hosts are lab containers on the same machine.\n\n",
+        machine()
+    ));
+    out.push_str("| | deployer | Ansible | pyinfra |\n|---|---|---|---|\n");
+    let row = |label: &str, cell: &dyn Fn(Tool) -> String| {
+        let mut line = format!("| {label} |");
+        for tool in TOOLS {
+            line.push_str(&format!(" {} |", cell(tool)));
+        }
+        line + "\n"
+    };
+    out.push_str(&row(
+        "first converge of a fresh host (apt included)",
+        &|t| seconds(&first[&t]),
+    ));
+    out.push_str(&row(
+        &format!("… beyond apt (`apt-get install` alone: {})", seconds(apt)),
+        &|t| {
+            format!(
+                "{:.2} s",
+                spread(&first[&t], |s| s.wall.as_secs_f64()).0 - apt_median
+            )
+        },
+    ));
+    out.push_str(&row("no-op rerun, 1 host", &|t| seconds(&noop[&t])));
+    out.push_str(&row(&format!("no-op rerun, {many} hosts"), &|t| {
+        seconds(&noop_many[&t])
+    }));
+    out.push_str(&row(&format!("{many} hosts ÷ 1 host (no-op)"), &|t| {
+        let ratio = spread(&noop_many[&t], |s| s.wall.as_secs_f64()).0
+            / spread(&noop[&t], |s| s.wall.as_secs_f64()).0;
+        format!("{ratio:.1}×")
+    }));
+    let cpu = |samples: &[Sample]| format!("{:.2} s", spread(samples, |s| s.cpu.as_secs_f64()).0);
+    out.push_str(&row("tool CPU (user + sys), no-op 1 host", &|t| {
+        cpu(&noop[&t])
+    }));
+    out.push_str(&row(
+        &format!("tool CPU (user + sys), no-op {many} hosts"),
+        &|t| cpu(&noop_many[&t]),
+    ));
+    let mib = |kib: f64| format!("{:.0} MiB", kib / 1024.0);
+    out.push_str(&row("peak memory, process tree (no-op, 1 host)", &|t| {
+        mib(spread(&noop[&t], |s| s.tree_rss_kib as f64).0)
+    }));
+    out.push_str(&row(
+        &format!("peak memory, process tree (no-op, {many} hosts)"),
+        &|t| mib(spread(&noop_many[&t], |s| s.tree_rss_kib as f64).0),
+    ));
+    out.push_str(&row(
+        "peak memory, largest process (first converge)",
+        &|t| mib(spread(&first[&t], |s| s.max_rss_kib as f64).0),
+    ));
+    let speedup = |other: Tool, samples: &HashMap<Tool, Vec<Sample>>| {
+        spread(&samples[&other], |s| s.wall.as_secs_f64()).0
+            / spread(&samples[&Tool::Deployer], |s| s.wall.as_secs_f64()).0
+    };
+    let verdict = |met: bool| if met { "met" } else { "**missed**" };
+    let vs_ansible = speedup(Tool::Ansible, noop);
+    let vs_pyinfra = speedup(Tool::Pyinfra, noop);
+    let wide_ratio = spread(&noop_many[&Tool::Deployer], |s| s.wall.as_secs_f64()).0
+        / spread(&noop[&Tool::Deployer], |s| s.wall.as_secs_f64()).0;
+    out.push_str(&format!(
+        "\nTargets for deployer:\n\
+         - no-op on 1 host ≥ 10× faster than Ansible: {vs_ansible:.1}× — {}\n\
+         - no-op on 1 host ≥ 3× faster than pyinfra: {vs_pyinfra:.1}× — {}\n\
+         - {many} hosts within 2× of 1 host: {wide_ratio:.1}× — {}\n",
+        verdict(vs_ansible >= 10.0),
+        verdict(vs_pyinfra >= 3.0),
+        verdict(wide_ratio <= 2.0),
+    ));
+    out
+}
