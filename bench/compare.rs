@@ -4,7 +4,7 @@
 //! The Ansible playbook and the pyinfra deploy in bench/compare/ copy the
 //! files `deployer render` wrote, so every tool converges to the same
 //! content. Run as root: `cargo bench --bench compare` (BENCH_RUNS=5,
-//! BENCH_HOSTS=10). It takes the lab (about 40 minutes) and writes
+//! BENCH_HOSTS=10). It takes the lab (about 50 minutes) and writes
 //! bench/RESULTS.md.
 //!
 //! Measured, each `runs` times: a first converge of a fresh host, next to
@@ -13,9 +13,11 @@
 //! converge is checked (the site answers over HTTPS) and every no-op too
 //! (the tool reports no change), so a tool cannot win by doing less.
 //!
-//! Package downloads: the first fresh host installs everything and its
-//! apt cache (lists and .deb files) seeds every later fresh host, so apt
-//! installs from a local cache in every timed run, whichever tool runs it.
+//! Packages: the first run downloads every package the tools install from
+//! Debian once, into a flat repository on this machine (apt-ftparchive's
+//! index, served on 198.18.0.1). Every fresh host's apt uses only that
+//! repository, so a timed run's apt time does not hinge on the network,
+//! whichever tool runs apt.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -47,8 +49,9 @@ const PACKAGES: &[&str] = &[
 const ANSIBLE_PACKAGES: &[&str] = &["python3", "python3-apt"];
 /// The tools' virtual environment, kept between runs like the lab's image.
 const VENV: &str = "/var/cache/deployer-bench/venv";
-/// The warm-up host's apt cache, copied into every later fresh host.
-const APT_CACHE: &str = "/var/cache/deployer-bench/apt";
+/// The packages every timed run installs, served to the lab's hosts.
+const MIRROR: &str = "/var/cache/deployer-bench/mirror";
+const MIRROR_PORT: &str = "8096";
 /// No tool run may take longer; a hung run fails the benchmark.
 const MAX_RUN: Duration = Duration::from_secs(900);
 const DOMAIN: &str = "hello.lab.test";
@@ -82,6 +85,9 @@ struct Sample {
     max_rss_kib: u64,
     /// The peak of the whole tree's summed RSS, sampled every 20 ms.
     tree_rss_kib: u64,
+    /// CPU this whole machine spent meanwhile: the tool, and the lab's
+    /// hosts answering it (sshd, their shells and tools), on the same cores.
+    machine_cpu: Duration,
 }
 
 /// The job's inputs: the app and its spec, deployer's rendered files, the
@@ -329,6 +335,7 @@ fn measure(mut command: Command) -> (Sample, String) {
         .stdin(Stdio::null())
         .stdout(log.reopen().unwrap())
         .stderr(log.reopen().unwrap());
+    let busy_before = machine_busy();
     let started = Instant::now();
     let child = command.spawn().expect("the tool starts");
     let pid = child.id();
@@ -352,6 +359,7 @@ fn measure(mut command: Command) -> (Sample, String) {
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     let reaped = unsafe { libc::wait4(pid as i32, &mut status, 0, &mut usage) };
     let wall = started.elapsed();
+    let machine_cpu = machine_busy().saturating_sub(busy_before);
     done.store(true, Ordering::Relaxed);
     sampler.join().unwrap();
     drop(child);
@@ -367,8 +375,28 @@ fn measure(mut command: Command) -> (Sample, String) {
         cpu: time(usage.ru_utime) + time(usage.ru_stime),
         max_rss_kib: usage.ru_maxrss as u64,
         tree_rss_kib: peak.load(Ordering::Relaxed),
+        machine_cpu,
     };
     (sample, output)
+}
+
+/// The CPU time every core of this machine has spent busy since boot
+/// (/proc/stat: all but idle and iowait).
+fn machine_busy() -> Duration {
+    let stat = fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: u64 = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4 && *i < 8)
+        .filter_map(|(_, v)| v.parse::<u64>().ok())
+        .sum();
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_micros(ticks * 1_000_000 / per_second)
 }
 
 /// The summed RSS of `root` and its descendants, from /proc.
@@ -408,25 +436,43 @@ fn tree_rss_kib(root: u32) -> u64 {
         .sum()
 }
 
-/// The lab with `job`'s hosts, booted afresh; down however the run ends.
-struct Lab;
+/// The lab with `job`'s hosts, booted afresh, and the package mirror they
+/// install from; both down however the run ends.
+struct Lab {
+    mirror: Option<std::process::Child>,
+}
 
 impl Lab {
     fn fresh(job: &Job) -> Lab {
         common::deployer(&["lab", "down"]);
         let out = common::deployer(&["lab", "up", "-f", job.spec.to_str().unwrap()]);
         assert!(out.status.success(), "lab up: {}", common::text(&out));
-        if Path::new(APT_CACHE).join("lists").is_dir() {
+        let mut lab = Lab { mirror: None };
+        if Path::new(MIRROR).join("Release").exists() {
+            // On the lab's side of this machine only: 198.18.0.1 exists once the lab is up.
+            lab.mirror = Some(
+                Command::new("python3")
+                    .args(["-m", "http.server", MIRROR_PORT, "--bind", "198.18.0.1"])
+                    .args(["--directory", MIRROR])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("python3 serves the mirror"),
+            );
             for (name, _) in &job.hosts {
-                seed_apt_cache(name);
+                use_mirror(name);
             }
         }
-        Lab
+        lab
     }
 }
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        if let Some(mut mirror) = self.mirror.take() {
+            let _ = mirror.kill();
+            let _ = mirror.wait();
+        }
         common::deployer(&["lab", "down"]);
     }
 }
@@ -435,105 +481,102 @@ fn host_root(name: &str) -> PathBuf {
     Path::new(lab::DIR).join("hosts").join(name)
 }
 
-/// Copies the cached package lists and .deb files into a fresh host. The
-/// lists keep their old times, so every tool's apt still refreshes them
-/// (Ansible's and pyinfra's `cache_valid_time` see them as stale).
-fn seed_apt_cache(name: &str) {
+/// Points a fresh host's apt at the mirror, with no package lists yet, so
+/// that every tool's apt fetches the mirror's index (Ansible's and
+/// pyinfra's `cache_valid_time` find no cache to trust).
+fn use_mirror(name: &str) {
     let root = host_root(name);
-    let cache = Path::new(APT_CACHE);
-    run(
-        "cp",
-        &[
-            "-a",
-            &format!("{}/lists/.", cache.display()),
-            root.join("var/lib/apt/lists").to_str().unwrap(),
-        ],
-    );
-    run(
-        "cp",
-        &[
-            "-a",
-            &format!("{}/archives/.", cache.display()),
-            root.join("var/cache/apt/archives").to_str().unwrap(),
-        ],
-    );
-    run(
-        "touch",
-        &[
-            "-d",
-            "2 days ago",
-            root.join("var/lib/apt/lists").to_str().unwrap(),
-        ],
-    );
+    fs::write(
+        root.join("etc/apt/sources.list"),
+        format!("deb [trusted=yes] http://198.18.0.1:{MIRROR_PORT}/ ./\n"),
+    )
+    .unwrap();
+    let lists = root.join("var/lib/apt/lists");
+    for entry in fs::read_dir(&lists).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() && path.file_name().is_some_and(|n| n != "lock") {
+            fs::remove_file(path).unwrap();
+        }
+    }
 }
 
 /// Installs every package the job needs on a fresh host, timed: the apt
 /// part of a first converge, with no tool around it.
 fn apt_alone(job: &Job) -> Sample {
     let (_, address) = &job.hosts[0];
-    let packages = PACKAGES.join(" ");
-    let mut ssh = Command::new("ssh");
-    ssh.args(["-i", lab::key().to_str().unwrap()])
-        .args(["-o", &format!("UserKnownHostsFile={}", lab::known_hosts().display())])
-        .args(["-o", "BatchMode=yes", &format!("root@{address}")])
-        .arg(format!(
-            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends {packages} >/dev/null"
-        ));
-    let (sample, _) = measure(ssh);
+    let (sample, _) = measure(ssh(
+        address,
+        &format!(
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends {} >/dev/null",
+            PACKAGES.join(" ")
+        ),
+    ));
     eprintln!("  apt-get alone: {:.2} s", sample.wall.as_secs_f64());
     sample
 }
 
-/// Fills the apt cache once: a fresh host installs every package any of
-/// the tools will, and its lists and .deb files are kept.
-fn warm_apt_cache(job: &Job) {
-    if Path::new(APT_CACHE).join("lists").is_dir() {
-        return;
-    }
-    eprintln!("filling the apt cache ({APT_CACHE})");
-    let _lab = Lab::fresh(job);
-    let (_, address) = &job.hosts[0];
-    let all: Vec<&str> = PACKAGES.iter().chain(ANSIBLE_PACKAGES).copied().collect();
-    run(
-        "ssh",
-        &[
-            "-i",
-            lab::key().to_str().unwrap(),
+fn ssh(address: &str, script: &str) -> Command {
+    let mut ssh = Command::new("ssh");
+    ssh.args(["-i", lab::key().to_str().unwrap()])
+        .args([
             "-o",
             &format!("UserKnownHostsFile={}", lab::known_hosts().display()),
-            &format!("root@{address}"),
-            &format!(
-                "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --download-only --no-install-recommends {}",
-                all.join(" ")
-            ),
-        ],
+        ])
+        .args(["-o", "BatchMode=yes", &format!("root@{address}"), script]);
+    ssh
+}
+
+/// Builds the mirror once: a fresh host downloads every package any of the
+/// tools installs (with what they depend on) from Debian, and those .deb
+/// files become a flat repository indexed by apt-ftparchive.
+fn build_mirror(job: &Job) {
+    if Path::new(MIRROR).join("Release").exists() {
+        return;
+    }
+    eprintln!("building the package mirror ({MIRROR})");
+    let _lab = Lab::fresh(job);
+    let (name, address) = &job.hosts[0];
+    let all: Vec<&str> = PACKAGES.iter().chain(ANSIBLE_PACKAGES).copied().collect();
+    let out = ssh(
+        address,
+        &format!(
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --download-only --no-install-recommends {}",
+            all.join(" ")
+        ),
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "downloading the packages: {}",
+        common::text(&out)
     );
-    let root = host_root(&job.hosts[0].0);
-    let building = format!("{APT_CACHE}.new");
+    let building = format!("{MIRROR}.new");
     let _ = fs::remove_dir_all(&building);
-    fs::create_dir_all(format!("{building}/archives")).unwrap();
-    run(
-        "cp",
-        &[
-            "-a",
-            root.join("var/lib/apt/lists").to_str().unwrap(),
-            &format!("{building}/lists"),
-        ],
-    );
-    for deb in fs::read_dir(root.join("var/cache/apt/archives")).unwrap() {
+    fs::create_dir_all(&building).unwrap();
+    for deb in fs::read_dir(host_root(name).join("var/cache/apt/archives")).unwrap() {
         let deb = deb.unwrap().path();
         if deb.extension().is_some_and(|e| e == "deb") {
-            fs::copy(
-                &deb,
-                Path::new(&building)
-                    .join("archives")
-                    .join(deb.file_name().unwrap()),
-            )
-            .unwrap();
+            fs::copy(&deb, Path::new(&building).join(deb.file_name().unwrap())).unwrap();
         }
     }
-    let _ = fs::remove_dir_all(APT_CACHE);
-    fs::rename(&building, APT_CACHE).unwrap();
+    let index = |args: &[&str], file: &str| {
+        let out = Command::new("apt-ftparchive")
+            .args(args)
+            .current_dir(&building)
+            .output()
+            .expect("apt-ftparchive (apt-utils) runs");
+        assert!(
+            out.status.success(),
+            "apt-ftparchive: {}",
+            common::text(&out)
+        );
+        fs::write(Path::new(&building).join(file), out.stdout).unwrap();
+    };
+    index(&["packages", "."], "Packages");
+    index(&["release", "."], "Release");
+    let _ = fs::remove_dir_all(MIRROR);
+    fs::rename(&building, MIRROR).unwrap();
 }
 
 /// Ansible and pyinfra at the pinned versions, in a virtual environment.
@@ -626,7 +669,7 @@ fn main() {
     let many = env_number("BENCH_HOSTS", 10).clamp(2, 200);
     install_tools();
     let one = Job::new(1);
-    warm_apt_cache(&one);
+    build_mirror(&one);
 
     // A fresh host per run and tool, interleaved so that drift over the
     // run spreads over every tool alike.
@@ -725,6 +768,19 @@ fn report(
     out.push_str(&row(
         &format!("tool CPU (user + sys), no-op {many} hosts"),
         &|t| cpu(&noop_many[&t]),
+    ));
+    let machine = |samples: &[Sample]| {
+        format!(
+            "{:.2} s",
+            spread(samples, |s| s.machine_cpu.as_secs_f64()).0
+        )
+    };
+    out.push_str(&row("machine CPU (tool + hosts), no-op 1 host", &|t| {
+        machine(&noop[&t])
+    }));
+    out.push_str(&row(
+        &format!("machine CPU (tool + hosts), no-op {many} hosts"),
+        &|t| machine(&noop_many[&t]),
     ));
     let mib = |kib: f64| format!("{:.0} MiB", kib / 1024.0);
     out.push_str(&row("peak memory, process tree (no-op, 1 host)", &|t| {
