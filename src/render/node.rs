@@ -172,7 +172,7 @@ for old in /etc/apt/keyrings/nodesource-*.gpg; do [ "$old" = {ring} ] || rm -f "
         ),
     };
     Nodesource {
-        origin: origin(repository).to_string(),
+        origin: origin(repository),
         uri,
         fingerprint,
         keyring,
@@ -193,17 +193,17 @@ fn fingerprints(file: &str) -> String {
     )
 }
 
-/// The host of an http(s) URL: what apt calls a source's origin.
-fn origin(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = rest.split('/').next().unwrap_or(rest);
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if host.starts_with('[') {
-        return host
-            .split_once(']')
-            .map_or(host, |(h, _)| h.trim_start_matches('['));
+/// The host of an http(s) URL: what apt calls a source's origin (an IPv6
+/// address without its brackets). The spec's check made it a URL.
+fn origin(repository: &str) -> String {
+    match url::Url::parse(repository)
+        .ok()
+        .and_then(|u| u.host().map(|h| h.to_owned()))
+    {
+        Some(url::Host::Ipv6(address)) => address.to_string(),
+        Some(host) => host.to_string(),
+        None => repository.to_string(),
     }
-    host.split(':').next().unwrap_or(host)
 }
 
 #[cfg(test)]
@@ -214,6 +214,7 @@ mod tests {
     fn the_origin_is_the_repositorys_host() {
         assert_eq!(origin("https://deb.nodesource.com"), "deb.nodesource.com");
         assert_eq!(origin("http://198.18.0.1:8097/nodesource"), "198.18.0.1");
+        assert_eq!(origin("http://[2001:db8::1]:8097/"), "2001:db8::1");
         assert_eq!(
             origin("https://user@mirror.example.org:443/x"),
             "mirror.example.org"
