@@ -583,7 +583,15 @@ fn build_mirror(job: &Job) {
 fn install_tools() {
     let requirements = Path::new(common::ROOT).join("bench/compare/requirements.txt");
     if !Path::new(VENV).join("bin/pip").exists() {
-        run("python3", &["-m", "venv", VENV]);
+        let out = Command::new("python3")
+            .args(["-m", "venv", VENV])
+            .output()
+            .expect("python3 runs");
+        assert!(
+            out.status.success(),
+            "python3 -m venv failed (on Debian: apt-get install python3-venv): {}",
+            common::text(&out)
+        );
     }
     run(
         &format!("{VENV}/bin/pip"),
