@@ -18,19 +18,21 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::sshd::{Keys, known};
-use deployer::engine;
-use deployer::lock::Lease;
-use deployer::render::{Renderer, context};
-use deployer::resource::guard::Guard;
+use deployer::deploy::{self, Applied, Desired, Exposure, HostAccess, single};
+use deployer::layout::AssumedCores;
+use deployer::render::Renderer;
 use deployer::resource::{Resource, facts};
+use deployer::safety::lock::Lease;
+use deployer::safety::lockout::LockoutGuard;
 use deployer::transport::target::Target;
 use deployer::transport::{Local, Ssh, Transport};
 use tempfile::TempDir;
 
 const HOSTS: usize = 10;
 
-/// What examples/hello puts on its host, moved under `root`.
-fn hello_under(root: &Path) -> Vec<Resource> {
+/// What examples/hello puts on its host, moved under `root`, with no
+/// lockout rules or exposure to check.
+fn hello_under(root: &Path, lease: &Lease) -> Desired {
     let loaded = deployer::spec::load(
         &Path::new(common::ROOT).join("examples/hello/deployer.yaml"),
         deployer::spec::Secrets::Read,
@@ -38,10 +40,10 @@ fn hello_under(root: &Path) -> Vec<Resource> {
     .expect("readable")
     .expect("valid");
     let host = &loaded.spec.hosts[0];
-    let context = context::build(&loaded, host, &context::Assumed { cpus: 2 });
-    let resources = deployer::playbook::expand(&Renderer::new().unwrap(), &context).unwrap();
+    let resources =
+        deploy::desired(&Renderer::new().unwrap(), &loaded, host, &AssumedCores(2)).unwrap();
     let moved = |p: &str| format!("{}{p}", root.display());
-    resources
+    let resources = resources
         .into_iter()
         .filter_map(|resource| match resource {
             Resource::Package(_) => Some(resource),
@@ -67,35 +69,38 @@ fn hello_under(root: &Path) -> Vec<Resource> {
             | Resource::Command(_)
             | Resource::Release(_) => None,
         })
-        .collect()
+        .collect();
+    Desired {
+        resources,
+        guard: LockoutGuard::permissive(&lease.state_dir),
+        exposure: Exposure::unchecked(),
+    }
 }
 
-/// The engine's apply as the CLI calls it, with no lockout rules to check.
+/// One host's apply as the CLI calls it.
 fn apply(
     target: &Target,
     ssh: &mut Ssh,
-    resources: &[Resource],
+    desired: &Desired,
     lease: &Lease,
-) -> anyhow::Result<engine::Applied> {
-    let guard = Guard::permissive(&lease.state_dir);
+) -> anyhow::Result<Applied> {
     let reconnect = || Ok(Box::new(Ssh::connect(target)?) as Box<dyn Transport>);
-    let host = engine::Target {
+    let access = HostAccess {
         host: &target.label,
         transport: ssh,
         reconnect: &reconnect,
-        guard: &guard,
     };
-    engine::apply(host, resources, None, lease, &mut |_| {})
+    single::apply(access, desired, None, lease, &mut |_| {})
 }
 
 /// One no-op apply as the CLI runs it: (total, connect).
-fn noop_apply(target: &Target, resources: &[Resource], lease: &Lease) -> (Duration, Duration) {
+fn noop_apply(target: &Target, desired: &Desired, lease: &Lease) -> (Duration, Duration) {
     let started = Instant::now();
     let mut ssh = Ssh::connect(target).expect("connect");
     let connected = started.elapsed();
     let cores = ssh.run("nproc\n", &mut |_| {}).expect("nproc");
     assert_eq!(cores.status, 0);
-    let applied = apply(target, &mut ssh, resources, lease).expect("apply");
+    let applied = apply(target, &mut ssh, desired, lease).expect("apply");
     assert!(
         applied.plan.is_converged(),
         "not converged: {:?}",
@@ -112,8 +117,8 @@ struct Breakdown {
     facts_locally: Vec<Duration>,
 }
 
-fn breakdown(target: &Target, resources: &[Resource], runs: usize) -> Breakdown {
-    let script = facts::script(resources, "/var/lib/deployer");
+fn breakdown(target: &Target, desired: &Desired, runs: usize) -> Breakdown {
+    let script = facts::script(&desired.resources, "/var/lib/deployer");
     let mut b = Breakdown {
         connect: vec![],
         empty_round_trip: vec![],
@@ -181,7 +186,7 @@ fn main() {
         .collect();
     std::fs::write(&known_hosts, all).unwrap();
     let roots: Vec<TempDir> = (0..HOSTS).map(|_| TempDir::new().unwrap()).collect();
-    let hosts: Vec<(Target, Vec<Resource>, Lease)> = servers
+    let hosts: Vec<(Target, Desired, Lease)> = servers
         .iter()
         .zip(&roots)
         .enumerate()
@@ -191,13 +196,13 @@ fn main() {
                 ..keys.target(server, &known_hosts)
             };
             let lease = Lease::new(&format!("{}/var/lib/deployer", root.path().display()), 600);
-            (target, hello_under(root.path()), lease)
+            (target, hello_under(root.path(), &lease), lease)
         })
         .collect();
-    let resources = hosts[0].1.len();
-    for (target, resources, lease) in &hosts {
+    let resources = hosts[0].1.resources.len();
+    for (target, desired, lease) in &hosts {
         let mut ssh = Ssh::connect(target).unwrap();
-        apply(target, &mut ssh, resources, lease).unwrap();
+        apply(target, &mut ssh, desired, lease).unwrap();
     }
 
     let mut one = Vec::new();

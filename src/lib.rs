@@ -2,15 +2,21 @@
 //! See docs/ARCHITECTURE.md for the map of the modules.
 
 pub mod cli;
-pub mod engine;
+pub mod converge;
+pub mod deploy;
+pub mod dialect;
+pub mod features;
 pub mod lab;
-pub mod lock;
+pub mod layout;
 pub mod plan;
 pub mod playbook;
+pub mod protocol;
 pub mod release;
 pub mod render;
 pub mod resource;
-pub mod shell;
+pub mod safety;
+pub mod scaffold;
 pub mod spec;
 pub mod transport;
+pub mod ui;
 pub mod yaml;

@@ -9,15 +9,15 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use common::{lease, path, sample_host as resources};
-use deployer::engine;
-use deployer::lock::Lease;
+use deployer::deploy::{Applied, Desired, Exposure, HostAccess, single};
 use deployer::resource::diff::Action;
-use deployer::resource::guard::Guard;
 use deployer::resource::{Check, Resource};
+use deployer::safety::lock::Lease;
+use deployer::safety::lockout::LockoutGuard;
 use deployer::transport::{Local, Transport};
 use tempfile::TempDir;
 
-fn apply(root: &TempDir, resources: &[Resource]) -> anyhow::Result<engine::Applied> {
+fn apply(root: &TempDir, resources: &[Resource]) -> anyhow::Result<Applied> {
     apply_with(root, resources, None, &mut |_| {})
 }
 
@@ -27,22 +27,34 @@ fn apply_with(
     resources: &[Resource],
     expected: Option<&deployer::plan::HostPlan>,
     progress: &mut dyn FnMut(&str),
-) -> anyhow::Result<engine::Applied> {
+) -> anyhow::Result<Applied> {
     let lease = lease(root);
-    let guard = Guard::permissive(&lease.state_dir);
     let reconnect = || Ok(Box::new(Local) as Box<dyn Transport>);
-    let target = engine::Target {
+    let access = HostAccess {
         host: "local",
         transport: &mut Local,
         reconnect: &reconnect,
-        guard: &guard,
     };
-    engine::apply(target, resources, expected, &lease, progress)
+    single::apply(
+        access,
+        &desired(root, resources),
+        expected,
+        &lease,
+        progress,
+    )
+}
+
+/// `resources`, judged by rules that admit anything.
+fn desired(root: &TempDir, resources: &[Resource]) -> Desired {
+    Desired {
+        resources: resources.to_vec(),
+        guard: LockoutGuard::permissive(&lease(root).state_dir),
+        exposure: Exposure::unchecked(),
+    }
 }
 
 fn plan(root: &TempDir, resources: &[Resource]) -> deployer::plan::HostPlan {
-    let guard = Guard::permissive(&lease(root).state_dir);
-    engine::plan("local", &mut Local, resources, &guard).unwrap()
+    single::plan("local", &mut Local, &desired(root, resources)).unwrap()
 }
 
 fn mode_of(path: &str) -> u32 {
@@ -288,12 +300,16 @@ fn progress_reports_each_step() {
 /// status and frees the lock.
 #[test]
 fn a_converge_outlives_its_connection() {
-    use deployer::resource::{Command, converge};
+    use deployer::converge;
+    use deployer::resource::Command;
     let root = TempDir::new().unwrap();
     let marker = path(&root, "finished");
     let mut resources = resources(&root, "x\n");
     resources.push(Resource::Command(Command::creates(
-        format!("sleep 1; touch {}", deployer::shell::quote(&marker)),
+        format!(
+            "sleep 1; touch {}",
+            deployer::dialect::shell::quote(&marker)
+        ),
         marker.clone(),
     )));
     let plan = plan(&root, &resources);
@@ -304,7 +320,7 @@ fn a_converge_outlives_its_connection() {
             &plan.changes,
             &plan.handlers,
             &lease,
-            &Guard::permissive(&lease.state_dir),
+            &LockoutGuard::permissive(&lease.state_dir),
         ),
         &lease.state_dir,
     );
@@ -346,7 +362,7 @@ fn a_converge_outlives_its_connection() {
     assert!(
         fs::read_to_string(path(&root, "state/apply/out"))
             .unwrap()
-            .ends_with("STEP\tdone\n")
+            .ends_with("step\tdone\n")
     );
 }
 
@@ -373,7 +389,9 @@ fn handlers_owed_by_a_failed_apply_are_left_to_the_next() {
 
     let plan = plan(&root, &resources);
     assert!(
-        plan.changes.iter().all(|c| c.kind != "file"),
+        plan.changes
+            .iter()
+            .all(|c| c.id.kind != deployer::resource::Kind::File),
         "the files were written: {:?}",
         plan.changes
     );
@@ -391,8 +409,8 @@ fn before_release_commands_see_the_files_and_named_checks_say_their_name() {
     let mut command = deployer::resource::Command::creates(
         format!(
             "cp {} {}",
-            deployer::shell::quote(&conf),
-            deployer::shell::quote(&copy)
+            deployer::dialect::shell::quote(&conf),
+            deployer::dialect::shell::quote(&copy)
         ),
         copy.clone(),
     );

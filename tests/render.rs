@@ -156,7 +156,8 @@ fn secrets_never_reach_the_rendered_files() {
 /// user, directory, file (with its check and handlers), service and command.
 #[test]
 fn every_host_resource_list_matches_its_snapshot() {
-    use deployer::render::{Renderer, context};
+    use deployer::layout::AssumedCores;
+    use deployer::render::Renderer;
     let renderer = Renderer::new().unwrap();
     for (name, spec) in SPECS {
         let loaded = deployer::spec::load(
@@ -166,8 +167,8 @@ fn every_host_resource_list_matches_its_snapshot() {
         .unwrap()
         .unwrap();
         for host in &loaded.spec.hosts {
-            let context = context::build(&loaded, host, &context::Assumed { cpus: 2 });
-            let resources = deployer::playbook::expand(&renderer, &context).unwrap();
+            let resources =
+                deployer::deploy::desired(&renderer, &loaded, host, &AssumedCores(2)).unwrap();
             let json = serde_json::to_string_pretty(&resources).unwrap();
             insta::assert_snapshot!(format!("{name}__{}__resources", host.name), json);
         }
@@ -181,7 +182,8 @@ fn every_host_resource_list_matches_its_snapshot() {
 /// carries npm); pm2 is installed once NodeSource's Node.js is there.
 #[test]
 fn nodesource_renders_a_verified_source_a_pin_and_the_install() {
-    use deployer::render::{Renderer, context};
+    use deployer::layout::AssumedCores;
+    use deployer::render::Renderer;
     use deployer::resource::Resource;
     let dir = tempfile::TempDir::new().unwrap();
     let spec = dir.path().join("deployer.yaml");
@@ -209,8 +211,9 @@ fn nodesource_renders_a_verified_source_a_pin_and_the_install() {
         .unwrap()
         .unwrap();
     let host = &loaded.spec.hosts[0];
-    let context = context::build(&loaded, host, &context::Assumed { cpus: 2 });
-    let resources = deployer::playbook::expand(&Renderer::new().unwrap(), &context).unwrap();
+    let resources =
+        deployer::deploy::desired(&Renderer::new().unwrap(), &loaded, host, &AssumedCores(2))
+            .unwrap();
     let packages: Vec<&str> = resources
         .iter()
         .filter_map(|r| match r {
@@ -226,7 +229,7 @@ fn nodesource_renders_a_verified_source_a_pin_and_the_install() {
     let node: Vec<&Resource> = resources
         .iter()
         .filter(|r| {
-            let (_, name) = r.label();
+            let name = r.id().target;
             name.contains("NodeSource") || name.contains("nodesource") || name.contains("pm2 ")
         })
         .collect();
@@ -237,7 +240,7 @@ fn nodesource_renders_a_verified_source_a_pin_and_the_install() {
     let mut scripts = Vec::new();
     for resource in &node {
         match resource {
-            Resource::Command(c) => scripts.extend([c.run.clone(), c.guard()]),
+            Resource::Command(c) => scripts.extend([c.run.clone(), c.unless_test()]),
             Resource::File(f) => scripts.extend(f.check.iter().map(|c| c.run.clone())),
             _ => {}
         }

@@ -162,7 +162,7 @@ fn scripts_stream_their_output_and_keep_stderr_apart() {
     let tricky = "it's $(reboot) `id` \"q\"\nline two";
     let out = ssh
         .run(
-            &format!("printf '%s' {}", deployer::shell::quote(tricky)),
+            &format!("printf '%s' {}", deployer::dialect::shell::quote(tricky)),
             &mut |_| {},
         )
         .unwrap();
@@ -237,20 +237,23 @@ fn the_engine_converges_a_host_over_ssh() {
     let root = TempDir::new().unwrap();
     let resources = common::sample_host(&root, "over ssh\n");
 
-    let guard = deployer::resource::guard::Guard::permissive(&common::lease(&root).state_dir);
-    let plan = deployer::engine::plan("web1", &mut ssh, &resources, &guard).unwrap();
+    let desired = deployer::deploy::Desired {
+        resources,
+        guard: deployer::safety::lockout::LockoutGuard::permissive(&common::lease(&root).state_dir),
+        exposure: deployer::deploy::Exposure::unchecked(),
+    };
+    let plan = deployer::deploy::single::plan("web1", &mut ssh, &desired).unwrap();
     let target = keys.target(&server, &known(&keys, &server, false));
     let reconnect =
         || Ok(Box::new(Ssh::connect(&target)?) as Box<dyn deployer::transport::Transport>);
     assert_eq!(plan.changes.len(), 5);
-    let applied = deployer::engine::apply(
-        deployer::engine::Target {
+    let applied = deployer::deploy::single::apply(
+        deployer::deploy::HostAccess {
             host: "web1",
             transport: &mut ssh,
             reconnect: &reconnect,
-            guard: &guard,
         },
-        &resources,
+        &desired,
         Some(&plan),
         &common::lease(&root),
         &mut |_| {},
@@ -262,14 +265,13 @@ fn the_engine_converges_a_host_over_ssh() {
         "over ssh\n"
     );
 
-    let again = deployer::engine::apply(
-        deployer::engine::Target {
+    let again = deployer::deploy::single::apply(
+        deployer::deploy::HostAccess {
             host: "web1",
             transport: &mut ssh,
             reconnect: &reconnect,
-            guard: &guard,
         },
-        &resources,
+        &desired,
         None,
         &common::lease(&root),
         &mut |_| {},

@@ -26,11 +26,6 @@ pub fn man() -> Result<()> {
 /// `deployer schema`: the JSON Schema of deployer.yaml, for editors
 /// (`# yaml-language-server: $schema=deployer.schema.json`).
 pub fn schema() -> Result<()> {
-    std::io::stdout().write_all(schema_text()?.as_bytes())?;
+    std::io::stdout().write_all(crate::spec::schema_text().as_bytes())?;
     Ok(())
-}
-
-pub fn schema_text() -> Result<String> {
-    let schema = schemars::schema_for!(crate::spec::Spec);
-    Ok(serde_json::to_string_pretty(&schema)? + "\n")
 }

@@ -1,18 +1,20 @@
-//! The command line: parsing, output, exit codes. How things are done lives
-//! in the other modules.
+//! The command line: each command parses its arguments, calls one function
+//! of the layer below (mostly `deploy`), prints, and maps errors to exit
+//! codes. Commands never import each other; what they share lives here
+//! (`args`, `report`) or below.
 
 mod apply;
-mod exposure;
+mod args;
 mod generated;
-mod hosts;
 mod init;
 mod lab;
 mod lock;
 mod logs;
 mod plan;
-mod progress;
 mod releases;
 mod render;
+mod report;
+mod rollback;
 mod status;
 
 use std::path::PathBuf;
@@ -76,9 +78,9 @@ enum Command {
     /// Converge the hosts: a fresh plan after confirmation, or a saved one.
     Apply(apply::Args),
     /// The releases each app host keeps, the current one marked.
-    Releases(releases::ListArgs),
+    Releases(releases::Args),
     /// Go back to an earlier release, instance by instance behind health checks.
-    Rollback(releases::RollbackArgs),
+    Rollback(rollback::Args),
     /// Each host's units, release, health, firewall and certificate; exits 1 when something needs attention.
     Status(status::Args),
     /// The app's journal from each host.
@@ -118,8 +120,8 @@ pub fn main() -> ExitCode {
         Command::Render(args) => render::run(&cli, args).map(|()| exit::OK),
         Command::Plan(args) => plan::run(&cli, args),
         Command::Apply(args) => apply::run(&cli, args),
-        Command::Releases(args) => releases::list(&cli, args),
-        Command::Rollback(args) => releases::rollback(&cli, args),
+        Command::Releases(args) => releases::run(&cli, args),
+        Command::Rollback(args) => rollback::run(&cli, args),
         Command::Status(args) => status::run(&cli, args),
         Command::Logs(args) => logs::run(&cli, args),
         Command::Lock(action) => lock::run(&cli, action),

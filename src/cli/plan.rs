@@ -1,15 +1,14 @@
 //! `deployer plan`: what would change on each host, as diffs. Changes nothing.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 
-use super::hosts::{self, ConnectArgs, Prepared};
-use super::{Cli, exit, exposure, load};
-use crate::engine;
-use crate::plan::{HostPlan, Plan};
-use crate::spec::{Loaded, Secrets};
+use super::args::ConnectArgs;
+use super::{Cli, exit, load};
+use crate::deploy;
+use crate::spec::Secrets;
+use crate::ui::use_color;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -26,38 +25,9 @@ pub struct Args {
     out: Option<PathBuf>,
 }
 
-/// Plans every prepared host in parallel, handing each back for reuse;
-/// each plan also reports what the host exposes unexpectedly.
-pub fn plan_all(
-    loaded: &Loaded,
-    prepared: Vec<Prepared>,
-    parallel: usize,
-) -> (Vec<(Prepared, HostPlan)>, Vec<anyhow::Error>) {
-    let outcomes = hosts::run_parallel(prepared, parallel, false, |mut host| {
-        let mut plan = engine::plan(
-            &host.name,
-            host.transport.as_mut(),
-            &host.resources,
-            &host.guard,
-        )?;
-        let spec_host = hosts::named(loaded, &host.name)?;
-        plan.exposed = exposure::report(&loaded.spec, spec_host, &plan.listening);
-        Ok((host, plan))
-    });
-    hosts::partition(outcomes)
-}
-
-/// Colour for people at a terminal that did not ask for none.
-pub fn use_color() -> bool {
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-}
-
 pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
     let loaded = load(cli, Secrets::Read)?;
-    let hosts = hosts::select(&loaded, &args.connect)?;
-    let prepared = hosts::prepare(&loaded, &hosts, &args.connect, hosts::Source::Ship)?;
-    let (planned, failures) = plan_all(&loaded, prepared, args.connect.parallel.into());
-    let plan = Plan::new(planned.into_iter().map(|(_, plan)| plan).collect());
+    let deploy::Planned { plan, failures } = deploy::plan(&loaded, &args.connect.reach())?;
     if args.json {
         println!(
             "{}",

@@ -1,16 +1,12 @@
 //! `deployer render`: every file each host gets, written locally for review.
 
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::Result;
 
 use super::{Cli, load};
-use crate::playbook;
-use crate::render::Renderer;
-use crate::render::context::{self, Assumed};
-use crate::resource::Resource;
+use crate::deploy::{self, RenderedHost};
+use crate::resource::{Kind, Resource};
 use crate::spec::Secrets;
 
 #[derive(clap::Args)]
@@ -26,78 +22,22 @@ pub struct Args {
     cpus: u32,
 }
 
-/// Marks a directory as render output, so a rerun may replace what is in it.
-const MARKER: &str = ".deployer-render";
-
 pub fn run(cli: &Cli, args: &Args) -> Result<()> {
     let loaded = load(cli, Secrets::Skip)?;
-    let spec = &loaded.spec;
-    let hosts: Vec<_> = match &args.host {
-        None => spec.hosts.iter().collect(),
-        Some(name) => vec![super::hosts::named(&loaded, name)?],
-    };
-    prepare_out(&args.out)?;
-    let renderer = Renderer::new()?;
-    let facts = Assumed { cpus: args.cpus };
-    for host in hosts {
-        let context = context::build(&loaded, host, &facts);
-        let resources = playbook::expand(&renderer, &context)?;
-        let dir = args.out.join(&host.name);
-        if dir.exists() {
-            fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
-        }
-        write_files(&dir, &resources)?;
-        print_summary(&host.name, &dir, &resources);
+    for host in deploy::render(&loaded, args.host.as_deref(), args.cpus, &args.out)? {
+        print_summary(&host);
     }
     Ok(())
 }
 
-/// Refuses to write into a directory that holds something else than a render.
-fn prepare_out(out: &Path) -> Result<()> {
-    let is_empty = |p: &Path| {
-        fs::read_dir(p)
-            .map(|mut d| d.next().is_none())
-            .unwrap_or(true)
-    };
-    if out.exists() && !out.join(MARKER).exists() && !is_empty(out) {
-        bail!(
-            "{} is not empty and was not written by `deployer render`; choose another --out",
-            out.display()
-        );
-    }
-    fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    fs::write(out.join(MARKER), "").with_context(|| format!("writing into {}", out.display()))?;
-    Ok(())
-}
-
-fn write_files(dir: &Path, resources: &[Resource]) -> Result<()> {
-    for resource in resources {
-        let Resource::File(file) = resource else {
-            continue;
-        };
-        if file.secret {
-            // A private key stays where the operator keeps it.
-            continue;
-        }
-        let target = dir.join(file.path.trim_start_matches('/'));
-        if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-        }
-        fs::write(&target, &file.content)
-            .with_context(|| format!("writing {}", target.display()))?;
-        fs::set_permissions(&target, fs::Permissions::from_mode(file.mode.0))
-            .with_context(|| format!("setting the mode of {}", target.display()))?;
-    }
-    Ok(())
-}
-
-fn print_summary(host: &str, dir: &Path, resources: &[Resource]) {
-    let names = |kind: &str| -> Vec<&str> {
+fn print_summary(host: &RenderedHost) {
+    let resources = &host.resources;
+    let names = |kind: Kind| -> Vec<String> {
         resources
             .iter()
-            .map(Resource::label)
-            .filter(|(k, _)| *k == kind)
-            .map(|(_, n)| n)
+            .map(Resource::id)
+            .filter(|id| id.kind == kind)
+            .map(|id| id.target)
             .collect()
     };
     let secrets: Vec<&str> = resources
@@ -108,18 +48,19 @@ fn print_summary(host: &str, dir: &Path, resources: &[Resource]) {
         })
         .collect();
     println!(
-        "{host}: wrote {} files under {}",
-        names("file").len() - secrets.len(),
-        dir.display()
+        "{}: wrote {} files under {}",
+        host.name,
+        names(Kind::File).len() - secrets.len(),
+        host.dir.display()
     );
     if !secrets.is_empty() {
         println!("  secret, not written: {}", secrets.join(", "));
     }
     for (kind, title) in [
-        ("package", "packages"),
-        ("user", "users"),
-        ("dir", "directories"),
-        ("service", "services"),
+        (Kind::Package, "packages"),
+        (Kind::User, "users"),
+        (Kind::Dir, "directories"),
+        (Kind::Service, "services"),
     ] {
         let list = names(kind);
         if !list.is_empty() {

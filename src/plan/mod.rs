@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::resource::Handler;
 use crate::resource::diff::{Action, Change};
-use crate::resource::facts::Listening;
 
 /// Bumped when the JSON shape changes incompatibly; documented in docs/plan-json.md.
 pub const FORMAT_VERSION: u32 = 1;
@@ -31,9 +30,6 @@ pub struct HostPlan {
     pub changes: Vec<Change>,
     /// Run once after the changes: daemon-reload, restarts, reloads.
     pub handlers: Vec<Handler>,
-    /// What listens on the host, from its facts (not saved).
-    #[serde(skip)]
-    pub listening: Vec<Listening>,
     /// Sockets on public addresses that the spec does not expect.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exposed: Vec<String>,
@@ -134,13 +130,7 @@ impl Plan {
                 } else {
                     format!(" ({})", change.details.join(", "))
                 };
-                let _ = writeln!(
-                    out,
-                    "  {} {} {}{details}",
-                    paint(code, sign),
-                    change.kind,
-                    change.target
-                );
+                let _ = writeln!(out, "  {} {}{details}", paint(code, sign), change.id);
                 if let Some(diff) = &change.diff {
                     for line in diff.lines() {
                         let code = match line.as_bytes().first() {

@@ -70,12 +70,12 @@ fn parse(name: &str, text: &str) -> Result<Vec<Resource>> {
 fn check_unique_paths(resources: &[Resource]) -> Result<()> {
     let mut seen = HashSet::new();
     for resource in resources {
-        let label = resource.label();
-        if !seen.insert(label) {
+        let id = resource.id();
+        if !seen.insert(id.clone()) {
             bail!(
                 "{} `{}` is declared twice in the playbooks",
-                label.0,
-                label.1
+                id.kind,
+                id.target
             );
         }
     }

@@ -6,7 +6,8 @@
 use anyhow::{Result, bail};
 use serde::Serialize;
 
-use crate::shell::quote;
+use crate::dialect::shell::quote;
+use crate::protocol::{self, Tag};
 use crate::yaml::one_of;
 
 /// In a release that failed its health check when it last went live.
@@ -32,16 +33,18 @@ pub fn script(root: &str) -> String {
         r#"export LC_ALL=C
 root={root}
 current=$(readlink -- "$root/current" 2>/dev/null || true)
-printf 'C\t%s\n' "${{current##*/}}"
+printf '%s\t%s\n' {current_tag} "${{current##*/}}"
 for rel in "$root"/releases/*; do
   case "$rel" in *.new) continue ;; esac
   [ -e "$rel/.deployer-built" ] || continue
   if [ -e "$rel/"{failed} ]; then failed=1; else failed=0; fi
-  printf 'R\t%s\t%s\t%s\t%s\n' "${{rel##*/}}" "$(stat -c %Y -- "$rel")" "$(date -u -r "$rel" +%Y-%m-%dT%H:%M:%SZ)" "$failed"
+  printf '%s\t%s\t%s\t%s\t%s\n' {kept_tag} "${{rel##*/}}" "$(stat -c %Y -- "$rel")" "$(date -u -r "$rel" +%Y-%m-%dT%H:%M:%SZ)" "$failed"
 done
 "#,
         root = quote(root),
         failed = quote(FAILED_MARKER),
+        current_tag = Tag::Current,
+        kept_tag = Tag::Kept,
     )
 }
 
@@ -50,10 +53,10 @@ pub fn parse(stdout: &str) -> Result<Vec<Kept>> {
     let mut current = None;
     let mut kept = Vec::new();
     for line in stdout.lines() {
-        let fields: Vec<&str> = line.split('\t').collect();
-        match fields.as_slice() {
-            ["C", id] => current = Some(id.to_string()),
-            ["R", id, epoch, switched_at, failed] => kept.push(Kept {
+        let record = protocol::record(line);
+        match record.as_ref().map(|r| (r.tag, r.fields.as_slice())) {
+            Some((Tag::Current, [id])) => current = Some(id.to_string()),
+            Some((Tag::Kept, [id, epoch, switched_at, failed])) => kept.push(Kept {
                 id: id.to_string(),
                 switched_at: switched_at.to_string(),
                 current: false,
@@ -110,11 +113,11 @@ pub fn target<'a>(kept: &'a [Kept], to: Option<&str>) -> Result<&'a Kept> {
 mod tests {
     use super::*;
 
-    const LISTED: &str = "C\tbbbbbbbbbbbb\n\
-        R\taaaaaaaaaaaa\t100\t1970-01-01T00:01:40Z\t0\n\
-        R\tcccccccccccc\t300\t1970-01-01T00:05:00Z\t1\n\
-        R\tbbbbbbbbbbbb\t200\t1970-01-01T00:03:20Z\t0\n\
-        R\tabcdefabcdef\t50\t1970-01-01T00:00:50Z\t0\n";
+    const LISTED: &str = "current\tbbbbbbbbbbbb\n\
+        kept\taaaaaaaaaaaa\t100\t1970-01-01T00:01:40Z\t0\n\
+        kept\tcccccccccccc\t300\t1970-01-01T00:05:00Z\t1\n\
+        kept\tbbbbbbbbbbbb\t200\t1970-01-01T00:03:20Z\t0\n\
+        kept\tabcdefabcdef\t50\t1970-01-01T00:00:50Z\t0\n";
 
     fn ids(kept: &[Kept]) -> Vec<&str> {
         kept.iter().map(|k| k.id.as_str()).collect()
@@ -162,10 +165,10 @@ mod tests {
 
     #[test]
     fn nothing_to_go_back_to_is_said_plainly() {
-        let only = parse("C\taaaaaaaaaaaa\nR\taaaaaaaaaaaa\t1\tx\t0\n").unwrap();
+        let only = parse("current\taaaaaaaaaaaa\nkept\taaaaaaaaaaaa\t1\tx\t0\n").unwrap();
         let error = target(&only, None).unwrap_err().to_string();
         assert!(error.contains("no earlier release"), "{error}");
-        let none = parse("C\t\n").unwrap();
+        let none = parse("current\t\n").unwrap();
         assert!(target(&none, None).is_err());
     }
 

@@ -8,77 +8,13 @@ use std::net::{IpAddr, SocketAddr};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 
-use crate::resource::{Instance, Release};
-use crate::shell::quote;
+use crate::dialect;
+use crate::features::{self, Conditional, acme::AcmeView, node::Nodesource};
+use crate::layout::{self, CoreCounts, Paths, Units};
+use crate::release::{self, Release};
 use crate::spec::{
     Cidr, Host, Loaded, NodeSource, ProcessManager, REDIS_URL, Role, SecretValues, Spec, TlsMode,
 };
-
-/// Where things live on a host. One place, so templates and playbooks agree.
-#[derive(Debug, Clone, Serialize)]
-pub struct Paths {
-    /// `/srv/<app>`: releases, `current`, `shared`.
-    pub root: String,
-    pub current: String,
-    /// Survives releases; the only directory the app may write.
-    pub shared: String,
-    /// `/etc/deployer/<app>`: env files, pm2 ecosystem.
-    pub config: String,
-    pub env_file: String,
-    pub secrets_file: String,
-    pub ecosystem: String,
-    /// The certificate chain and key nginx serves, whatever the TLS mode.
-    pub tls_dir: String,
-    pub tls_cert: String,
-    pub tls_key: String,
-    /// Webroot for ACME HTTP-01 challenges.
-    pub acme_root: String,
-    /// A private ACME server's CA, for dehydrated's curl.
-    pub acme_ca: String,
-    pub pm2_home: String,
-    /// Commands, through env (PATH has /usr/local/bin, where the pinned
-    /// pm2 is linked) so units verify before pm2 is installed.
-    pub pm2: String,
-    pub pm2_runtime: String,
-    pub pm2_prefix: String,
-    pub firewall: String,
-    /// The live official Node.js build's programs.
-    pub node_bin: String,
-    /// The health timer's failure counts, one file per unit
-    /// (`StateDirectory=deployer/health`).
-    pub health_state: String,
-}
-
-impl Paths {
-    pub fn new(app: &str) -> Self {
-        let root = format!("/srv/{app}");
-        let config = format!("/etc/deployer/{app}");
-        // Under /etc/nginx, so that `nginx -t` over a staged copy of that
-        // directory judges a new certificate together with the new config.
-        let tls = format!("/etc/nginx/tls/{app}");
-        Paths {
-            current: format!("{root}/current"),
-            shared: format!("{root}/shared"),
-            env_file: format!("{config}/app.env"),
-            secrets_file: format!("{config}/secrets.env"),
-            ecosystem: format!("{config}/ecosystem.json"),
-            tls_cert: format!("{tls}/fullchain.pem"),
-            tls_key: format!("{tls}/privkey.pem"),
-            tls_dir: tls,
-            acme_root: "/var/lib/deployer/acme".into(),
-            acme_ca: "/etc/deployer/acme-ca.pem".into(),
-            pm2_home: format!("/var/lib/{app}/pm2"),
-            pm2: "/usr/bin/env pm2".into(),
-            pm2_runtime: "/usr/bin/env pm2-runtime".into(),
-            pm2_prefix: super::pm2::prefix(),
-            firewall: "/etc/deployer/firewall.nft".into(),
-            node_bin: format!("{}/current/bin", super::node::ROOT),
-            health_state: "/var/lib/deployer/health".into(),
-            root,
-            config,
-        }
-    }
-}
 
 #[derive(Debug, Serialize)]
 pub struct Context<'a> {
@@ -87,17 +23,19 @@ pub struct Context<'a> {
     pub app: AppView,
     pub tls: TlsView,
     pub paths: Paths,
+    /// The app's units on this host.
+    pub units: Units,
     /// `address:port` of every instance this host's nginx proxies to.
     pub upstream: Vec<String>,
     /// Seconds nginx keeps an instance out after it failed (`fail_timeout`).
     pub upstream_fail_timeout: u64,
     pub firewall: FirewallView,
     /// `runtime.node.source: official` on an app or worker host.
-    pub node_install: Option<GuardedCommand>,
+    pub node_install: Option<Conditional>,
     /// `runtime.node.source: nodesource` on an app or worker host.
-    pub nodesource: Option<super::node::Nodesource>,
+    pub nodesource: Option<Nodesource>,
     /// pm2 mode on an app or worker host.
-    pub pm2_install: Option<GuardedCommand>,
+    pub pm2_install: Option<Conditional>,
     /// `app.secrets`' values (and `REDIS_URL`); empty when the command did
     /// not read them.
     pub secrets: SecretValues,
@@ -149,6 +87,7 @@ pub struct AppView {
 #[derive(Debug, Serialize)]
 pub struct WorkerView {
     pub name: String,
+    /// `APP-WORKER`, what its units are named after.
     pub unit: String,
     pub instances: u32,
     pub exec_start: String,
@@ -183,18 +122,9 @@ pub struct TlsView {
     pub chain: Option<String>,
     pub key: Option<String>,
     /// `tls.mode: self-signed`: the host makes its own certificate.
-    pub self_signed: Option<GuardedCommand>,
+    pub self_signed: Option<Conditional>,
     /// `tls.mode: acme`, on load balancers.
-    pub acme: Option<super::acme::AcmeView>,
-}
-
-/// A shell command and the check that says it need not run.
-#[derive(Debug, Serialize)]
-pub struct GuardedCommand {
-    /// What plans and progress call it.
-    pub name: String,
-    pub run: String,
-    pub unless: String,
+    pub acme: Option<AcmeView>,
 }
 
 /// Address lists split by family, as nftables sets need them.
@@ -241,25 +171,14 @@ pub struct OpenView {
     pub from: Sources,
 }
 
-/// Host facts the rendering depends on, read from each host at plan time.
-pub trait Facts {
-    fn cpus(&self, host: &str) -> u32;
-}
-
-/// What an offline render assumes of every host.
-pub struct Assumed {
-    pub cpus: u32,
-}
-
-impl Facts for Assumed {
-    fn cpus(&self, _host: &str) -> u32 {
-        self.cpus
-    }
-}
-
-pub fn build<'a>(loaded: &'a Loaded, host: &'a Host, facts: &dyn Facts) -> Context<'a> {
+/// What the templates and playbooks see for `host`, whose core count (and,
+/// for a dedicated load balancer, the app hosts') `cores` gives.
+pub fn build<'a>(loaded: &'a Loaded, host: &'a Host, cores: &dyn CoreCounts) -> Context<'a> {
     let spec = &loaded.spec;
     let paths = Paths::new(&spec.app.name);
+    let units = Units::new(spec, host, cores);
+    let release = Release::for_host(spec, host, cores, &units, &paths);
+    let runs_node = host.has(Role::App) || host.has(Role::Worker);
     Context {
         host: HostView {
             name: &host.name,
@@ -267,123 +186,34 @@ pub fn build<'a>(loaded: &'a Loaded, host: &'a Host, facts: &dyn Facts) -> Conte
             lb: host.has(Role::Lb),
             app: host.has(Role::App),
             worker: host.has(Role::Worker),
-            cpus: facts.cpus(&host.name),
+            cpus: cores.cores(&host.name),
         },
-        app: app_view(spec, host, facts, &paths),
+        app: app_view(spec, host, cores, &paths),
         tls: tls_view(loaded, host, &paths),
-        upstream: upstream(spec, host, facts),
-        upstream_fail_timeout: UPSTREAM_FAIL_TIMEOUT_SECS,
-        firewall: firewall_view(spec, host, facts),
-        release: release(spec, host, facts, &paths),
-        node_install: ((host.has(Role::App) || host.has(Role::Worker))
-            && spec.runtime.node.source == NodeSource::Official)
-            .then(|| super::node::official_install(&spec.runtime.node)),
-        nodesource: ((host.has(Role::App) || host.has(Role::Worker))
-            && spec.runtime.node.source == NodeSource::Nodesource)
-            .then(|| super::node::nodesource(&spec.runtime.node)),
-        pm2_install: ((host.has(Role::App) || host.has(Role::Worker))
-            && spec.app.process_manager == ProcessManager::Pm2)
-            .then(super::pm2::install),
-        health_checks: health_checks(spec, host, facts, &paths),
+        upstream: upstream(spec, host, cores),
+        upstream_fail_timeout: release::UPSTREAM_FAIL_TIMEOUT_SECS,
+        firewall: firewall_view(spec, host, cores),
+        node_install: (runs_node && spec.runtime.node.source == NodeSource::Official)
+            .then(|| features::node::official_install(&spec.runtime.node)),
+        nodesource: (runs_node && spec.runtime.node.source == NodeSource::Nodesource)
+            .then(|| features::node::nodesource(&spec.runtime.node)),
+        pm2_install: (runs_node && spec.app.process_manager == ProcessManager::Pm2)
+            .then(|| features::pm2::install(&paths)),
+        health_checks: health_checks(spec, release.as_ref()),
         health_timeout: spec.app.health.timeout.0.as_secs_f64(),
         health_interval: format!("{}ms", spec.app.health.interval.0.as_millis()),
         secrets: secrets(loaded, host),
         redis: redis_view(loaded, host),
+        release,
+        units,
         paths,
         spec,
     }
 }
 
-fn ports(spec: &Spec, host: &Host, facts: &dyn Facts) -> Vec<u16> {
-    if !host.has(Role::App) {
-        return Vec::new();
-    }
-    let count = match spec.app.process_manager {
-        ProcessManager::Pm2 => 1,
-        ProcessManager::Systemd => spec.app.instances.resolve(facts.cpus(&host.name)),
-    };
-    (0..count).map(|i| spec.app.port + i as u16).collect()
-}
-
-fn release(spec: &Spec, host: &Host, facts: &dyn Facts, paths: &Paths) -> Option<Release> {
-    if !host.has(Role::App) && !host.has(Role::Worker) {
-        return None;
-    }
-    let app = &spec.app;
-    let cpus = facts.cpus(&host.name);
-    let (web, workers) = match app.process_manager {
-        ProcessManager::Systemd => (
-            ports(spec, host, facts)
-                .into_iter()
-                .map(|port| Instance {
-                    unit: format!("{}@{port}.service", app.name),
-                    address: bind_address(host),
-                    port,
-                })
-                .collect(),
-            if host.has(Role::Worker) {
-                app.workers
-                    .iter()
-                    .flat_map(|w| {
-                        (1..=w.instances.resolve(cpus))
-                            .map(move |i| format!("{}-{}@{i}.service", app.name, w.name))
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            },
-        ),
-        // One unit runs pm2's whole cluster, reloaded (new workers ready
-        // before old ones go) and then checked on the shared port; a host
-        // with workers only has nothing to check, so it restarts.
-        ProcessManager::Pm2 => {
-            let unit = format!("{}-pm2.service", app.name);
-            match ports(spec, host, facts).first() {
-                Some(&port) => (
-                    vec![Instance {
-                        unit,
-                        address: bind_address(host),
-                        port,
-                    }],
-                    Vec::new(),
-                ),
-                None => (Vec::new(), vec![unit]),
-            }
-        }
-    };
-    Some(Release {
-        id: String::new(),
-        root: paths.root.clone(),
-        user: app.name.clone(),
-        build: app.build.clone(),
-        audit: app.audit.npm_level().map(String::from),
-        keep: app.keep_releases,
-        reload: app.process_manager == ProcessManager::Pm2,
-        settle_secs: UPSTREAM_FAIL_TIMEOUT_SECS,
-        web,
-        workers,
-        health_path: app.health.path.clone(),
-        startup_secs: app.health.startup.0.as_secs().max(1),
-        timeout_secs: app.health.timeout.0.as_secs().max(1),
-        archive: Vec::new(),
-    })
-}
-
-/// How long nginx keeps an instance it saw fail out of rotation. Short: a
-/// restarted instance is back in rotation soon after it answers, and a
-/// rollout waits this long after each instance's health check before
-/// stopping the next, so nginx never finds every instance out at once.
-const UPSTREAM_FAIL_TIMEOUT_SECS: u64 = 2;
-
-fn bind_address(host: &Host) -> String {
-    host.private_address
-        .map(|ip| ip.to_string())
-        .unwrap_or_else(|| "127.0.0.1".into())
-}
-
 /// A host that runs the app proxies to its own instances; a dedicated load
 /// balancer proxies to every app host over the private network.
-fn upstream(spec: &Spec, host: &Host, facts: &dyn Facts) -> Vec<String> {
+fn upstream(spec: &Spec, host: &Host, cores: &dyn CoreCounts) -> Vec<String> {
     if !host.has(Role::Lb) {
         return Vec::new();
     }
@@ -395,32 +225,32 @@ fn upstream(spec: &Spec, host: &Host, facts: &dyn Facts) -> Vec<String> {
     targets
         .into_iter()
         .flat_map(|target| {
-            let address = bind_address(target);
+            let address = layout::bind_address(target);
             let address = if address.contains(':') {
                 format!("[{address}]")
             } else {
                 address
             };
-            ports(spec, target, facts)
+            layout::ports(spec, target, cores)
                 .into_iter()
                 .map(move |port| format!("{address}:{port}"))
         })
         .collect()
 }
 
-fn app_view(spec: &Spec, host: &Host, facts: &dyn Facts, paths: &Paths) -> AppView {
+fn app_view(spec: &Spec, host: &Host, cores: &dyn CoreCounts, paths: &Paths) -> AppView {
     let app = &spec.app;
     let mut env = app.env.clone();
     env.entry("NODE_ENV".into())
         .or_insert_with(|| "production".into());
     let (script, args) = node_script(&app.start);
-    let cpus = facts.cpus(&host.name);
+    let cpus = cores.cores(&host.name);
     AppView {
         name: app.name.clone(),
         user: app.name.clone(),
         instances: app.instances.resolve(cpus),
-        ports: ports(spec, host, facts),
-        bind: bind_address(host),
+        ports: layout::ports(spec, host, cores),
+        bind: layout::bind_address(host),
         exec_start: exec_start(&app.start, &paths.current),
         script,
         args,
@@ -440,7 +270,7 @@ fn app_view(spec: &Spec, host: &Host, facts: &dyn Facts, paths: &Paths) -> AppVi
             .map(|w| {
                 let (script, args) = node_script(&w.start);
                 WorkerView {
-                    unit: format!("{}-{}", app.name, w.name),
+                    unit: layout::worker_prefix(&app.name, &w.name),
                     name: w.name.clone(),
                     instances: w.instances.resolve(cpus),
                     exec_start: exec_start(&w.start, &paths.current),
@@ -479,34 +309,19 @@ fn exec_start(start: &str, release: &str) -> String {
         }
     }
     out.iter()
-        .map(|w| systemd_word(w))
+        .map(|w| dialect::systemd::word(w))
         .collect::<Vec<_>>()
         .join(" ")
 }
 
-/// One argument of a systemd command line: `%` and `$` doubled (specifiers and
-/// variables are expanded even inside quotes), quoted when it holds anything
-/// the splitter would act on.
-pub fn systemd_word(word: &str) -> String {
-    let literal = word.replace('%', "%%").replace('$', "$$");
-    let plain = !literal.is_empty()
-        && literal
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%$".contains(c));
-    if plain {
-        return literal;
-    }
-    let escaped = literal.replace('\\', "\\\\").replace('"', "\\\"");
-    format!("\"{escaped}\"")
-}
-
-fn health_checks(spec: &Spec, host: &Host, facts: &dyn Facts, paths: &Paths) -> Vec<HealthCheck> {
-    let Some(release) = release(spec, host, facts, paths) else {
+/// What the health timer asks: each web instance of the release.
+fn health_checks(spec: &Spec, release: Option<&Release>) -> Vec<HealthCheck> {
+    let Some(release) = release else {
         return Vec::new();
     };
     release
         .web
-        .into_iter()
+        .iter()
         .map(|instance| {
             // SocketAddr puts an IPv6 address in brackets, as URLs need.
             let address = match instance.address.parse::<IpAddr>() {
@@ -514,7 +329,7 @@ fn health_checks(spec: &Spec, host: &Host, facts: &dyn Facts, paths: &Paths) -> 
                 Err(_) => format!("{}:{}", instance.address, instance.port),
             };
             HealthCheck {
-                unit: instance.unit,
+                unit: instance.unit.clone(),
                 url: format!("http://{address}{}", spec.app.health.path),
             }
         })
@@ -557,13 +372,8 @@ fn redis_view(loaded: &Loaded, host: &Host) -> Option<RedisView> {
     Some(RedisView {
         bind,
         port: redis.port,
-        requirepass: redis_string(password),
+        requirepass: dialect::redis::string(password),
     })
-}
-
-/// A redis.conf argument, double-quoted: `\` and `"` escaped.
-fn redis_string(text: &str) -> String {
-    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 fn tls_view(loaded: &Loaded, host: &Host, paths: &Paths) -> TlsView {
@@ -583,49 +393,10 @@ fn tls_view(loaded: &Loaded, host: &Host, paths: &Paths) -> TlsView {
         stapling: matches!(mode, TlsMode::Acme | TlsMode::Files),
         chain: provided.map(|c| c.chain.clone()),
         key: provided.map(|c| c.key.clone()),
-        self_signed: (mode == TlsMode::SelfSigned).then(|| self_signed(&names, host, paths)),
+        self_signed: (mode == TlsMode::SelfSigned)
+            .then(|| features::tls::self_signed(&names, host, paths)),
         acme: (mode == TlsMode::Acme && host.has(Role::Lb))
-            .then(|| super::acme::view(loaded, host, paths, self_signed(&names, host, paths))),
-    }
-}
-
-/// Makes a key and a certificate for `names` (or, with none, the host's
-/// address) on the host: the key never travels. Made again when the names
-/// change or fewer than 30 days are left; a names file records what it covers.
-fn self_signed(names: &[String], host: &Host, paths: &Paths) -> GuardedCommand {
-    let san = if names.is_empty() {
-        let kind = if host.address.parse::<std::net::IpAddr>().is_ok() {
-            "IP"
-        } else {
-            "DNS"
-        };
-        format!("{kind}:{}", host.address)
-    } else {
-        names
-            .iter()
-            .map(|n| format!("DNS:{n}"))
-            .collect::<Vec<_>>()
-            .join(",")
-    };
-    let common_name = names.first().unwrap_or(&host.address);
-    let (cert, key) = (quote(&paths.tls_cert), quote(&paths.tls_key));
-    let names_file = quote(&format!("{}/self-signed.names", paths.tls_dir));
-    let (new_cert, new_key) = (
-        quote(&format!("{}.new", paths.tls_cert)),
-        quote(&format!("{}.new", paths.tls_key)),
-    );
-    GuardedCommand {
-        name: "make a self-signed certificate".into(),
-        run: format!(
-            "umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 397 -subj {subject} -addext {san_ext} -keyout {new_key} -out {new_cert} 2>/dev/null && chmod 0644 {new_cert} && mv -f {new_key} {key} && mv -f {new_cert} {cert} && printf '%s\\n' {san} >{names_file}",
-            subject = quote(&format!("/CN={common_name}")),
-            san_ext = quote(&format!("subjectAltName={san}")),
-            san = quote(&san),
-        ),
-        unless: format!(
-            "openssl x509 -in {cert} -noout -checkend 2592000 && test -s {key} && test \"$(cat {names_file})\" = {}",
-            quote(&san)
-        ),
+            .then(|| features::acme::view(loaded, host, paths)),
     }
 }
 
@@ -640,15 +411,15 @@ fn private_services(spec: &Spec, host: &Host) -> Vec<PrivateService> {
     let lbs = spec.hosts.iter().filter(|h| h.has(Role::Lb)).count();
     if spec.tls_mode() == TlsMode::Acme && host.has(Role::Lb) && lbs > 1 {
         services.push(PrivateService {
-            port: super::acme::PEER_PORT,
+            port: features::acme::PEER_PORT,
             what: "ACME challenges the other load balancers ask for",
         });
     }
     services
 }
 
-fn firewall_view(spec: &Spec, host: &Host, facts: &dyn Facts) -> FirewallView {
-    let app_ports = match ports(spec, host, facts).as_slice() {
+fn firewall_view(spec: &Spec, host: &Host, cores: &dyn CoreCounts) -> FirewallView {
+    let app_ports = match layout::ports(spec, host, cores).as_slice() {
         [] => String::new(),
         [only] => only.to_string(),
         [first, .., last] => format!("{first}-{last}"),
@@ -683,22 +454,6 @@ fn firewall_view(spec: &Spec, host: &Host, facts: &dyn Facts) -> FirewallView {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn systemd_words_are_literal() {
-        assert_eq!(systemd_word("server.js"), "server.js");
-        assert_eq!(
-            systemd_word("--max-old-space-size=512"),
-            "--max-old-space-size=512"
-        );
-        assert_eq!(systemd_word("a b"), "\"a b\"");
-        assert_eq!(systemd_word("100%"), "100%%");
-        assert_eq!(systemd_word("$HOME"), "$$HOME");
-        assert_eq!(systemd_word("say \"hi\""), "\"say \\\"hi\\\"\"");
-        assert_eq!(systemd_word("back\\slash"), "\"back\\\\slash\"");
-        assert_eq!(systemd_word("$(id)"), "\"$$(id)\"");
-        assert_eq!(systemd_word(""), "\"\"");
-    }
 
     #[test]
     fn relative_programs_live_in_the_release() {
@@ -755,7 +510,7 @@ hosts:
         )
         .unwrap();
         let [web, db] = [&loaded.spec.hosts[0], &loaded.spec.hosts[1]];
-        let assumed = Assumed { cpus: 1 };
+        let assumed = layout::AssumedCores(1);
         let url = "redis://:p%40ss%20w%22rd%5Cx@10.0.0.11:6379";
         assert_eq!(
             build(&loaded, web, &assumed).secrets.get(REDIS_URL),

@@ -1,15 +1,14 @@
 //! The Tera environment: every template and playbook embedded in the binary,
-//! plus the quoting filters they need.
+//! plus the filters through which templates quote values for their dialect.
 
-mod acme;
 pub mod context;
-mod node;
-mod pm2;
 
 use std::collections::HashMap;
 
 use anyhow::{Context as _, Result};
 use tera::{Tera, Value};
+
+use crate::dialect;
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
@@ -71,58 +70,32 @@ fn text_arg<'a>(value: &'a Value, filter: &str) -> tera::Result<&'a str> {
         .ok_or_else(|| tera::Error::msg(format!("{filter} takes a string, got {value}")))
 }
 
-/// A value for a systemd EnvironmentFile: single quotes keep it literal;
-/// double quotes, with `\ " $ \`` escaped, when it holds a single quote.
-pub fn quote_env_value(value: &str) -> String {
-    if !value.contains('\'') {
-        return format!("'{value}'");
-    }
-    let mut out = String::from("\"");
-    for c in value.chars() {
-        if matches!(c, '\\' | '"' | '$' | '`') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
-}
-
+/// `env_value`: a value for a systemd EnvironmentFile.
 fn env_value(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
-    Ok(Value::String(quote_env_value(text_arg(
+    Ok(Value::String(dialect::env::value(text_arg(
         value,
         "env_value",
     )?)))
 }
 
-/// A double-quoted nginx string. `$` is left alone: nginx expands variables
-/// in header values on purpose.
+/// `nginx_string`: a double-quoted nginx string.
 fn nginx_string(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
     let text = text_arg(value, "nginx_string")?;
-    let escaped = text.replace('\\', "\\\\").replace('"', "\\\"");
-    Ok(Value::String(format!("\"{escaped}\"")))
+    Ok(Value::String(dialect::nginx::string(text)))
 }
 
-/// A word for a shell script, quoted.
+/// `shell`: a word for a shell script, quoted.
 fn shell(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
     let text = match value {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    Ok(Value::String(crate::shell::quote(&text)))
+    Ok(Value::String(dialect::shell::quote(&text)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn env_values_stay_literal() {
-        assert_eq!(quote_env_value("plain"), "'plain'");
-        assert_eq!(quote_env_value("a $HOME `x` \"q\""), "'a $HOME `x` \"q\"'");
-        assert_eq!(quote_env_value("it's $x"), "\"it's \\$x\"");
-        assert_eq!(quote_env_value(""), "''");
-    }
 
     #[test]
     fn every_template_and_playbook_parses() {

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use similar::TextDiff;
 
 use super::facts::{Attributes, Content, Facts, PathFact, hex};
-use super::{Handler, Mode, Resource};
+use super::{Handler, Mode, Resource, ResourceId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -22,8 +22,9 @@ pub enum Action {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
-    pub kind: String,
-    pub target: String,
+    /// What changes: in JSON, its `kind` and `target`.
+    #[serde(flatten)]
+    pub id: ResourceId,
     pub action: Action,
     /// Short lines saying what differs: `mode 0644 -> 0600`, `enable`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -31,6 +32,18 @@ pub struct Change {
     /// Files: a unified diff of the content (never for secret files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
+}
+
+/// A unit's change: `enable` and/or `start` it, as its details say.
+pub const ENABLE: &str = "enable";
+pub const START: &str = "start";
+
+impl Change {
+    /// Whether this change enables and whether it starts its unit.
+    pub fn enables_and_starts(&self) -> (bool, bool) {
+        let says = |word: &str| self.details.iter().any(|d| d == word);
+        (says(ENABLE), says(START))
+    }
 }
 
 /// States of a unit file that need no `systemctl enable`.
@@ -47,10 +60,10 @@ const ENABLED: &[&str] = &[
 pub fn changes(resources: &[Resource], facts: &Facts) -> Result<Vec<Change>> {
     let mut changes = Vec::new();
     for resource in resources {
-        let (kind, target) = resource.label();
+        let id = resource.id();
+        let (kind, target) = (id.kind, id.target.as_str());
         let change = |action, details: Vec<String>, diff| Change {
-            kind: kind.into(),
-            target: target.into(),
+            id: id.clone(),
             action,
             details,
             diff,
@@ -71,7 +84,7 @@ pub fn changes(resources: &[Resource], facts: &Facts) -> Result<Vec<Change>> {
                 )),
                 None => return missing(),
             },
-            Resource::Dir(d) => match facts.paths.get(&('D', d.path.clone())) {
+            Resource::Dir(d) => match facts.paths.get(&id) {
                 Some(PathFact::Missing) => Some(change(
                     Action::Create,
                     vec![attributes(d.mode, &d.owner, &d.group)],
@@ -86,7 +99,7 @@ pub fn changes(resources: &[Resource], facts: &Facts) -> Result<Vec<Change>> {
                 ),
                 None => return missing(),
             },
-            Resource::File(f) => match facts.paths.get(&('F', f.path.clone())) {
+            Resource::File(f) => match facts.paths.get(&id) {
                 Some(PathFact::Missing) => {
                     let diff = (!f.secret).then(|| unified_diff(&f.path, "", &f.content));
                     let mut details = vec![attributes(f.mode, &f.owner, &f.group)];
@@ -144,10 +157,10 @@ pub fn changes(resources: &[Resource], facts: &Facts) -> Result<Vec<Change>> {
                 Some(now) => {
                     let mut details = Vec::new();
                     if !ENABLED.contains(&now.unit_file_state.as_str()) {
-                        details.push("enable".to_string());
+                        details.push(ENABLE.to_string());
                     }
                     if now.active_state != "active" {
-                        details.push("start".to_string());
+                        details.push(START.to_string());
                     }
                     (!details.is_empty()).then(|| change(Action::Start, details, None))
                 }
@@ -179,7 +192,7 @@ pub fn changes(resources: &[Resource], facts: &Facts) -> Result<Vec<Change>> {
                 }
                 None => return missing(),
             },
-            Resource::Command(c) => match facts.guards.get(&c.run) {
+            Resource::Command(_) => match facts.satisfied.get(&id) {
                 Some(true) => None,
                 Some(false) => Some(change(Action::Run, vec![], None)),
                 None => return missing(),
@@ -196,14 +209,9 @@ pub fn changes(resources: &[Resource], facts: &Facts) -> Result<Vec<Change>> {
 /// of a unit it has just started from inactive; a unit a package install
 /// started meanwhile still gets it.)
 pub fn handlers(resources: &[Resource], changes: &[Change], pending: &[Handler]) -> Vec<Handler> {
-    let changed =
-        |kind: &str, target: &str| changes.iter().any(|c| c.kind == kind && c.target == target);
     let mut handlers: Vec<Handler> = resources
         .iter()
-        .filter(|r| {
-            let (kind, target) = r.label();
-            changed(kind, target)
-        })
+        .filter(|r| is_changed(r, changes))
         .flat_map(Resource::notify)
         .filter_map(|text| Handler::parse(text))
         .chain(pending.iter().cloned())
@@ -211,6 +219,17 @@ pub fn handlers(resources: &[Resource], changes: &[Change], pending: &[Handler])
     handlers.sort();
     handlers.dedup();
     handlers
+}
+
+/// Whether `changes` change `resource`.
+pub fn is_changed(resource: &Resource, changes: &[Change]) -> bool {
+    change_of(resource, changes).is_some()
+}
+
+/// The change `changes` make to `resource`, if any.
+pub fn change_of<'a>(resource: &Resource, changes: &'a [Change]) -> Option<&'a Change> {
+    let id = resource.id();
+    changes.iter().find(|c| c.id == id)
 }
 
 fn attributes(mode: Mode, owner: &str, group: &str) -> String {
@@ -257,13 +276,20 @@ pub fn desired_digest(resources: &[Resource]) -> String {
 mod tests {
     use super::*;
     use crate::resource::facts::{Attributes, ServiceFact};
-    use crate::resource::{Dir, File, Package, Service};
+    use crate::resource::{Dir, File, Kind, Package, Service};
 
     fn file(content: &str, secret: bool) -> File {
         File {
             notify: vec!["restart app.service".into(), "daemon-reload".into()],
             secret,
             ..File::new("/etc/app.conf", 0o644, content)
+        }
+    }
+
+    fn file_id(path: &str) -> ResourceId {
+        ResourceId {
+            kind: Kind::File,
+            target: path.into(),
         }
     }
 
@@ -278,7 +304,7 @@ mod tests {
 
     fn facts_with(path: PathFact) -> Facts {
         let mut facts = Facts::default();
-        facts.paths.insert(('F', "/etc/app.conf".into()), path);
+        facts.paths.insert(file_id("/etc/app.conf"), path);
         facts
     }
 
@@ -353,7 +379,10 @@ mod tests {
     fn dirs_services_and_handlers() {
         let mut facts = facts_with(PathFact::Missing);
         facts.paths.insert(
-            ('D', "/srv/app".into()),
+            ResourceId {
+                kind: Kind::Dir,
+                target: "/srv/app".into(),
+            },
             PathFact::Present(Attributes {
                 mode: 0o755,
                 owner: "root".into(),
@@ -427,9 +456,7 @@ mod tests {
                 name: "app.service".into(),
             }),
         ];
-        facts
-            .paths
-            .insert(('F', "/etc/b".into()), PathFact::Missing);
+        facts.paths.insert(file_id("/etc/b"), PathFact::Missing);
         let changes = changes(&resources, &facts).unwrap();
         assert_eq!(
             handlers(&resources, &changes, &[]),

@@ -1,6 +1,6 @@
 //! Facts: what a host has now, for every resource of its plan, read by ONE
-//! script in one round trip. Each line of its output is one fact:
-//! `KIND<TAB>NAME<TAB>fields...`.
+//! script in one round trip. Each line of its output is one fact, a
+//! [`protocol`] record.
 
 use std::collections::HashMap;
 
@@ -9,8 +9,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use sha2::{Digest, Sha256};
 
-use super::{Handler, Resource};
-use crate::shell::quote;
+use super::{Handler, Kind, Resource, ResourceId};
+use crate::dialect::shell::quote;
+use crate::protocol::{self, Tag};
 
 /// A path on the host as it is now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,13 +57,15 @@ pub struct ReleaseFact {
 /// Everything one facts script learned about a host.
 #[derive(Debug, Default, Clone)]
 pub struct Facts {
-    pub paths: HashMap<(char, String), PathFact>,
+    /// Files and directories.
+    pub paths: HashMap<ResourceId, PathFact>,
     pub symlinks: HashMap<String, Option<String>>,
     pub packages: HashMap<String, bool>,
     pub users: HashMap<String, bool>,
     pub services: HashMap<String, ServiceFact>,
-    /// Command guards: whether each says the host is fine as it is.
-    pub guards: HashMap<String, bool>,
+    /// Commands: whether each one's `unless` or `creates` says the host
+    /// needs it not.
+    pub satisfied: HashMap<ResourceId, bool>,
     /// Releases by their root directory.
     pub releases: HashMap<String, ReleaseFact>,
     /// Handlers an earlier apply owed when it stopped: files it changed
@@ -98,42 +101,54 @@ pub struct Login {
     pub user: String,
 }
 
-const HELPERS: &str = r#"export LC_ALL=C
+/// Shell functions that print one fact each.
+fn helpers() -> String {
+    format!(
+        r#"export LC_ALL=C
 TAB=$(printf '\t')
-# path facts: KIND PATH: F (regular file), D (directory); S=1 for digest only
-pathfact() {
-  kind=$1 path=$2 secret=${3:-0}
-  if [ -L "$path" ]; then printf '%s\t%s\tother\n' "$kind" "$path"; return; fi
-  if { [ "$kind" = F ] && [ -f "$path" ]; } || { [ "$kind" = D ] && [ -d "$path" ]; }; then
-    printf '%s\t%s\tpresent\t%s\t' "$kind" "$path" "$(stat -c "%a$TAB%U$TAB%G" -- "$path")"
-    if [ "$kind" = D ]; then printf -- '-'
+# pathfact TAG PATH [SECRET]: a file or a directory; SECRET=1 for a digest only
+pathfact() {{
+  tag=$1 path=$2 secret=${{3:-0}}
+  if [ -L "$path" ]; then printf '%s\t%s\tother\n' "$tag" "$path"; return; fi
+  if {{ [ "$tag" = {file} ] && [ -f "$path" ]; }} || {{ [ "$tag" = {dir} ] && [ -d "$path" ]; }}; then
+    printf '%s\t%s\tpresent\t%s\t' "$tag" "$path" "$(stat -c "%a$TAB%U$TAB%G" -- "$path")"
+    if [ "$tag" = {dir} ]; then printf -- '-'
     elif [ "$secret" = 1 ]; then sha256sum <"$path" | cut -d' ' -f1 | tr -d '\n'
     else base64 -w0 <"$path"; fi
     printf '\n'
-  elif [ -e "$path" ]; then printf '%s\t%s\tother\n' "$kind" "$path"
-  else printf '%s\t%s\tmissing\n' "$kind" "$path"; fi
-}
-linkfact() {
-  if [ -L "$1" ]; then printf 'L\t%s\t%s\n' "$1" "$(readlink -- "$1")"; else printf 'L\t%s\t\n' "$1"; fi
-}
-userfact() {
-  if getent passwd "$1" >/dev/null; then printf 'U\t%s\t1\n' "$1"; else printf 'U\t%s\t0\n' "$1"; fi
-}
-servicefact() {
+  elif [ -e "$path" ]; then printf '%s\t%s\tother\n' "$tag" "$path"
+  else printf '%s\t%s\tmissing\n' "$tag" "$path"; fi
+}}
+linkfact() {{
+  if [ -L "$1" ]; then printf '{link}\t%s\t%s\n' "$1" "$(readlink -- "$1")"; else printf '{link}\t%s\t\n' "$1"; fi
+}}
+userfact() {{
+  if getent passwd "$1" >/dev/null; then printf '{user}\t%s\t1\n' "$1"; else printf '{user}\t%s\t0\n' "$1"; fi
+}}
+servicefact() {{
   props=$(systemctl show --property=UnitFileState --property=ActiveState -- "$1" 2>/dev/null)
   state=$(printf '%s\n' "$props" | sed -n 's/^UnitFileState=//p')
   active=$(printf '%s\n' "$props" | sed -n 's/^ActiveState=//p')
-  printf 'S\t%s\t%s\t%s\n' "$1" "$state" "$active"
-}
-releasefact() {
+  printf '{service}\t%s\t%s\t%s\n' "$1" "$state" "$active"
+}}
+releasefact() {{
   if [ -e "$1/releases/$2/.deployer-built" ]; then built=1; else built=0; fi
-  printf 'R\t%s\t%s\t%s\n' "$1" "$built" "$(readlink -- "$1/current" || true)"
+  printf '{release}\t%s\t%s\t%s\n' "$1" "$built" "$(readlink -- "$1/current" || true)"
+}}
+satisfiedfact() {{
+  index=$1; shift
+  if "$@" >/dev/null 2>&1; then printf '{satisfied}\t%s\t1\n' "$index"; else printf '{satisfied}\t%s\t0\n' "$index"; fi
+}}
+"#,
+        file = Tag::File,
+        dir = Tag::Dir,
+        link = Tag::Link,
+        user = Tag::User,
+        service = Tag::Service,
+        release = Tag::Release,
+        satisfied = Tag::Satisfied,
+    )
 }
-guardfact() {
-  id=$1; shift
-  if "$@" >/dev/null 2>&1; then printf 'C\t%s\t1\n' "$id"; else printf 'C\t%s\t0\n' "$id"; fi
-}
-"#;
 
 /// Where a converge records the handlers it owes until they have run.
 pub fn pending_handlers(state_dir: &str) -> String {
@@ -143,15 +158,19 @@ pub fn pending_handlers(state_dir: &str) -> String {
 /// The one script that reads every resource's facts, and the handlers an
 /// earlier apply left owing (kept in `state_dir`).
 pub fn script(resources: &[Resource], state_dir: &str) -> String {
-    let mut script = String::from(HELPERS);
-    script
-        .push_str("printf 'W\\t%s\\t%s\\n' \"${SSH_CONNECTION:-}\" \"${SUDO_USER:-$(id -un)}\"\n");
-    script.push_str(
-        "if command -v ss >/dev/null; then ss -Hltunp | awk -v OFS='\\t' '{print \"X\", $1, $5, $7}'; fi\n",
-    );
+    let mut script = helpers();
     script.push_str(&format!(
-        "if [ -f {pending} ]; then while IFS= read -r h; do printf 'H\\t%s\\n' \"$h\"; done <{pending}; fi\n",
-        pending = quote(&pending_handlers(state_dir))
+        "printf '{}\\t%s\\t%s\\n' \"${{SSH_CONNECTION:-}}\" \"${{SUDO_USER:-$(id -un)}}\"\n",
+        Tag::Login
+    ));
+    script.push_str(&format!(
+        "if command -v ss >/dev/null; then ss -Hltunp | awk -v OFS='\\t' '{{print \"{}\", $1, $5, $7}}'; fi\n",
+        Tag::Listening
+    ));
+    script.push_str(&format!(
+        "if [ -f {pending} ]; then while IFS= read -r h; do printf '{tag}\\t%s\\n' \"$h\"; done <{pending}; fi\n",
+        pending = quote(&pending_handlers(state_dir)),
+        tag = Tag::Pending,
     ));
     let mut packages = Vec::new();
     for (index, resource) in resources.iter().enumerate() {
@@ -161,11 +180,16 @@ pub fn script(resources: &[Resource], state_dir: &str) -> String {
                 continue;
             }
             Resource::User(u) => format!("userfact {}", quote(&u.name)),
-            Resource::Dir(d) => format!("pathfact D {}", quote(&d.path)),
-            Resource::File(f) => format!("pathfact F {} {}", quote(&f.path), u8::from(f.secret)),
+            Resource::Dir(d) => format!("pathfact {} {}", Tag::Dir, quote(&d.path)),
+            Resource::File(f) => format!(
+                "pathfact {} {} {}",
+                Tag::File,
+                quote(&f.path),
+                u8::from(f.secret)
+            ),
             Resource::Symlink(l) => format!("linkfact {}", quote(&l.path)),
             Resource::Service(s) => format!("servicefact {}", quote(&s.name)),
-            Resource::Command(c) => format!("guardfact {index} {}", c.guard()),
+            Resource::Command(c) => format!("satisfiedfact {index} {}", c.unless_test()),
             Resource::Release(r) => format!("releasefact {} {}", quote(&r.root), quote(&r.id)),
         };
         script.push_str(&line);
@@ -173,22 +197,23 @@ pub fn script(resources: &[Resource], state_dir: &str) -> String {
     }
     if !packages.is_empty() {
         script.push_str(&format!(
-            "for p in {}; do\n  if dpkg-query -W -f='${{db:Status-Abbrev}}' -- \"$p\" 2>/dev/null | grep -q '^ii'; then printf 'P\\t%s\\t1\\n' \"$p\"; else printf 'P\\t%s\\t0\\n' \"$p\"; fi\ndone\n",
-            packages.join(" ")
+            "for p in {}; do\n  if dpkg-query -W -f='${{db:Status-Abbrev}}' -- \"$p\" 2>/dev/null | grep -q '^ii'; then printf '{tag}\\t%s\\t1\\n' \"$p\"; else printf '{tag}\\t%s\\t0\\n' \"$p\"; fi\ndone\n",
+            packages.join(" "),
+            tag = Tag::Package,
         ));
     }
     script
 }
 
-/// Reads a facts report. `resources` gives command guards their names back.
+/// Reads a facts report. `resources` gives commands their ids back.
 pub fn parse(output: &str, resources: &[Resource]) -> Result<Facts> {
     let mut digest = Sha256::new();
     // Who connected and what listens change from run to run: a saved plan
     // goes stale only over what deployer manages.
-    for line in output
-        .lines()
-        .filter(|l| !l.starts_with("W\t") && !l.starts_with("X\t"))
-    {
+    let changing = |line: &&str| {
+        protocol::record(line).is_some_and(|r| matches!(r.tag, Tag::Login | Tag::Listening))
+    };
+    for line in output.lines().filter(|l| !changing(l)) {
         digest.update(line.as_bytes());
         digest.update(b"\n");
     }
@@ -197,22 +222,28 @@ pub fn parse(output: &str, resources: &[Resource]) -> Result<Facts> {
         ..Facts::default()
     };
     for (number, line) in output.lines().enumerate() {
-        let fields: Vec<&str> = line.split('\t').collect();
-        parse_line(&mut facts, &fields, resources)
+        parse_line(&mut facts, line, resources)
             .with_context(|| format!("facts line {}: {line:?}", number + 1))?;
     }
     Ok(facts)
 }
 
-fn parse_line(facts: &mut Facts, fields: &[&str], resources: &[Resource]) -> Result<()> {
+fn parse_line(facts: &mut Facts, line: &str, resources: &[Resource]) -> Result<()> {
     let flag = |f: &str| match f {
         "1" => Ok(true),
         "0" => Ok(false),
         _ => bail!("expected 0 or 1, got {f:?}"),
     };
-    match fields {
-        [kind @ ("F" | "D"), path, rest @ ..] => {
-            let kind = kind.chars().next().expect("one letter");
+    let Some(record) = protocol::record(line) else {
+        bail!("not a fact");
+    };
+    match (record.tag, record.fields.as_slice()) {
+        (tag @ (Tag::File | Tag::Dir), [path, rest @ ..]) => {
+            let kind = if tag == Tag::Dir {
+                Kind::Dir
+            } else {
+                Kind::File
+            };
             let fact = match rest {
                 ["missing"] => PathFact::Missing,
                 ["other"] => PathFact::Other,
@@ -221,7 +252,7 @@ fn parse_line(facts: &mut Facts, fields: &[&str], resources: &[Resource]) -> Res
                     owner: owner.to_string(),
                     group: group.to_string(),
                     content: match (kind, *content) {
-                        ('D', _) => Content::None,
+                        (Kind::Dir, _) => Content::None,
                         (_, digest) if digest.len() == 64 && is_secret(resources, path) => {
                             Content::Sha256(digest.to_string())
                         }
@@ -232,19 +263,23 @@ fn parse_line(facts: &mut Facts, fields: &[&str], resources: &[Resource]) -> Res
                 }),
                 _ => bail!("unexpected fields"),
             };
-            facts.paths.insert((kind, path.to_string()), fact);
+            let id = ResourceId {
+                kind,
+                target: path.to_string(),
+            };
+            facts.paths.insert(id, fact);
         }
-        ["L", path, target] => {
+        (Tag::Link, [path, target]) => {
             let target = (!target.is_empty()).then(|| target.to_string());
             facts.symlinks.insert(path.to_string(), target);
         }
-        ["P", name, installed] => {
+        (Tag::Package, [name, installed]) => {
             facts.packages.insert(name.to_string(), flag(installed)?);
         }
-        ["U", name, exists] => {
+        (Tag::User, [name, exists]) => {
             facts.users.insert(name.to_string(), flag(exists)?);
         }
-        ["S", name, unit_file_state, active_state] => {
+        (Tag::Service, [name, unit_file_state, active_state]) => {
             facts.services.insert(
                 name.to_string(),
                 ServiceFact {
@@ -253,7 +288,7 @@ fn parse_line(facts: &mut Facts, fields: &[&str], resources: &[Resource]) -> Res
                 },
             );
         }
-        ["R", root, built, current] => {
+        (Tag::Release, [root, built, current]) => {
             facts.releases.insert(
                 root.to_string(),
                 ReleaseFact {
@@ -262,7 +297,7 @@ fn parse_line(facts: &mut Facts, fields: &[&str], resources: &[Resource]) -> Res
                 },
             );
         }
-        ["W", connection, user] => {
+        (Tag::Login, [connection, user]) => {
             let words: Vec<&str> = connection.split(' ').collect();
             facts.login = match words.as_slice() {
                 [client, _, _, port] => Some(Login {
@@ -273,7 +308,7 @@ fn parse_line(facts: &mut Facts, fields: &[&str], resources: &[Resource]) -> Res
                 _ => None,
             };
         }
-        ["X", proto, local, rest @ ..] => {
+        (Tag::Listening, [proto, local, rest @ ..]) => {
             let (address, port) = local.rsplit_once(':').context("address:port")?;
             let address = address.trim_start_matches('[').trim_end_matches(']');
             let address = address.split('%').next().unwrap_or(address);
@@ -287,16 +322,16 @@ fn parse_line(facts: &mut Facts, fields: &[&str], resources: &[Resource]) -> Res
                 process: rest.first().unwrap_or(&"").to_string(),
             });
         }
-        ["H", text] => match Handler::parse(text) {
+        (Tag::Pending, [text]) => match Handler::parse(text) {
             Some(handler) => facts.pending.push(handler),
             None => bail!("not a handler"),
         },
-        ["C", index, satisfied] => {
+        (Tag::Satisfied, [index, satisfied]) => {
             let index: usize = index.parse().context("command index")?;
-            let Some(Resource::Command(command)) = resources.get(index) else {
+            let Some(command @ Resource::Command(_)) = resources.get(index) else {
                 bail!("no command at index {index}");
             };
-            facts.guards.insert(command.run.clone(), flag(satisfied)?);
+            facts.satisfied.insert(command.id(), flag(satisfied)?);
         }
         _ => bail!("not a fact"),
     }
@@ -338,31 +373,35 @@ mod tests {
         ];
         let digest = "ab".repeat(32);
         let output = format!(
-            "F\t/etc/a b.conf\tpresent\t640\troot\twww-data\taGVsbG8K\n\
-             F\t/etc/key.pem\tpresent\t600\troot\troot\t{digest}\n\
-             F\t/etc/gone\tmissing\n\
-             D\t/srv/x\tpresent\t755\tapp\tapp\t-\n\
-             D\t/srv/y\tother\n\
-             L\t/srv/x/current\t/srv/x/releases/1\n\
-             L\t/srv/x/none\t\n\
-             P\tnginx\t1\nP\tredis\t0\n\
-             U\thello\t1\n\
-             S\tnginx.service\tenabled\tactive\n\
-             S\tnew@1.service\t\tinactive\n\
-             C\t2\t0\n"
+            "file\t/etc/a b.conf\tpresent\t640\troot\twww-data\taGVsbG8K\n\
+             file\t/etc/key.pem\tpresent\t600\troot\troot\t{digest}\n\
+             file\t/etc/gone\tmissing\n\
+             dir\t/srv/x\tpresent\t755\tapp\tapp\t-\n\
+             dir\t/srv/y\tother\n\
+             link\t/srv/x/current\t/srv/x/releases/1\n\
+             link\t/srv/x/none\t\n\
+             package\tnginx\t1\npackage\tredis\t0\n\
+             user\thello\t1\n\
+             service\tnginx.service\tenabled\tactive\n\
+             service\tnew@1.service\t\tinactive\n\
+             satisfied\t2\t0\n"
         );
         let facts = parse(&output, &resources).unwrap();
-        let Some(PathFact::Present(a)) = facts.paths.get(&('F', "/etc/a b.conf".into())) else {
+        let id = |kind, target: &str| ResourceId {
+            kind,
+            target: target.into(),
+        };
+        let Some(PathFact::Present(a)) = facts.paths.get(&id(Kind::File, "/etc/a b.conf")) else {
             panic!()
         };
         assert_eq!((a.mode, a.group.as_str()), (0o640, "www-data"));
         assert_eq!(a.content, Content::Bytes(b"hello\n".to_vec()));
-        let Some(PathFact::Present(k)) = facts.paths.get(&('F', "/etc/key.pem".into())) else {
+        let Some(PathFact::Present(k)) = facts.paths.get(&id(Kind::File, "/etc/key.pem")) else {
             panic!()
         };
         assert_eq!(k.content, Content::Sha256(digest));
-        assert_eq!(facts.paths[&('F', "/etc/gone".into())], PathFact::Missing);
-        assert_eq!(facts.paths[&('D', "/srv/y".into())], PathFact::Other);
+        assert_eq!(facts.paths[&id(Kind::File, "/etc/gone")], PathFact::Missing);
+        assert_eq!(facts.paths[&id(Kind::Dir, "/srv/y")], PathFact::Other);
         assert_eq!(
             facts.symlinks["/srv/x/current"].as_deref(),
             Some("/srv/x/releases/1")
@@ -371,13 +410,13 @@ mod tests {
         assert!(facts.packages["nginx"] && !facts.packages["redis"]);
         assert!(facts.users["hello"]);
         assert_eq!(facts.services["new@1.service"].unit_file_state, "");
-        assert!(!facts.guards["reload fw"]);
+        assert!(!facts.satisfied[&id(Kind::Command, "reload fw")]);
         assert_eq!(facts.digest.len(), 64);
     }
 
     #[test]
     fn garbage_is_an_error_that_names_the_line() {
-        let err = parse("F\t/x\tpresent\tnine\troot\troot\t-\n", &[]).unwrap_err();
+        let err = parse("file\t/x\tpresent\tnine\troot\troot\t-\n", &[]).unwrap_err();
         assert!(format!("{err:#}").contains("facts line 1"), "{err:#}");
         assert!(parse("hello\n", &[]).is_err());
     }
@@ -395,7 +434,7 @@ mod tests {
         ];
         let script = script(&resources, "/var/lib/deployer");
         assert!(
-            script.contains(r#"pathfact F '/etc/it'\''s $(reboot).conf' 0"#),
+            script.contains(r#"pathfact file '/etc/it'\''s $(reboot).conf' 0"#),
             "{script}"
         );
         assert!(script.contains("servicefact 'a b`id`.service'"), "{script}");

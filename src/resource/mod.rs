@@ -1,11 +1,9 @@
 //! The resource kinds: small declarative values saying what a host must have.
-//! Playbooks list them; `facts` reads them all from a host in one script,
-//! `diff` compares, and `converge` writes the script that changes the host.
+//! Playbooks list them; `facts` reads them all from a host in one script and
+//! `diff` compares, giving the changes the converge script then makes.
 
-pub mod converge;
 pub mod diff;
 pub mod facts;
-pub mod guard;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,7 +11,8 @@ use std::fmt;
 use serde::de::{self, Unexpected, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::shell::quote;
+use crate::dialect::shell::quote;
+pub use crate::release::{Instance, Release};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -140,8 +139,8 @@ pub struct Service {
     pub name: String,
 }
 
-/// A command run only while its guard says the host needs it: `unless`
-/// (a check that exits 0 when all is well) or `creates` (a path it makes).
+/// A command run only while the host needs it: `unless` (a check that
+/// exits 0 when all is well) or `creates` (a path it makes) says when not.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Command {
     /// What the plan and progress call it; `run` itself by default.
@@ -188,7 +187,7 @@ impl Command {
     }
 
     /// The shell test that exits 0 when the command need not run.
-    pub fn guard(&self) -> String {
+    pub fn unless_test(&self) -> String {
         match (&self.creates, &self.unless) {
             (Some(path), _) => format!("test -e {}", quote(path)),
             (None, Some(check)) => format!("sh -c {}", quote(check)),
@@ -204,56 +203,6 @@ pub enum Phase {
     BeforeFiles,
     BeforeRelease,
     Last,
-}
-
-/// The app's code: shipped into `ROOT/releases/ID`, built there by the app's
-/// user, then made `ROOT/current` with the instances restarted one at a
-/// time, each waiting for its health check; a failed check switches back.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Release {
-    /// Filled in from the packed source (empty in an offline render).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub id: String,
-    /// `/srv/<app>`: holds `releases/` and `current`.
-    pub root: String,
-    /// Runs the build and owns nothing after it.
-    pub user: String,
-    /// Run by `sh -c` in the new release, as `user`.
-    pub build: String,
-    /// `npm audit --audit-level` after the build; no audit when `None`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub audit: Option<String>,
-    /// Releases kept on the host, the current one included.
-    pub keep: u32,
-    /// The web units go live with `systemctl reload` (pm2 starts new
-    /// workers before it stops old ones), not restart.
-    #[serde(default)]
-    pub reload: bool,
-    /// Restarted (or reloaded) first, in order, each checked.
-    #[serde(default)]
-    pub web: Vec<Instance>,
-    /// Restarted after the web instances.
-    #[serde(default)]
-    pub workers: Vec<String>,
-    pub health_path: String,
-    /// Seconds to wait after an instance passed its check before the next
-    /// one stops: load balancers take it back into rotation meanwhile.
-    #[serde(default)]
-    pub settle_secs: u64,
-    /// Seconds an instance has to answer its health check after a start.
-    pub startup_secs: u64,
-    /// Seconds one health request may take.
-    pub timeout_secs: u64,
-    #[serde(skip)]
-    pub archive: Vec<u8>,
-}
-
-/// A web instance: its unit and where its health check is asked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Instance {
-    pub unit: String,
-    pub address: String,
-    pub port: u16,
 }
 
 fn root() -> String {
@@ -295,24 +244,71 @@ impl Serialize for Mode {
     }
 }
 
+/// A resource's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Package,
+    User,
+    Dir,
+    File,
+    Symlink,
+    Service,
+    Command,
+    Release,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Package => "package",
+            Kind::User => "user",
+            Kind::Dir => "dir",
+            Kind::File => "file",
+            Kind::Symlink => "symlink",
+            Kind::Service => "service",
+            Kind::Command => "command",
+            Kind::Release => "release",
+        })
+    }
+}
+
+/// What a resource is about: its kind and the thing it names (a path, a
+/// package, a unit, a command's name). Unique among a host's resources.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ResourceId {
+    pub kind: Kind,
+    pub target: String,
+}
+
+impl fmt::Display for ResourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind, self.target)
+    }
+}
+
 impl Resource {
-    /// The kind and the thing it names: `("file", "/etc/nginx/nginx.conf")`.
-    pub fn label(&self) -> (&'static str, &str) {
-        match self {
-            Resource::Package(p) => ("package", &p.name),
-            Resource::User(u) => ("user", &u.name),
-            Resource::Dir(d) => ("dir", &d.path),
-            Resource::File(f) => ("file", &f.path),
-            Resource::Symlink(s) => ("symlink", &s.path),
-            Resource::Service(s) => ("service", &s.name),
-            Resource::Command(c) => ("command", c.name.as_deref().unwrap_or(&c.run)),
-            Resource::Release(r) => ("release", &r.root),
+    /// The kind and the thing it names: `file /etc/nginx/nginx.conf`.
+    pub fn id(&self) -> ResourceId {
+        let (kind, target) = match self {
+            Resource::Package(p) => (Kind::Package, &p.name),
+            Resource::User(u) => (Kind::User, &u.name),
+            Resource::Dir(d) => (Kind::Dir, &d.path),
+            Resource::File(f) => (Kind::File, &f.path),
+            Resource::Symlink(s) => (Kind::Symlink, &s.path),
+            Resource::Service(s) => (Kind::Service, &s.name),
+            Resource::Command(c) => (Kind::Command, c.name.as_ref().unwrap_or(&c.run)),
+            Resource::Release(r) => (Kind::Release, &r.root),
+        };
+        ResourceId {
+            kind,
+            target: target.clone(),
         }
     }
 
     /// Problems in a resource as a playbook wrote it.
     pub fn problems(&self) -> Option<String> {
-        let (kind, name) = self.label();
+        let ResourceId { kind, target: name } = self.id();
         let path_like = matches!(
             self,
             Resource::Dir(_) | Resource::File(_) | Resource::Symlink(_)
@@ -327,7 +323,10 @@ impl Resource {
         }
         match self {
             Resource::Command(c) if c.unless.is_none() && c.creates.is_none() => {
-                Some(format!("command `{}` needs a guard: `unless` or `creates`", c.run))
+                Some(format!(
+                "command `{}` needs `unless` or `creates`, to say when it need not run",
+                c.run
+            ))
             }
             Resource::Command(c) if c.before_files && c.before_release => Some(format!(
                 "command `{}`: `before_files` and `before_release` exclude each other",
@@ -419,11 +418,16 @@ mod tests {
     }
 
     #[test]
-    fn commands_need_a_guard() {
+    fn commands_need_a_condition() {
         let unguarded = Resource::Command(Command {
             creates: None,
             ..Command::creates("true", "")
         });
-        assert!(unguarded.problems().unwrap().contains("needs a guard"));
+        assert!(
+            unguarded
+                .problems()
+                .unwrap()
+                .contains("needs `unless` or `creates`")
+        );
     }
 }

@@ -730,6 +730,12 @@ pub enum Secrets {
     Skip,
 }
 
+/// The JSON Schema of deployer.yaml, for editors.
+pub fn schema_text() -> String {
+    let schema = schemars::schema_for!(Spec);
+    serde_json::to_string_pretty(&schema).expect("schemas serialize") + "\n"
+}
+
 /// Reads and checks a spec file. Either a spec with no problem at all, or
 /// every problem found.
 pub fn load(file: &Path, secrets: Secrets) -> anyhow::Result<Result<Loaded, Invalid>> {

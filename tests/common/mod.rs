@@ -3,14 +3,17 @@
 #![allow(dead_code)] // each test crate uses its own subset
 
 pub mod sshd;
+pub mod standins;
 
 use std::fs;
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
-use deployer::lock::Lease;
-use deployer::resource::{Command as Guarded, Dir, File, Mode, Resource, Symlink};
+use deployer::resource::{self, Dir, File, Mode, Resource, Symlink};
+use deployer::safety::lock::Lease;
 use tempfile::TempDir;
 
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -165,7 +168,7 @@ pub fn lease(root: &TempDir) -> Lease {
 }
 
 /// A small host: a directory, two files (one with awkward characters in its
-/// name and content), a symlink and a guarded command.
+/// name and content), a symlink and a command run unless its file exists.
 pub fn sample_host(root: &TempDir, config: &str) -> Vec<Resource> {
     vec![
         Resource::Dir(Dir {
@@ -184,10 +187,10 @@ pub fn sample_host(root: &TempDir, config: &str) -> Vec<Resource> {
             path: path(root, "srv/app/current"),
             target: path(root, "srv/app/releases/1"),
         }),
-        Resource::Command(Guarded::creates(
+        Resource::Command(resource::Command::creates(
             format!(
                 "touch {}",
-                deployer::shell::quote(&path(root, "srv/app/initialised"))
+                deployer::dialect::shell::quote(&path(root, "srv/app/initialised"))
             ),
             path(root, "srv/app/initialised"),
         )),
@@ -217,4 +220,30 @@ pub fn self_signed(key: &Path, cert: &Path, subject: &str, san: Option<&str>) {
     }
     let made = command.output().unwrap();
     assert!(made.status.success(), "{}", text(&made));
+}
+
+/// Polls `ready` every half second for up to `limit`.
+pub fn wait_until(limit: Duration, what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+pub fn must(out: Output, what: &str) -> String {
+    assert!(out.status.success(), "{what} failed:\n{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Whether a TCP connection from this machine is accepted: `Some(true)`
+/// accepted, `Some(false)` refused (a host answered: nothing listens),
+/// `None` no answer at all (dropped by a firewall).
+pub fn reach(address: &str, port: u16) -> Option<bool> {
+    let address: SocketAddr = format!("{address}:{port}").parse().unwrap();
+    match TcpStream::connect_timeout(&address, Duration::from_secs(2)) {
+        Ok(_) => Some(true),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Some(false),
+        Err(_) => None,
+    }
 }

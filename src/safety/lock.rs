@@ -8,7 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Result, bail};
 
-use crate::shell::quote;
+use crate::dialect::shell::quote;
+use crate::protocol::{self, Tag};
 
 /// Environment variables that carry a CI run's id, by CI system.
 const CI_RUN_VARIABLES: &[&str] = &[
@@ -124,7 +125,7 @@ acquire_lock() {{
       if mkdir "$lock" 2>/dev/null; then write_lock_info "$(date +%s)"; return 0; fi
     fi
   fi
-  printf 'LOCKED\towner=%s\tci_run=%s\tstarted=%s\texpires=%s\n' "$(lock_field owner)" "$(lock_field ci_run)" "$(lock_field started)" "$(lock_field expires)"
+  {holder}
   return 1
 }}
 renew_lock() {{ [ "$(lock_field token)" = "$lock_token" ] && write_lock_info "$(lock_field started)" || true; }}
@@ -136,6 +137,7 @@ release_lock() {{ if [ "$(lock_field token)" = "$lock_token" ]; then rm -rf "$lo
             owner = quote(&self.owner),
             ci = quote(&self.ci_run),
             state = quote(&self.state_dir),
+            holder = print_holder("lock_field"),
         )
     }
 
@@ -145,35 +147,39 @@ release_lock() {{ if [ "$(lock_field token)" = "$lock_token" ]; then rm -rf "$lo
     }
 }
 
-/// Reads the `LOCKED` line an `acquire_lock` that failed printed.
-pub fn parse_holder(line: &str) -> Option<Holder> {
-    let rest = line.strip_prefix("LOCKED\t")?;
-    let field = |name: &str| {
-        rest.split('\t')
-            .find_map(|f| f.strip_prefix(&format!("{name}=")))
-            .unwrap_or_default()
-            .to_string()
-    };
+/// The shell command that prints the holder as a [`Tag::Locked`] record,
+/// reading its fields with the shell function `field`.
+fn print_holder(field: &str) -> String {
+    format!(
+        r#"printf '{tag}\t%s\t%s\t%s\t%s\n' "$({field} owner)" "$({field} ci_run)" "$({field} started)" "$({field} expires)""#,
+        tag = Tag::Locked
+    )
+}
+
+/// The holder a script reported (an `acquire_lock` that failed, or
+/// [`status_script`]); `None` when the lock is free.
+pub fn holder(output: &str) -> Option<Holder> {
+    let record = protocol::find(output, Tag::Locked)?;
+    let field = |i: usize| record.fields.get(i).copied().unwrap_or_default();
     Some(Holder {
-        owner: field("owner"),
-        ci_run: field("ci_run"),
-        started: field("started").parse().unwrap_or_default(),
-        expires: field("expires").parse().unwrap_or_default(),
+        owner: field(0).to_string(),
+        ci_run: field(1).to_string(),
+        started: field(2).parse().unwrap_or_default(),
+        expires: field(3).parse().unwrap_or_default(),
     })
 }
 
-/// `deployer lock status`: prints `FREE` or the holder as a `LOCKED` line.
+/// `deployer lock status`: reports the holder, if any.
 pub fn status_script(state_dir: &str) -> String {
     format!(
         r#"lock={lock}
 field() {{ sed -n "s/^$1=//p" "$lock/info" 2>/dev/null; }}
 if [ -d "$lock" ]; then
-  printf 'LOCKED\towner=%s\tci_run=%s\tstarted=%s\texpires=%s\n' "$(field owner)" "$(field ci_run)" "$(field started)" "$(field expires)"
-else
-  echo FREE
+  {holder}
 fi
 "#,
-        lock = quote(&format!("{state_dir}/lock"))
+        lock = quote(&format!("{state_dir}/lock")),
+        holder = print_holder("field"),
     )
 }
 
@@ -207,13 +213,12 @@ mod tests {
 
     #[test]
     fn holders_parse_back() {
-        let holder =
-            parse_holder("LOCKED\towner=ci@runner\tci_run=42\tstarted=100\texpires=1900").unwrap();
+        let holder = holder("locked\tci@runner\t42\t100\t1900\n").unwrap();
         assert_eq!(holder.owner, "ci@runner");
         assert_eq!(
             holder.describe(160),
             "ci@runner since 60s ago, CI run 42; the lease expires in 1740s"
         );
-        assert!(parse_holder("FREE").is_none());
+        assert!(super::holder("").is_none());
     }
 }

@@ -1,9 +1,29 @@
-//! Quoting for every value that reaches a remote shell.
+//! Scripts run by bash on a host: every value becomes one quoted word, and
+//! content travels base64-encoded, so nothing in it can end a here-document.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 
 /// `value` as one POSIX shell word, whatever it holds (spaces, quotes, `$()`,
 /// newlines): single-quoted, with embedded single quotes spliced in.
 pub fn quote(value: &str) -> String {
     shell_words::quote(value).into_owned()
+}
+
+/// Ends the here-documents that carry [`base64_lines`]: `_` is not in
+/// base64's alphabet, so no content can end one early.
+pub const BASE64_END: &str = "DEPLOYER_EOF";
+
+/// `data` in base64, in lines of 76, as `base64 -d` reads it from a
+/// here-document ended by [`BASE64_END`].
+pub fn base64_lines(data: &[u8]) -> String {
+    BASE64
+        .encode(data)
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]

@@ -6,25 +6,23 @@
 
 use serde::Serialize;
 
-use super::context::GuardedCommand;
-use crate::shell::quote;
+use super::Conditional;
+use crate::dialect::shell::quote;
+use crate::layout::NODE_ROOT as ROOT;
 use crate::spec::NodeRuntime;
-
-/// Where versions are unpacked, side by side.
-pub const ROOT: &str = "/opt/nodejs";
 
 const DEFAULT_MIRROR: &str = "https://nodejs.org/dist";
 
 /// Installs the newest `runtime.version` line build unless `current` already
 /// runs that line. A failed download or checksum leaves `current` as it was.
-pub fn official_install(runtime: &NodeRuntime) -> GuardedCommand {
+pub fn official_install(runtime: &NodeRuntime) -> Conditional {
     let mirror = runtime
         .mirror
         .as_deref()
         .unwrap_or(DEFAULT_MIRROR)
         .trim_end_matches('/');
     let major = runtime.version;
-    GuardedCommand {
+    Conditional {
         name: format!("install Node.js {major} (official build)"),
         run: format!(
             r#"set -eu
@@ -79,17 +77,17 @@ pub struct Nodesource {
     pub list: String,
     pub pin: String,
     /// Fetches the key and installs it if its fingerprint is the pinned one.
-    pub trust_key: GuardedCommand,
+    pub trust_key: Conditional,
     /// Judges the staged source: the key, then an `apt-get update` of that
     /// source alone into throwaway lists.
-    pub verify: Check,
+    pub verify: NamedCheck,
     /// `apt-get install nodejs=VERSION`, the line's newest from the source.
-    pub install: GuardedCommand,
+    pub install: Conditional,
 }
 
 /// A file check with a name, as the playbook passes it on.
 #[derive(Debug, Serialize)]
-pub struct Check {
+pub struct NamedCheck {
     pub name: String,
     pub run: String,
 }
@@ -112,7 +110,7 @@ pub fn nodesource(runtime: &NodeRuntime) -> Nodesource {
     let key_url = format!("{repository}/gpgkey/nodesource-repo.gpg.key");
     let fpr = quote(&fingerprint);
     let ring = quote(&keyring);
-    let trust_key = GuardedCommand {
+    let trust_key = Conditional {
         name: format!("trust NodeSource's signing key {fingerprint}"),
         run: format!(
             r#"set -eu
@@ -139,7 +137,7 @@ mv -f {ring}.new {ring}"#,
         ),
         unless: format!("[ \"$({})\" = {fpr} ]", fingerprints(&ring)),
     };
-    let verify = Check {
+    let verify = NamedCheck {
         name: format!("apt verifies {uri} with the key {fingerprint}"),
         run: format!(
             r#"[ "$({found})" = {fpr} ] || {{ echo "deployer: "{ring}" does not hold exactly the key "{fpr}"; NodeSource's repository was not added" >&2; exit 1; }}
@@ -154,7 +152,7 @@ rm -rf "$apt"
             uri = quote(&uri),
         ),
     };
-    let install = GuardedCommand {
+    let install = Conditional {
         name: format!("install Node.js {major} (NodeSource)"),
         run: format!(
             r#"set -eu

@@ -9,8 +9,9 @@ use std::net::SocketAddr;
 
 use serde::Serialize;
 
-use super::context::{GuardedCommand, Paths};
-use crate::shell::quote;
+use super::Conditional;
+use crate::dialect::shell::quote;
+use crate::layout::Paths;
 use crate::spec::{Host, Ip, Loaded, Role};
 
 /// Where load balancers answer each other's challenges, on private addresses.
@@ -31,15 +32,16 @@ pub struct AcmeView {
     /// Where challenge files go: `.well-known/acme-challenge` under nginx's root.
     pub challenges: String,
     /// A stand-in certificate so nginx starts before the first issue.
-    pub placeholder: GuardedCommand,
-    pub obtain: GuardedCommand,
+    pub placeholder: Conditional,
+    pub obtain: Conditional,
     /// This host's `address:port` for peers' challenges; with peers only.
     pub peer_listen: Option<String>,
     /// The other load balancers' `address:port`.
     pub peers: Vec<String>,
 }
 
-pub fn view(loaded: &Loaded, host: &Host, paths: &Paths, self_signed: GuardedCommand) -> AcmeView {
+pub fn view(loaded: &Loaded, host: &Host, paths: &Paths) -> AcmeView {
+    let self_signed = super::tls::self_signed(&loaded.spec.site_names(), host, paths);
     let spec = &loaded.spec;
     let names = spec.site_names();
     let app = &spec.app.name;
@@ -61,12 +63,12 @@ pub fn view(loaded: &Loaded, host: &Host, paths: &Paths, self_signed: GuardedCom
         domains_line: format!("{names_text} > {app}"),
         renew_days: RENEW_DAYS,
         challenges: format!("{}/.well-known/acme-challenge", paths.acme_root),
-        placeholder: GuardedCommand {
+        placeholder: Conditional {
             name: "make a stand-in certificate until ACME issues one".into(),
             run: self_signed.run,
             unless: format!("test -s {cert}"),
         },
-        obtain: GuardedCommand {
+        obtain: Conditional {
             name: "obtain the certificate from the ACME server".into(),
             run: format!(
                 "dehydrated --register --accept-terms >/dev/null && dehydrated --cron --keep-going && printf '%s\\n' {names} >{names_file}",

@@ -3,18 +3,30 @@
 
 use anyhow::{Result, bail};
 
-use crate::lock::{self, Lease};
+use super::exposure::Exposure;
+use crate::converge;
 use crate::plan::HostPlan;
-use crate::resource::guard::{self, Guard};
-use crate::resource::{Resource, converge, diff, facts};
+use crate::protocol::{self, Tag};
+use crate::resource::{Resource, diff, facts};
+use crate::safety::lock::{self, Lease};
+use crate::safety::lockout::{self, LockoutGuard};
 use crate::transport::Transport;
 
-fn host_plan(
-    host: &str,
-    resources: &[Resource],
-    facts: &facts::Facts,
-    guard: &Guard,
-) -> Result<HostPlan> {
+/// What one host must have, and what its plan is judged by.
+pub struct Desired {
+    pub resources: Vec<Resource>,
+    /// What new SSH connections must look like (and deployer's state directory).
+    pub guard: LockoutGuard,
+    /// What the spec expects the host to listen on publicly.
+    pub exposure: Exposure,
+}
+
+fn host_plan(host: &str, desired: &Desired, facts: &facts::Facts) -> Result<HostPlan> {
+    let Desired {
+        resources,
+        guard,
+        exposure,
+    } = desired;
     if let Some(why) = facts.login.as_ref().and_then(|l| guard.refusal(l)) {
         bail!("{host}: {why}");
     }
@@ -25,19 +37,15 @@ fn host_plan(
         desired_digest: diff::desired_digest(resources),
         handlers: diff::handlers(resources, &changes, &facts.pending),
         changes,
-        listening: facts.listening.clone(),
-        exposed: Vec::new(),
+        exposed: exposure.unexpected(&facts.listening),
     })
 }
 
 /// Reads the host's facts and works out what would change. Changes nothing.
-pub fn plan(
-    host: &str,
-    transport: &mut dyn Transport,
-    resources: &[Resource],
-    guard: &Guard,
-) -> Result<HostPlan> {
-    let output = transport.run(&facts::script(resources, &guard.state_dir), &mut |_| {})?;
+pub fn plan(host: &str, transport: &mut dyn Transport, desired: &Desired) -> Result<HostPlan> {
+    let resources = &desired.resources;
+    let script = facts::script(resources, &desired.guard.state_dir);
+    let output = transport.run(&script, &mut |_| {})?;
     if output.status != 0 {
         bail!(
             "{host}: gathering facts failed (exit {}):\n{}",
@@ -47,7 +55,7 @@ pub fn plan(
     }
     let facts =
         facts::parse(&output.stdout, resources).map_err(|e| anyhow::anyhow!("{host}: {e:#}"))?;
-    host_plan(host, resources, &facts, guard)
+    host_plan(host, desired, &facts)
 }
 
 /// What an apply did on one host.
@@ -59,30 +67,29 @@ pub struct Applied {
 }
 
 /// A host to apply, and how to reach it again.
-pub struct Target<'a> {
+pub struct HostAccess<'a> {
     pub host: &'a str,
     pub transport: &'a mut dyn Transport,
     /// Opens a new connection, to confirm a firewall or sshd change.
     pub reconnect: &'a dyn Fn() -> Result<Box<dyn Transport>>,
-    pub guard: &'a Guard,
 }
 
 /// Takes the host's deploy lock, reads its facts, and converges it. With
 /// `expected` (a saved plan), refuses unless the host and the spec are still
 /// what that plan saw. `progress` sees each step as it starts.
 pub fn apply(
-    target: Target,
-    resources: &[Resource],
+    access: HostAccess,
+    desired: &Desired,
     expected: Option<&HostPlan>,
     lease: &Lease,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Applied> {
-    let Target {
+    let HostAccess {
         host,
         transport,
         reconnect,
-        guard,
-    } = target;
+    } = access;
+    let (resources, guard) = (&desired.resources, &desired.guard);
     progress("lock and facts");
     // This connection is a new one: it confirms a change an earlier apply
     // left waiting.
@@ -94,7 +101,7 @@ pub fn apply(
     );
     let output = transport.run(&script, &mut |_| {})?;
     if output.status == 75 {
-        match output.stdout.lines().find_map(lock::parse_holder) {
+        match lock::holder(&output.stdout) {
             Some(holder) => lock::held(host, &holder)?,
             None => bail!(
                 "{host}: could not take the deploy lock:\n{}",
@@ -117,7 +124,7 @@ pub fn apply(
     }
     let planned = facts::parse(&output.stdout, resources)
         .map_err(|e| anyhow::anyhow!("{host}: {e:#}"))
-        .and_then(|facts| host_plan(host, resources, &facts, guard));
+        .and_then(|facts| host_plan(host, desired, &facts));
     let plan = match planned {
         Ok(plan) => plan,
         Err(e) => {
@@ -153,9 +160,9 @@ pub fn apply(
     );
     let mut last_step = String::from("start");
     let output = transport.run(&script, &mut |line| {
-        if let Some(step) = line.strip_prefix(converge::STEP) {
-            last_step = step.to_string();
-            progress(step);
+        if let Some(step) = protocol::record(line).filter(|r| r.tag == Tag::Step) {
+            last_step = step.fields.join("\t");
+            progress(&last_step);
         }
     });
     let output = output.map_err(|e| {
@@ -173,7 +180,7 @@ pub fn apply(
             output.stderr_tail()
         );
     }
-    if !guard::changed_files(resources, &plan.changes).is_empty() {
+    if !lockout::changed_files(resources, &plan.changes).is_empty() {
         progress("confirm with a new SSH connection");
         confirm(host, reconnect, guard)?;
     }
@@ -188,14 +195,14 @@ pub fn apply(
 fn confirm(
     host: &str,
     reconnect: &dyn Fn() -> Result<Box<dyn Transport>>,
-    guard: &Guard,
+    guard: &LockoutGuard,
 ) -> Result<()> {
     let attempt = || -> Result<bool> {
         let output = reconnect()?.run(&guard.confirm(), &mut |_| {})?;
         if output.status != 0 {
             bail!("exit {}: {}", output.status, output.stderr_tail());
         }
-        Ok(!output.stdout.contains(guard::REVERTED))
+        Ok(!output.stdout.contains(lockout::REVERTED))
     };
     let shut_out = match attempt() {
         Ok(true) => return Ok(()),

@@ -10,15 +10,16 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use super::diff::Change;
-use super::facts::Login;
-use super::{File, Resource};
-use crate::shell::quote;
+use crate::dialect::shell::quote;
+use crate::resource::diff::{Change, is_changed};
+use crate::resource::facts::Login;
+use crate::resource::{File, Resource};
+use crate::spec::Spec;
 
 /// The transient unit that reverts; `systemd-run` names its timer after it.
 const UNIT: &str = "deployer-lockout-guard";
 
-/// What [`Guard::confirm`] prints when the revert came first.
+/// What [`LockoutGuard::confirm`] prints when the revert came first.
 pub const REVERTED: &str = "DEPLOYER_GUARD_REVERTED";
 
 /// Long enough for any converge script: the clock restarts at its end.
@@ -27,14 +28,10 @@ const WHILE_APPLYING: Duration = Duration::from_secs(30 * 60);
 /// The guarded files among `resources` that `changes` touch: what the
 /// converge arms the guard for and the apply must confirm.
 pub fn changed_files<'a>(resources: &'a [Resource], changes: &[Change]) -> Vec<&'a File> {
-    let changed = |r: &Resource| {
-        let (kind, target) = r.label();
-        changes.iter().any(|c| c.kind == kind && c.target == target)
-    };
     resources
         .iter()
         .filter_map(|r| match r {
-            Resource::File(f) if f.guarded && changed(r) => Some(f),
+            Resource::File(f) if f.guarded && is_changed(r, changes) => Some(f),
             _ => None,
         })
         .collect()
@@ -42,7 +39,7 @@ pub fn changed_files<'a>(resources: &'a [Resource], changes: &[Change]) -> Vec<&
 
 /// What the spec says new SSH connections must look like.
 #[derive(Debug, Clone)]
-pub struct Guard {
+pub struct LockoutGuard {
     /// `network.ssh_from`.
     pub ssh_from: Vec<IpNet>,
     /// `network.ssh_port`: where sshd listens and the firewall admits SSH;
@@ -56,10 +53,21 @@ pub struct Guard {
     pub state_dir: String,
 }
 
-impl Guard {
+impl LockoutGuard {
+    /// The spec's rules for new SSH connections.
+    pub fn new(spec: &Spec, state_dir: &str) -> LockoutGuard {
+        LockoutGuard {
+            ssh_from: spec.network.ssh_from.iter().map(|c| c.0).collect(),
+            ssh_port: Some(spec.network.ssh_port),
+            allow_users: spec.ssh.allow_users.clone(),
+            confirm_within: spec.firewall.confirm_within.0,
+            state_dir: state_dir.to_string(),
+        }
+    }
+
     /// Admits any connection: for callers with no spec (tests, benchmarks).
-    pub fn permissive(state_dir: &str) -> Guard {
-        Guard {
+    pub fn permissive(state_dir: &str) -> LockoutGuard {
+        LockoutGuard {
             ssh_from: ["0.0.0.0/0", "::/0"]
                 .map(|n| n.parse().expect("a network"))
                 .into(),
@@ -197,8 +205,8 @@ fn systemctl_words(handler: &str) -> String {
 mod tests {
     use super::*;
 
-    fn guard() -> Guard {
-        Guard {
+    fn guard() -> LockoutGuard {
+        LockoutGuard {
             ssh_from: vec!["198.18.0.0/24".parse().unwrap()],
             ssh_port: Some(22),
             allow_users: vec!["deploy".into()],

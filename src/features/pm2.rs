@@ -2,21 +2,14 @@
 //! prefix (/opt/pm2/<version>) and linked into /usr/local/bin, where the pm2
 //! unit's `pm2-runtime` and `pm2 reload` find it.
 
-use super::context::GuardedCommand;
-
-/// The pm2 release deployer is tested with; a new pin installs beside the old.
-pub const VERSION: &str = "7.0.4";
-
-/// Where this version lives.
-pub fn prefix() -> String {
-    format!("/opt/pm2/{VERSION}")
-}
+use super::Conditional;
+use crate::layout::{PM2_VERSION as VERSION, Paths};
 
 /// Installs pm2 unless this version is there. npm needs Node.js, so this runs
 /// after the Node.js install (both `before_files`, in playbook order).
-pub fn install() -> GuardedCommand {
-    let prefix = prefix();
-    GuardedCommand {
+pub fn install(paths: &Paths) -> Conditional {
+    let prefix = &paths.pm2_prefix;
+    Conditional {
         name: format!("install pm2 {VERSION}"),
         run: format!(
             "set -eu; umask 022; rm -rf {prefix}.new; \

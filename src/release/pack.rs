@@ -1,6 +1,6 @@
-//! A release: what is shipped of the app's source directory, packed as one
-//! gzip'd tar stream, named by a hash of its content. The same source gives
-//! the same id, so an unchanged app makes no new release and no restart.
+//! What is shipped of the app's source directory, packed as one gzip'd tar
+//! stream, named by a hash of its content. The same source gives the same
+//! id, so an unchanged app makes no new release and no restart.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -9,8 +9,6 @@ use anyhow::{Context as _, Result, bail};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
-
-pub mod history;
 
 /// Patterns (gitignore syntax) of what is never shipped, in this file at
 /// the top of the source directory.

@@ -15,35 +15,36 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
+use crate::dialect::shell::{BASE64_END, base64_lines, quote};
+use crate::protocol::Tag;
+use crate::release::script as release_steps;
+use crate::resource::diff::{self, Action, Change, change_of};
+use crate::resource::{Check, File, Handler, Kind, Mode, Phase, Resource, facts};
+use crate::safety::lock::Lease;
+use crate::safety::lockout::{self, LockoutGuard};
 
-use super::diff::{Action, Change};
-use super::facts;
-use super::guard::Guard;
-use super::{Check, File, Handler, Phase, Release, Resource};
-use crate::lock;
-use crate::release::history;
-use crate::shell::quote;
-
-/// Lines the script prints on stdout to report progress: `STEP<TAB>what`.
-pub const STEP: &str = "STEP\t";
-
-const PRELUDE: &str = r#"set -euo pipefail
+/// Every converge script's start: strict bash, a private staging directory,
+/// and `step WHAT`, which renews the lock and reports progress.
+fn prelude() -> String {
+    format!(
+        r#"set -euo pipefail
 export LC_ALL=C DEBIAN_FRONTEND=noninteractive
 umask 077
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"; release_lock' EXIT
-step() { renew_lock; printf 'STEP\t%s\n' "$*"; }
+step() {{ renew_lock; printf '{step}\t%s\n' "$*"; }}
 started=" "
 # Units this script restarted or reloaded: handlers asking no more leave them be.
 restarted=" "
 reloaded=" "
 # Runs a check with a staged copy of a directory mounted over the live one.
-shadowed() {
+shadowed() {{
   unshare --mount --propagation private sh -euc 'mount --bind "$1" "$2"; exec sh -c "$3"' sh "$@"
+}}
+"#,
+        step = Tag::Step
+    )
 }
-"#;
 
 /// The converge script for `changes` (from `resources`) and `handlers`,
 /// holding the deploy lock `lock` throughout and releasing it at the end.
@@ -51,18 +52,13 @@ pub fn script(
     resources: &[Resource],
     changes: &[Change],
     handlers: &[Handler],
-    lock: &lock::Lease,
-    guard: &Guard,
+    lock: &Lease,
+    guard: &LockoutGuard,
 ) -> String {
-    let changed = |r: &Resource| {
-        let (kind, target) = r.label();
-        changes
-            .iter()
-            .find(|c| c.kind == kind && c.target == target)
-    };
+    let changed = |r: &Resource| change_of(r, changes);
     let mut body = String::new();
     body.push_str(&lock.functions());
-    body.push_str(PRELUDE);
+    body.push_str(&prelude());
     // Handlers are recorded as owed before the changes that call for them
     // and forgotten once they have run: a run that stops halfway leaves
     // them to the next one.
@@ -81,7 +77,7 @@ pub fn script(
     let packages: Vec<String> = resources
         .iter()
         .filter(|r| matches!(r, Resource::Package(_)) && changed(r).is_some())
-        .map(|r| quote(r.label().1))
+        .map(|r| quote(&r.id().target))
         .collect();
     if !packages.is_empty() {
         let list = packages.join(" ");
@@ -132,7 +128,7 @@ pub fn script(
                 && changed(r).is_some()
         })
         .collect();
-    let early_handlers = super::diff::handlers(
+    let early_handlers = diff::handlers(
         resources,
         &early
             .iter()
@@ -142,7 +138,7 @@ pub fn script(
     );
     body.push_str(&owe(&early_handlers));
     write_commands(&mut body, resources, &changed, Phase::BeforeFiles);
-    let guarded = super::guard::changed_files(resources, changes);
+    let guarded = lockout::changed_files(resources, changes);
     let arm = if guarded.is_empty() {
         String::new()
     } else {
@@ -166,15 +162,14 @@ pub fn script(
         _ => None,
     });
     if let Some((resource, release)) = release {
-        body.push_str(&release_functions(release));
+        body.push_str(&release_steps::functions(release));
         if changed(resource).is_some() {
-            write_release(&mut body, release);
+            release_steps::go_live(&mut body, release);
         }
     }
-    for change in changes.iter().filter(|c| c.kind == "service") {
-        let unit = quote(&change.target);
-        let enable = change.details.iter().any(|d| d == "enable");
-        let start = change.details.iter().any(|d| d == "start");
+    for change in changes.iter().filter(|c| c.id.kind == Kind::Service) {
+        let unit = quote(&change.id.target);
+        let (enable, start) = change.enables_and_starts();
         let _ = writeln!(body, "step {} {unit}", change.details.join(" and "));
         if start {
             // A unit that failed before (its cause since fixed) may sit in
@@ -248,7 +243,13 @@ pub fn script(
 pub fn detached(script: &str, state_dir: &str) -> String {
     let dir = quote(&format!("{state_dir}/apply"));
     let marker = "DEPLOYER_CONVERGE_SCRIPT";
-    debug_assert!(!script.lines().any(|l| l == marker));
+    // The script is carried by a here-document: a line equal to its end
+    // marker would cut it short. Every value inside is quoted or base64, so
+    // none can be; a bug that made one stops here, in release builds too.
+    assert!(
+        !script.lines().any(|l| l == marker),
+        "the converge script holds its own here-document marker"
+    );
     format!(
         r#"main() {{
 set -eu
@@ -268,155 +269,7 @@ main
     )
 }
 
-/// Shell functions for releases: health checks, checked restarts, switching
-/// `current`, and the rollback a failed check sets off.
-fn release_functions(release: &Release) -> String {
-    format!(
-        r#"release_root={root}
-# healthy ADDRESS PORT: the instance answers the health path with 2xx in time.
-healthy() {{
-  local end=$((SECONDS + {startup})) status
-  while [ "$SECONDS" -lt "$end" ]; do
-    status=$(timeout {timeout} bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf "GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n" "$3" >&3 && head -n 1 <&3' health "$1" "$2" {path} 2>/dev/null) || status=
-    case "$status" in "HTTP/1."?" 2"*) return 0 ;; esac
-    sleep 0.5
-  done
-  return 1
-}}
-# checked UNIT ADDRESS PORT: the unit answers its health check, or says why.
-checked() {{
-  healthy "$2" "$3" && return 0
-  echo "deployer: $1 did not answer "{path}" on $2:$3 with 2xx within {startup}s; see: journalctl -u $1" >&2
-  return 1
-}}
-# cycle VERB UNIT ADDRESS PORT: restarts or reloads a web unit and waits for
-# its check, then long enough for load balancers to take it back.
-cycle() {{
-  systemctl "$1" "$2" || {{ echo "deployer: systemctl $1 $2 failed; see: journalctl -u $2" >&2; return 1; }}
-  case "$1" in restart) restarted="$restarted $2 " ;; *) reloaded="$reloaded $2 " ;; esac
-  shift
-  checked "$@" && sleep {settle}
-}}
-switch_to() {{
-  ln -sfn "$1" "$release_root/current.new" && mv -Tf "$release_root/current.new" "$release_root/current"
-}}
-# roll UNIT ADDRESS PORT: puts a running instance on the new release; if it
-# fails its check, everything goes back to the previous release.
-roll() {{
-  systemctl is-active --quiet "$1" || return 0
-  step {verb} "$1"
-  cycle {verb} "$@" && return 0
-  # Marked failed, keeping the time it went live.
-  went_live=$(stat -c %Y "$rel")
-  touch "$rel/"{failed}
-  touch -d "@$went_live" "$rel"
-  if [ -n "$previous" ]; then
-    switch_to "$previous"
-    touch "$previous"
-    for unit in $restarted $reloaded; do systemctl {verb} "$unit"; done
-    echo "deployer: rolled back to release ${{previous##*/}}; the failed one stays in $release_root/releases" >&2
-  fi
-  exit 1
-}}
-"#,
-        root = quote(&release.root),
-        startup = release.startup_secs,
-        timeout = release.timeout_secs,
-        path = quote(&release.health_path),
-        failed = quote(history::FAILED_MARKER),
-        verb = if release.reload { "reload" } else { "restart" },
-        settle = release.settle_secs,
-    )
-}
-
-/// Ships, builds and switches to the release, then rolls the instances
-/// over to it and prunes old releases.
-fn write_release(body: &mut String, release: &Release) {
-    let id = quote(&release.id);
-    let user = quote(&release.user);
-    let _ = writeln!(
-        body,
-        r#"step ship release {id}
-rel="$release_root/releases/"{id}
-if [ ! -e "$rel/.deployer-built" ]; then
-  rm -rf "$rel.new"
-  install -d -m 0755 -o {user} -g {user} "$rel.new"
-  base64 -d <<'DEPLOYER_EOF' | tar -xz --no-same-owner -C "$rel.new"
-{archive}
-DEPLOYER_EOF
-  chown -R {user}:{user} "$rel.new"
-  step build release {id}
-  if ! (cd "$rel.new" && runuser -u {user} -- env HOME="$rel.new/.deployer-home" NODE_ENV=production sh -c {build}) >"$rel.new/.deployer-build.log" 2>&1; then
-    echo "deployer: the build "{build}" failed in $rel.new; its last lines:" >&2
-    tail -n 20 "$rel.new/.deployer-build.log" >&2
-    exit 1
-  fi{audit}
-  rm -rf "$rel.new/.deployer-home"
-  chown -R root:root "$rel.new"
-  chmod -R a+rX,go-w "$rel.new"
-  touch "$rel.new/.deployer-built"
-  rm -rf "$rel"
-  mv -T "$rel.new" "$rel"
-fi
-previous=$(readlink -- "$release_root/current" || true)
-if [ "$previous" != "$rel" ]; then
-  step switch to release {id}
-  rm -f "$rel/"{failed}
-  switch_to "$rel"
-  touch "$rel""#,
-        archive = wrap(&BASE64.encode(&release.archive)),
-        build = quote(&release.build),
-        failed = quote(history::FAILED_MARKER),
-        audit = release
-            .audit
-            .as_deref()
-            .map(|level| audit(release, level))
-            .unwrap_or_default(),
-    );
-    for instance in &release.web {
-        let _ = writeln!(
-            body,
-            "  roll {} {} {}",
-            quote(&instance.unit),
-            quote(&instance.address),
-            instance.port
-        );
-    }
-    for worker in &release.workers {
-        let unit = quote(worker);
-        let _ = writeln!(
-            body,
-            "  if systemctl is-active --quiet {unit}; then step restart {unit}; systemctl restart {unit}; restarted=\"$restarted \"{unit}\" \"; fi"
-        );
-    }
-    // The newest releases stay (the current one always), for rollbacks.
-    let _ = writeln!(
-        body,
-        "  ls -1t \"$release_root/releases\" | {{ grep -v -x -F -e {id} || true; }} | tail -n +{keep} | while read -r old; do rm -rf -- \"$release_root/releases/$old\"; done\nfi",
-        keep = release.keep.max(1)
-    );
-}
-
-/// `npm audit` over the built release: a vulnerability of `level` or worse
-/// in what runs in production stops it before it goes live. A registry
-/// without the audit service (some mirrors) skips the audit, saying so.
-fn audit(release: &Release, level: &str) -> String {
-    format!(
-        r#"
-  step audit release
-  if ! audit=$(cd "$rel.new" && runuser -u {user} -- env HOME="$rel.new/.deployer-home" NODE_ENV=production npm audit --omit=dev --audit-level={level} --json 2>/dev/null); then
-    printf '%s\n' "$audit" >>"$rel.new/.deployer-build.log"
-    if printf '%s' "$audit" | jq -e 'has("metadata")' >/dev/null 2>&1; then
-      echo "deployer: npm audit found vulnerabilities of level {level} or worse in the release's production dependencies ($(printf '%s' "$audit" | jq -r '.metadata.vulnerabilities | to_entries | map(select(.key != "total" and .value > 0) | "\(.value) \(.key)") | join(", ")')); it does not go live. Update them (npm audit fix), or set app.audit" >&2
-      exit 1
-    fi
-    step "audit release: skipped, the registry did not answer the audit (see .deployer-build.log)"
-  fi"#,
-        user = quote(&release.user),
-    )
-}
-
-/// The commands of `phase` whose guard failed.
+/// The commands of `phase` that the host needs (their `unless` or `creates` said so).
 fn write_commands<'a>(
     body: &mut String,
     resources: &'a [Resource],
@@ -429,11 +282,11 @@ fn write_commands<'a>(
                 continue;
             }
             debug_assert_eq!(change.action, Action::Run);
-            let _ = writeln!(body, "step run {}", quote(&change.target));
+            let _ = writeln!(body, "step run {}", quote(&change.id.target));
             let _ = writeln!(
                 body,
                 "{} >/dev/null 2>&1 || sh -c {}",
-                c.guard(),
+                c.unless_test(),
                 quote(&c.run)
             );
         }
@@ -464,9 +317,9 @@ fn write_files<'a>(
     for (i, file) in files.iter().enumerate() {
         let _ = writeln!(
             body,
-            "mkdir \"$stage\"/{i}\nbase64 -d >{} <<'DEPLOYER_EOF'\n{}\nDEPLOYER_EOF",
+            "mkdir \"$stage\"/{i}\nbase64 -d >{} <<'{BASE64_END}'\n{}\n{BASE64_END}",
             staged(i),
-            wrap(&BASE64.encode(&file.content))
+            base64_lines(file.content.as_bytes())
         );
     }
     let mut checks: BTreeMap<(String, Option<String>, String), Vec<usize>> = BTreeMap::new();
@@ -546,7 +399,7 @@ fn judged(command: &str, label: &str) -> String {
 }
 
 /// `-m MODE -o OWNER -g GROUP` for `install`.
-fn ownership(mode: super::Mode, owner: &str, group: &str) -> String {
+fn ownership(mode: Mode, owner: &str, group: &str) -> String {
     format!("-m {mode} -o {} -g {}", quote(owner), quote(group))
 }
 
@@ -555,19 +408,10 @@ fn basename(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// Base64 in lines of 76, as `base64 -d` reads it.
-fn wrap(data: &str) -> String {
-    data.as_bytes()
-        .chunks(76)
-        .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resource::Service;
+    use crate::resource::{ResourceId, Service};
 
     #[test]
     fn a_unit_is_reset_before_it_is_started() {
@@ -575,18 +419,20 @@ mod tests {
             name: "app@1.service".into(),
         })];
         let changes = vec![Change {
-            kind: "service".into(),
-            target: "app@1.service".into(),
+            id: ResourceId {
+                kind: Kind::Service,
+                target: "app@1.service".into(),
+            },
             action: Action::Start,
             details: vec!["enable".into(), "start".into()],
             diff: None,
         }];
-        let lease = lock::Lease::new("/var/lib/deployer", 60);
+        let lease = Lease::new("/var/lib/deployer", 60);
         let handlers = [
             Handler::Reload("app@1.service".into()),
             Handler::Restart("it's.service".into()),
         ];
-        let guard = Guard::permissive(&lease.state_dir);
+        let guard = LockoutGuard::permissive(&lease.state_dir);
         let script = script(&resources, &changes, &handlers, &lease, &guard);
         let syntax = std::process::Command::new("bash")
             .args(["-n", "-c", &script])
@@ -610,61 +456,5 @@ mod tests {
             script.trim_end().ends_with("main"),
             "the body runs only once fully received"
         );
-    }
-
-    /// Runs the audit step with `npm audit --json` answering `answer` and
-    /// failing: (exit status, stdout, stderr).
-    fn audit_with(answer: &str) -> (i32, String, String) {
-        let dir = tempfile::tempdir().unwrap();
-        let rel = dir.path().join("rel");
-        std::fs::create_dir_all(rel.with_extension("new")).unwrap();
-        std::fs::write(dir.path().join("answer.json"), answer).unwrap();
-        let release = Release {
-            id: "abc".into(),
-            root: "/srv/app".into(),
-            user: "app".into(),
-            build: "true".into(),
-            audit: Some("high".into()),
-            keep: 5,
-            reload: false,
-            web: Vec::new(),
-            workers: Vec::new(),
-            health_path: "/".into(),
-            settle_secs: 0,
-            startup_secs: 1,
-            timeout_secs: 1,
-            archive: Vec::new(),
-        };
-        // runuser stands in for npm: it prints the canned answer and fails.
-        let script = format!(
-            "set -euo pipefail\nstep() {{ echo \"STEP $*\"; }}\nrunuser() {{ cat {}; return 1; }}\nrel={}\nif true; then{}\nfi\necho went-live\n",
-            quote(&dir.path().join("answer.json").display().to_string()),
-            quote(&rel.display().to_string()),
-            audit(&release, "high")
-        );
-        let out = std::process::Command::new("bash")
-            .args(["-c", &script])
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    #[test]
-    fn the_audit_refuses_findings_and_skips_a_registry_without_the_service() {
-        let found = r#"{"vulnerabilities":{"minimist":{}},"metadata":{"vulnerabilities":{"info":0,"low":0,"moderate":1,"high":0,"critical":1,"total":2}}}"#;
-        let (status, stdout, stderr) = audit_with(found);
-        assert_eq!(status, 1, "{stdout}{stderr}");
-        assert!(stderr.contains("(1 moderate, 1 critical)"), "{stderr}");
-        assert!(!stdout.contains("went-live"));
-
-        let unanswered = r#"{"message":"405 Method Not Allowed","statusCode":405,"error":{"summary":"","detail":""}}"#;
-        let (status, stdout, stderr) = audit_with(unanswered);
-        assert_eq!(status, 0, "{stdout}{stderr}");
-        assert!(stdout.contains("STEP audit release: skipped"), "{stdout}");
-        assert!(stdout.contains("went-live"));
     }
 }

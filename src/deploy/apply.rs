@@ -1,0 +1,184 @@
+//! Applying: a fresh plan shown and confirmed (or a saved one), then each
+//! host converged under the deploy lock, all at once or, when a release
+//! ships, in waves.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{Result, bail};
+
+use super::Reach;
+use super::host::{self, Applied, HostAccess};
+use super::hosts::{self, Outcome};
+use super::plan::plan_all;
+use super::prepare::{Prepared, Source, prepare};
+use crate::plan::{HostPlan, Plan};
+use crate::resource::Kind;
+use crate::safety::lock::Lease;
+use crate::spec::Loaded;
+use crate::ui::Console;
+
+/// What every command that changes hosts is told.
+#[derive(Debug, Clone)]
+pub struct ConvergeOptions {
+    /// Apply without asking.
+    pub yes: bool,
+    /// Seconds the deploy lock lives unless renewed.
+    pub lock_ttl: u64,
+    /// Once a host fails, start no other (those under way finish).
+    pub fail_fast: bool,
+}
+
+/// How an apply ended.
+pub enum ApplyOutcome {
+    /// Every host matched the spec; nothing was done.
+    Converged,
+    /// The operator did not confirm; nothing was done.
+    Declined,
+    /// What happened on each host, in order.
+    Applied(Vec<Outcome<Applied>>),
+}
+
+/// `deployer apply [SAVED]`.
+pub fn apply(
+    loaded: &Loaded,
+    reach: &Reach,
+    saved: Option<&Path>,
+    options: &ConvergeOptions,
+    console: &Console,
+) -> Result<ApplyOutcome> {
+    let saved = saved.map(Plan::load).transpose()?;
+    let mut reach = reach.clone();
+    if let Some(saved) = &saved {
+        if !reach.hosts.is_empty() {
+            bail!("a saved plan names its hosts; leave out --host");
+        }
+        reach.hosts = saved.hosts.iter().map(|h| h.host.clone()).collect();
+    }
+    let chosen = hosts::select(loaded, &reach)?;
+    let prepared = prepare(loaded, &chosen, &reach, Source::Ship)?;
+    let (prepared, expected): (Vec<_>, HashMap<String, HostPlan>) = match saved {
+        Some(saved) => (
+            prepared,
+            saved
+                .hosts
+                .into_iter()
+                .map(|h| (h.host.clone(), h))
+                .collect(),
+        ),
+        None => {
+            let (planned, failures) = plan_all(prepared, reach.parallel);
+            if let Some(first) = failures.into_iter().next() {
+                return Err(first.context("planning failed; nothing was applied"));
+            }
+            let plan = Plan::new(planned.iter().map(|(_, p)| p.clone()).collect());
+            console.show_plan(&plan);
+            if plan.is_converged() {
+                return Ok(ApplyOutcome::Converged);
+            }
+            if !console.confirm(options.yes, &plan)? {
+                return Ok(ApplyOutcome::Declined);
+            }
+            planned
+                .into_iter()
+                .map(|(host, plan)| (host, (plan.host.clone(), plan)))
+                .unzip()
+        }
+    };
+    let ships_release = expected
+        .values()
+        .any(|plan| plan.changes.iter().any(|c| c.id.kind == Kind::Release));
+    let order = if ships_release {
+        Order::Waves {
+            batch: usize::from(loaded.spec.rollout.batch),
+        }
+    } else {
+        Order::Parallel {
+            fail_fast: options.fail_fast,
+        }
+    };
+    Ok(ApplyOutcome::Applied(converge(
+        prepared,
+        &expected,
+        &reach,
+        options.lock_ttl,
+        order,
+        console,
+    )))
+}
+
+/// How the hosts are taken through their plans.
+pub(super) enum Order {
+    /// All at once, at most `--parallel` at a time; with `fail_fast`, none
+    /// starts after a failure.
+    Parallel { fail_fast: bool },
+    /// A release rollout: see [`in_waves`].
+    Waves { batch: usize },
+}
+
+/// Applies each host's plan, under the deploy lock, with progress.
+pub(super) fn converge(
+    prepared: Vec<Prepared>,
+    expected: &HashMap<String, HostPlan>,
+    reach: &Reach,
+    lock_ttl: u64,
+    order: Order,
+    console: &Console,
+) -> Vec<Outcome<Applied>> {
+    let lease = Lease::new(&reach.state_dir, lock_ttl);
+    let progress = console.progress();
+    let work = |mut prepared: Prepared| {
+        let bar = progress.host(&prepared.name);
+        let connector = prepared.connector.clone();
+        let limit = prepared.desired.guard.confirm_within / 2;
+        let reconnect = move || connector.open_within(limit);
+        let access = HostAccess {
+            host: &prepared.name,
+            transport: prepared.transport.as_mut(),
+            reconnect: &reconnect,
+        };
+        let result = host::apply(
+            access,
+            &prepared.desired,
+            expected.get(&prepared.name),
+            &lease,
+            &mut |step| bar.step(step),
+        );
+        if let Ok(applied) = &result {
+            console.tools_said(&prepared.name, &applied.log);
+        }
+        match &result {
+            Ok(applied) if applied.plan.is_converged() => bar.finish("no changes"),
+            Ok(applied) => bar.finish(&format!("done: {}", applied.plan.summary())),
+            Err(_) => bar.finish("FAILED"),
+        }
+        result
+    };
+    match order {
+        Order::Waves { batch } => in_waves(prepared, batch, work),
+        Order::Parallel { fail_fast } => {
+            hosts::run_parallel(prepared, reach.parallel, fail_fast, work)
+        }
+    }
+}
+
+/// A new release goes to the first host alone, then `batch` hosts at a time;
+/// a wave with a failure (a host that did not turn healthy rolled itself
+/// back) stops the rollout, so no other host switches.
+fn in_waves<F>(mut hosts: Vec<Prepared>, batch: usize, work: F) -> Vec<Outcome<Applied>>
+where
+    F: Fn(Prepared) -> Result<Applied> + Sync,
+{
+    let mut outcomes = Vec::new();
+    let mut size = 1;
+    while !hosts.is_empty() {
+        let rest = hosts.split_off(size.min(hosts.len()));
+        let wave = std::mem::replace(&mut hosts, rest);
+        outcomes.extend(hosts::run_parallel(wave, size, false, &work));
+        if outcomes.iter().any(|o| matches!(o, Outcome::Failed(_))) {
+            outcomes.extend(hosts.drain(..).map(|h| Outcome::Skipped(h.name)));
+        }
+        size = batch.max(1);
+    }
+    outcomes
+}

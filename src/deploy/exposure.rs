@@ -1,0 +1,147 @@
+//! The exposure report: sockets a host listens on at public addresses that
+//! the spec does not expect (say, a database bound to 0.0.0.0). The
+//! firewall drops them; the report says what would be open without it.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::resource::facts::Listening;
+use crate::spec::{Host, Proto, Role, Spec};
+
+/// DHCP clients listen on every address to hear the network's server.
+const DHCP_CLIENTS: [u16; 2] = [68, 546];
+
+/// What the spec expects one host to listen on, publicly or privately.
+#[derive(Debug, Clone, Default)]
+pub struct Exposure {
+    /// `(protocol, port)` open to the public: SSH, 80/443 on load
+    /// balancers, `firewall.open`.
+    public: Vec<(&'static str, u16)>,
+    /// Addresses that are not public: the host's private address and
+    /// `network.private` (loopback always).
+    private: Vec<IpNet>,
+    /// No report at all: for callers with no spec (tests, benchmarks).
+    unchecked: bool,
+}
+
+impl Exposure {
+    pub fn new(spec: &Spec, host: &Host) -> Exposure {
+        let mut public = vec![("tcp", spec.network.ssh_port)];
+        if host.has(Role::Lb) {
+            public.extend([("tcp", 80), ("tcp", 443)]);
+        }
+        for open in &spec.firewall.open {
+            let proto = match open.proto {
+                Proto::Tcp => "tcp",
+                Proto::Udp => "udp",
+            };
+            public.push((proto, open.port));
+        }
+        let private = host
+            .private_address
+            .map(|ip| IpNet::from(ip.0))
+            .into_iter()
+            .chain(spec.network.private.iter().map(|net| net.0))
+            .collect();
+        Exposure {
+            public,
+            private,
+            unchecked: false,
+        }
+    }
+
+    /// Reports nothing.
+    pub fn unchecked() -> Exposure {
+        Exposure {
+            unchecked: true,
+            ..Exposure::default()
+        }
+    }
+
+    /// One line per socket in `listening` on a public address that is not
+    /// expected.
+    pub fn unexpected(&self, listening: &[Listening]) -> Vec<String> {
+        if self.unchecked {
+            return Vec::new();
+        }
+        let private = |address: Option<IpAddr>| {
+            address.is_some_and(|ip| {
+                ip.is_loopback() || self.private.iter().any(|net| net.contains(&ip))
+            })
+        };
+        let mut lines: Vec<String> = listening
+            .iter()
+            .filter(|s| !private(s.address))
+            .filter(|s| !self.public.contains(&(s.proto.as_str(), s.port)))
+            .filter(|s| !(s.proto == "udp" && DHCP_CLIENTS.contains(&s.port)))
+            .map(|s| {
+                let socket = match s.address {
+                    None => format!("*:{}", s.port),
+                    Some(ip) => std::net::SocketAddr::new(ip, s.port).to_string(),
+                };
+                format!(
+                    "{socket}/{} ({}) is not in the spec: bind it to loopback or the private address, or list it in firewall.open",
+                    s.proto,
+                    process_name(&s.process)
+                )
+            })
+            .collect();
+        lines.sort();
+        lines.dedup();
+        lines
+    }
+}
+
+/// `users:(("sshd",pid=33,fd=3))` -> `sshd`.
+fn process_name(process: &str) -> &str {
+    process
+        .split('"')
+        .nth(1)
+        .filter(|name| !name.is_empty())
+        .unwrap_or("unknown process")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn socket(proto: &str, address: Option<&str>, port: u16, name: &str) -> Listening {
+        Listening {
+            proto: proto.into(),
+            address: address.map(|a| a.parse().unwrap()),
+            port,
+            process: format!("users:((\"{name}\",pid=1,fd=3))"),
+        }
+    }
+
+    #[test]
+    fn only_unexpected_public_sockets_are_reported() {
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "app": {"name": "shop", "start": "node server.js"},
+            "network": {"private": ["10.0.0.0/24"]},
+            "firewall": {"open": [{"port": 9100, "from": ["10.0.0.5"]}]},
+            "hosts": [{"name": "web1", "address": "198.18.0.10", "private_address": "10.0.0.10", "roles": ["lb", "app"]}]
+        }))
+        .unwrap();
+        let listening = [
+            socket("tcp", None, 22, "sshd"),
+            socket("tcp", None, 443, "nginx"),
+            socket("tcp", Some("10.0.0.10"), 3000, "node"),
+            socket("tcp", Some("127.0.0.1"), 6379, "redis-server"),
+            socket("tcp", None, 9100, "node_exporter"),
+            socket("udp", None, 68, "dhclient"),
+            socket("tcp", None, 5432, "postgres"),
+            socket("tcp", Some("::"), 5432, "postgres"),
+            socket("tcp", Some("198.18.0.10"), 8080, "node"),
+        ];
+        assert_eq!(
+            Exposure::new(&spec, &spec.hosts[0]).unexpected(&listening),
+            [
+                "*:5432/tcp (postgres) is not in the spec: bind it to loopback or the private address, or list it in firewall.open",
+                "198.18.0.10:8080/tcp (node) is not in the spec: bind it to loopback or the private address, or list it in firewall.open",
+                "[::]:5432/tcp (postgres) is not in the spec: bind it to loopback or the private address, or list it in firewall.open",
+            ]
+        );
+    }
+}

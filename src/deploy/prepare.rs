@@ -1,0 +1,168 @@
+//! Getting hosts ready for work: the source packed, every chosen host
+//! connected (and its cores read, where `instances: max` needs them), and
+//! what each must have rendered and expanded into resources. Any failure
+//! here stops the run before a host is touched.
+
+use std::collections::HashMap;
+
+use anyhow::{Context as _, Result, bail};
+
+use super::Reach;
+use super::exposure::Exposure;
+use super::host::Desired;
+use super::hosts::{self, Connector};
+use crate::layout::CoreCounts;
+use crate::playbook;
+use crate::release;
+use crate::render::{Renderer, context};
+use crate::resource::Resource;
+use crate::safety::lockout::LockoutGuard;
+use crate::spec::{Host, Instances, Loaded, Role};
+use crate::transport::Transport;
+
+/// A host ready for work: connected, with what it must have.
+pub struct Prepared {
+    pub name: String,
+    pub transport: Box<dyn Transport>,
+    /// For a second, new connection.
+    pub connector: Connector,
+    pub desired: Desired,
+}
+
+/// What [`prepare`] does with the app's source.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Packed and attached to each host's release: plan, apply.
+    Ship,
+    /// Left alone: the command works with releases already on the hosts.
+    Ignore,
+}
+
+/// Core counts read from the hosts, for `instances: max`.
+struct Probed(HashMap<String, u32>);
+
+impl CoreCounts for Probed {
+    fn cores(&self, host: &str) -> u32 {
+        self.0.get(host).copied().unwrap_or(1)
+    }
+}
+
+fn probe_cores(transport: &mut dyn Transport, host: &str) -> Result<u32> {
+    let output = transport.run("nproc\n", &mut |_| {})?;
+    output
+        .stdout
+        .trim()
+        .parse()
+        .with_context(|| format!("{host}: `nproc` answered {:?}", output.stdout.trim()))
+}
+
+/// What `host` must have, given the hosts' cores: the playbooks expanded
+/// over its context.
+pub fn desired(
+    renderer: &Renderer,
+    loaded: &Loaded,
+    host: &Host,
+    cores: &dyn CoreCounts,
+) -> Result<Vec<Resource>> {
+    playbook::expand(renderer, &context::build(loaded, host, cores))
+}
+
+/// Connects to `hosts` (and, when a dedicated load balancer's upstream
+/// depends on them, to the app hosts whose core counts it needs), then
+/// renders what each chosen host must have.
+pub fn prepare(
+    loaded: &Loaded,
+    hosts: &[&Host],
+    reach: &Reach,
+    source: Source,
+) -> Result<Vec<Prepared>> {
+    let spec = &loaded.spec;
+    let runs_node = hosts
+        .iter()
+        .any(|h| h.has(Role::App) || h.has(Role::Worker));
+    // What plan and apply render goes to the hosts: without the secrets'
+    // values, the secrets file would be empty. (The other commands apply
+    // no files.)
+    anyhow::ensure!(
+        source == Source::Ignore || spec.app.secrets.is_empty() || loaded.secrets.is_some(),
+        "internal: the secrets' values were not read before connecting"
+    );
+    // Packed before connecting: a bad source stops the run with nothing done.
+    let shipped = (runs_node && source == Source::Ship)
+        .then(|| release::pack(&loaded.resolve(&spec.app.source)))
+        .transpose()?;
+    let needs_cores = spec.app.instances == Instances::Max
+        || spec
+            .app
+            .workers
+            .iter()
+            .any(|w| w.instances == Instances::Max);
+    let dedicated_lb = hosts.iter().any(|h| h.has(Role::Lb) && !h.has(Role::App));
+    let mut to_connect: Vec<&Host> = hosts.to_vec();
+    if needs_cores && dedicated_lb && !reach.local {
+        for host in spec.hosts.iter().filter(|h| h.has(Role::App)) {
+            if !to_connect.iter().any(|c| c.name == host.name) {
+                to_connect.push(host);
+            }
+        }
+    }
+    let connected = hosts::run_parallel(to_connect, reach.parallel, false, |host| {
+        let connector = hosts::connector(loaded, host, reach)?;
+        let mut transport = connector.open()?;
+        let cores = if needs_cores {
+            probe_cores(transport.as_mut(), &host.name)?
+        } else {
+            1
+        };
+        Ok((host, (transport, connector), cores))
+    });
+    let (connected, failures) = hosts::partition(connected);
+    if !failures.is_empty() {
+        bail!(
+            "{}\nnothing was changed on any host",
+            hosts::lines(&failures)
+        );
+    }
+    let mut cores = HashMap::new();
+    let mut transports = Vec::new();
+    for (host, transport, count) in connected {
+        cores.insert(host.name.clone(), count);
+        transports.push((host, transport));
+    }
+    if reach.local {
+        // This machine stands in for every host it is asked about.
+        let local = cores.values().copied().next().unwrap_or(1);
+        for host in &spec.hosts {
+            cores.insert(host.name.clone(), local);
+        }
+    }
+    let cores = Probed(cores);
+    let renderer = Renderer::new()?;
+    let mut prepared = Vec::new();
+    for host in hosts {
+        let (_, (transport, connector)) = transports.remove(
+            transports
+                .iter()
+                .position(|(h, _)| h.name == host.name)
+                .expect("connected"),
+        );
+        let mut resources = desired(&renderer, loaded, host, &cores)?;
+        for resource in &mut resources {
+            if let (Resource::Release(release), Some(shipped)) = (resource, &shipped) {
+                release.id.clone_from(&shipped.id);
+                release.archive.clone_from(&shipped.archive);
+            }
+        }
+        prepared.push(Prepared {
+            name: host.name.clone(),
+            transport,
+            connector,
+            desired: Desired {
+                resources,
+                guard: LockoutGuard::new(spec, &reach.state_dir),
+                exposure: Exposure::new(spec, host),
+            },
+        });
+    }
+    Ok(prepared)
+}

@@ -1,0 +1,10 @@
+//! One home per output dialect: every value that reaches a file or a script
+//! on a host is quoted here, by the function of the dialect it lands in.
+//! Templates reach these through the Tera filters `render` registers.
+
+pub mod env;
+pub mod nginx;
+pub mod redis;
+pub mod shell;
+pub mod systemd;
+pub mod yaml;

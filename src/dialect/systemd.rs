@@ -1,0 +1,35 @@
+//! systemd unit files: the words of a command line (`ExecStart=`).
+
+/// One argument of a systemd command line: `%` and `$` doubled (specifiers and
+/// variables are expanded even inside quotes), quoted when it holds anything
+/// the splitter would act on.
+pub fn word(word: &str) -> String {
+    let literal = word.replace('%', "%%").replace('$', "$$");
+    let plain = !literal.is_empty()
+        && literal
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%$".contains(c));
+    if plain {
+        return literal;
+    }
+    let escaped = literal.replace('\\', "\\\\").replace('"', "\\\"");
+    format!("\"{escaped}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_literal() {
+        assert_eq!(word("server.js"), "server.js");
+        assert_eq!(word("--max-old-space-size=512"), "--max-old-space-size=512");
+        assert_eq!(word("a b"), "\"a b\"");
+        assert_eq!(word("100%"), "100%%");
+        assert_eq!(word("$HOME"), "$$HOME");
+        assert_eq!(word("say \"hi\""), "\"say \\\"hi\\\"\"");
+        assert_eq!(word("back\\slash"), "\"back\\\\slash\"");
+        assert_eq!(word("$(id)"), "\"$$(id)\"");
+        assert_eq!(word(""), "\"\"");
+    }
+}

@@ -1,0 +1,21 @@
+//! What installing things on a host takes, as commands the playbooks run:
+//! Node.js (official builds or NodeSource), pm2, and certificates
+//! (self-signed, or from an ACME server). Each feature computes the shell
+//! programs; playbooks say when they run and what they set off.
+
+pub mod acme;
+pub mod node;
+pub mod pm2;
+pub mod tls;
+
+use serde::Serialize;
+
+/// A shell command and the check that says it need not run.
+#[derive(Debug, Serialize)]
+pub struct Conditional {
+    /// What plans and progress call it.
+    pub name: String,
+    pub run: String,
+    /// Exits 0 when the command need not run.
+    pub unless: String,
+}

@@ -1,0 +1,157 @@
+//! What scripts on hosts print back: one record per line,
+//! `TAG<TAB>field<TAB>field...`. Every tag is spelled here once, and every
+//! reader matches on [`Tag`], so no two scripts can give one tag two meanings.
+
+use std::fmt;
+
+/// The kind of a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tag {
+    /// Facts: a regular file (`missing`, `other`, or `present` with mode,
+    /// owner, group and content).
+    File,
+    /// Facts: a directory, as a file.
+    Dir,
+    /// Facts: a symbolic link and its target (empty: none).
+    Link,
+    /// Facts: a package and whether it is installed (`1`/`0`).
+    Package,
+    /// Facts: an account and whether it exists.
+    User,
+    /// Facts: a unit's UnitFileState and ActiveState.
+    Service,
+    /// Facts: a release root, whether the wanted release is built, and
+    /// where `current` points.
+    Release,
+    /// Facts: a command (by its index) and whether its check says it need
+    /// not run.
+    Satisfied,
+    /// Facts: the SSH connection (`$SSH_CONNECTION`) and the login user.
+    Login,
+    /// Facts: a listening socket, as `ss` reports it.
+    Listening,
+    /// Facts: a handler an earlier apply owed.
+    Pending,
+    /// A converge step starting.
+    Step,
+    /// The deploy lock's holder: owner, CI run, started, expires.
+    Locked,
+    /// Releases: where `current` points.
+    Current,
+    /// Releases: one kept release: id, epoch and time it went live, failed.
+    Kept,
+    /// Status: a unit and its `systemctl show` properties as `KEY=VALUE`.
+    Unit,
+    /// Status: a unit and its failed health checks in a row.
+    Health,
+    /// Status: the certificate's expiry, as epoch and date.
+    Certificate,
+    /// Status: whether deployer's firewall table is loaded.
+    Firewall,
+    /// Status: the host's clock, as epoch.
+    Clock,
+}
+
+const TAGS: [Tag; 20] = [
+    Tag::File,
+    Tag::Dir,
+    Tag::Link,
+    Tag::Package,
+    Tag::User,
+    Tag::Service,
+    Tag::Release,
+    Tag::Satisfied,
+    Tag::Login,
+    Tag::Listening,
+    Tag::Pending,
+    Tag::Step,
+    Tag::Locked,
+    Tag::Current,
+    Tag::Kept,
+    Tag::Unit,
+    Tag::Health,
+    Tag::Certificate,
+    Tag::Firewall,
+    Tag::Clock,
+];
+
+impl Tag {
+    /// How scripts write the tag.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Tag::File => "file",
+            Tag::Dir => "dir",
+            Tag::Link => "link",
+            Tag::Package => "package",
+            Tag::User => "user",
+            Tag::Service => "service",
+            Tag::Release => "release",
+            Tag::Satisfied => "satisfied",
+            Tag::Login => "login",
+            Tag::Listening => "listening",
+            Tag::Pending => "pending",
+            Tag::Step => "step",
+            Tag::Locked => "locked",
+            Tag::Current => "current",
+            Tag::Kept => "kept",
+            Tag::Unit => "unit",
+            Tag::Health => "health",
+            Tag::Certificate => "certificate",
+            Tag::Firewall => "firewall",
+            Tag::Clock => "clock",
+        }
+    }
+
+    /// The line prefix of a record with this tag: `TAG<TAB>`.
+    pub fn prefix(self) -> String {
+        format!("{}\t", self.as_str())
+    }
+}
+
+impl fmt::Display for Tag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One line a script printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record<'a> {
+    pub tag: Tag,
+    pub fields: Vec<&'a str>,
+}
+
+/// Reads one line; `None` when it is no record (say, a tool's chatter).
+pub fn record(line: &str) -> Option<Record<'_>> {
+    let mut parts = line.split('\t');
+    let name = parts.next()?;
+    let tag = TAGS.into_iter().find(|t| t.as_str() == name)?;
+    Some(Record {
+        tag,
+        fields: parts.collect(),
+    })
+}
+
+/// The first record with `tag` in `output`.
+pub fn find(output: &str, tag: Tag) -> Option<Record<'_>> {
+    output.lines().filter_map(record).find(|r| r.tag == tag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_read_back_and_are_distinct() {
+        for tag in TAGS {
+            let line = format!("{}a\tb", tag.prefix());
+            let read = record(&line).unwrap();
+            assert_eq!((read.tag, read.fields), (tag, vec!["a", "b"]));
+        }
+        let mut names: Vec<&str> = TAGS.iter().map(|t| t.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), TAGS.len());
+        assert_eq!(record("hello world"), None);
+    }
+}
