@@ -16,8 +16,12 @@ pub enum Tag {
     Link,
     /// Facts: a package and whether it is installed (`1`/`0`).
     Package,
-    /// Facts: an account and whether it exists.
+    /// Facts: an account: whether it exists, its home and shell, and
+    /// whether a group of its name exists.
     User,
+    /// Facts: a unit file deployer writes, and a unit of the same name
+    /// found elsewhere in systemd's search path.
+    Shadowed,
     /// Facts: a unit's UnitFileState and ActiveState.
     Service,
     /// Facts: a release root, whether the wanted release is built, and
@@ -52,8 +56,9 @@ pub enum Tag {
     Clock,
 }
 
-const TAGS: [Tag; 20] = [
+const TAGS: [Tag; 21] = [
     Tag::File,
+    Tag::Shadowed,
     Tag::Dir,
     Tag::Link,
     Tag::Package,
@@ -84,6 +89,7 @@ impl Tag {
             Tag::Link => "link",
             Tag::Package => "package",
             Tag::User => "user",
+            Tag::Shadowed => "shadowed",
             Tag::Service => "service",
             Tag::Release => "release",
             Tag::Satisfied => "satisfied",

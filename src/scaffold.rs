@@ -7,7 +7,9 @@ use std::path::Path;
 use anyhow::{Context as _, Result, bail};
 
 use crate::dialect::yaml::scalar;
-use crate::spec::{self, Secrets};
+use crate::spec::text::{DOMAIN_RULE, NAME_RULE, domain_ok, email_ok, safe_name as name_ok};
+use crate::spec::{self, Cidr, Instances, Ip, ProcessManager, Secrets, TlsMode};
+use crate::yaml::shown;
 
 /// Written next to the spec, for editors (see the file's first line).
 pub const SCHEMA_FILE: &str = "deployer.schema.json";
@@ -40,10 +42,10 @@ pub struct Answers {
     pub health: String,
     pub hosts: Vec<Host>,
     pub domain: Option<String>,
-    pub tls: String,
+    pub tls: TlsMode,
     pub email: Option<String>,
-    pub process_manager: String,
-    pub instances: String,
+    pub process_manager: ProcessManager,
+    pub instances: Instances,
     pub private: Option<String>,
     pub ssh_from: Vec<String>,
 }
@@ -139,8 +141,8 @@ fn spec_text(a: &Answers) -> String {
     let _ = writeln!(out, "  # Run without a shell, in the release directory.");
     let _ = writeln!(out, "  start: {}", scalar(&a.start));
     let _ = writeln!(out, "  # One process per CPU core with `max`.");
-    let _ = writeln!(out, "  instances: {}", a.instances.trim());
-    let _ = writeln!(out, "  process_manager: {}", a.process_manager);
+    let _ = writeln!(out, "  instances: {}", keyword(&a.instances));
+    let _ = writeln!(out, "  process_manager: {}", keyword(&a.process_manager));
     let _ = writeln!(out, "  health:\n    path: {}", scalar(&a.health));
     let _ = writeln!(
         out,
@@ -151,7 +153,7 @@ fn spec_text(a: &Answers) -> String {
     if let Some(domain) = &a.domain {
         let _ = writeln!(out, "\ndomain: {}", scalar(domain));
     }
-    let _ = writeln!(out, "tls:\n  mode: {}", a.tls);
+    let _ = writeln!(out, "tls:\n  mode: {}", keyword(&a.tls));
     if let Some(email) = &a.email {
         let _ = writeln!(out, "  email: {}", scalar(email));
     }
@@ -187,9 +189,107 @@ fn spec_text(a: &Answers) -> String {
     out
 }
 
+/// A setting's value as the spec writes it: `max`, `3`, `self-signed`.
+fn keyword(value: &impl serde::Serialize) -> String {
+    match serde_json::to_value(value).expect("settings serialize") {
+        serde_json::Value::String(text) => text,
+        other => other.to_string(),
+    }
+}
+
+/// One setting read from how a person writes it, or why it cannot be:
+/// `"self-signed"` → `TlsMode::SelfSigned`.
+pub fn setting<T: serde::de::DeserializeOwned>(text: &str, valid: &str) -> Result<T, String> {
+    let text = text.trim();
+    let value = match text.parse::<i64>() {
+        Ok(number) => serde_json::Value::from(number),
+        Err(_) => serde_json::Value::from(text),
+    };
+    serde_json::from_value(value).map_err(|_| format!("`{}` is not {valid}", shown(text)))
+}
+
+/// The checks an answer passes before it is written: each says what would
+/// be valid.
+pub mod answer {
+    use super::*;
+
+    pub fn name(text: &str) -> Result<(), String> {
+        check(name_ok(text), text, NAME_RULE)
+    }
+
+    pub fn domain(text: &str) -> Result<(), String> {
+        check(domain_ok(text), text, DOMAIN_RULE)
+    }
+
+    pub fn email(text: &str) -> Result<(), String> {
+        check(
+            email_ok(text),
+            text,
+            "one email address such as `ops@example.com`",
+        )
+    }
+
+    /// A host's address: an IP address or a DNS name.
+    pub fn address(text: &str) -> Result<(), String> {
+        check(
+            text.parse::<std::net::IpAddr>().is_ok() || domain_ok(text),
+            text,
+            "an IP address or a DNS name",
+        )
+    }
+
+    pub fn ip(text: &str) -> Result<(), String> {
+        text.parse::<Ip>().map(|_| ())
+    }
+
+    pub fn cidr(text: &str) -> Result<(), String> {
+        text.parse::<Cidr>().map(|_| ())
+    }
+
+    /// A start command: one line; the spec's own check judges the rest.
+    pub fn start(text: &str) -> Result<(), String> {
+        check(
+            !text.trim().is_empty() && !text.chars().any(char::is_control),
+            text,
+            "a program and its arguments on one line, e.g. `node server.js`",
+        )
+    }
+
+    /// A URL path for the health check.
+    pub fn path(text: &str) -> Result<(), String> {
+        check(
+            text.starts_with('/') && !text.chars().any(|c| c.is_whitespace() || c.is_control()),
+            text,
+            "a URL path starting with `/`, e.g. `/healthz`",
+        )
+    }
+
+    fn check(ok: bool, text: &str, valid: &str) -> Result<(), String> {
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("`{}` is not {valid}", shown(text)))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_read_as_people_write_them() {
+        let tls: TlsMode = setting("self-signed", "a TLS mode").unwrap();
+        assert_eq!(tls, TlsMode::SelfSigned);
+        let instances: Instances = setting("max", "x").unwrap();
+        assert_eq!(instances, Instances::Max);
+        let instances: Instances = setting(" 3 ", "x").unwrap();
+        assert_eq!(instances, Instances::Count(3));
+        assert!(setting::<Instances>("3\nhosts: []", "x").is_err());
+        assert!(setting::<TlsMode>("acme\nnetwork:", "x").is_err());
+        assert_eq!(keyword(&Instances::Count(3)), "3");
+        assert_eq!(keyword(&TlsMode::SelfSigned), "self-signed");
+    }
 
     #[test]
     fn names_and_node_lines_are_read_from_package_json() {

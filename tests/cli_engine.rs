@@ -306,7 +306,9 @@ fn init_asks_and_writes_a_spec_that_validates() {
     answer("App name", "\r"); // detected: hello
     answer("Start command", "\r"); // detected: node server.js
     answer("Health check path", "\r"); // detected: /healthz
-    answer("How many hosts", "\r");
+    // An answer that is no answer is explained and asked again.
+    answer("How many hosts", "web1\r");
+    answer("the number of hosts is a whole number from 1 to 50", "\r");
     answer("Host 1 name", "\r");
     answer("Host 1 address", "198.18.0.10\r");
     answer("Domain", "shop.example.com\r");
@@ -355,4 +357,58 @@ fn init_asks_and_writes_a_spec_that_validates() {
         1,
         &["exists: add --force to replace it"],
     );
+}
+
+/// Answers given as flags are checked as the spec would read them, and
+/// whatever they hold is written as one quoted value: no answer can add
+/// keys to the spec.
+#[test]
+fn init_flags_cannot_add_to_the_spec() {
+    let dir = TempDir::new().unwrap();
+    let spec = dir.path().join("deployer.yaml");
+    let spec_arg = spec.to_str().unwrap();
+    let init = |start: &str, extra: &[&str]| {
+        let mut args = vec![
+            "init",
+            "-f",
+            spec_arg,
+            "--non-interactive",
+            "--force",
+            "--name",
+            "shop",
+            "--start",
+            start,
+            "--host",
+            "web1=198.18.0.10",
+        ];
+        args.extend_from_slice(extra);
+        deployer(&args)
+    };
+    assert_says(
+        &init(
+            "node server.js",
+            &["--instances", "3\nnetwork:\n  ssh_from: [0.0.0.0/0]"],
+        ),
+        1,
+        &[
+            "--instances: `3\\nnetwork:\\n  ssh_from: [0.0.0.0/0]` is not a number from 1 to 64, or `max`",
+        ],
+    );
+    assert_says(
+        &init("node server.js", &["--tls", "off\nhosts: []"]),
+        1,
+        &["--tls: `off\\nhosts: []` is not `acme`, `self-signed` or `off`"],
+    );
+    assert!(!spec.exists(), "nothing was written");
+    assert_says(
+        &init("node server.js\" # \"", &["--instances", "3"]),
+        0,
+        &["Wrote"],
+    );
+    let written = fs::read_to_string(&spec).unwrap();
+    assert!(
+        written.contains("  start: \"node server.js\\\" # \\\"\"\n"),
+        "{written}"
+    );
+    assert!(written.contains("  instances: 3\n"), "{written}");
 }

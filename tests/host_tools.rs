@@ -6,10 +6,11 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use common::{SPECS, files, hosts, in_namespaces, render, require, text};
+use common::checkers::{nginx_check, site_of, systemd_verify, units};
+use common::{SPECS, hosts, in_namespaces, render, require, text};
 
 /// Rendered hosts of every spec, with the spec's name.
 fn rendered() -> Vec<(String, tempfile::TempDir)> {
@@ -17,68 +18,6 @@ fn rendered() -> Vec<(String, tempfile::TempDir)> {
         .iter()
         .map(|(name, spec)| (name.to_string(), render(spec)))
         .collect()
-}
-
-/// Unit files, drop-ins (`UNIT.d/*.conf`) aside.
-fn units(host: &Path) -> Vec<PathBuf> {
-    files(host)
-        .into_iter()
-        .filter(|f| f.parent() == Some(Path::new("etc/systemd/system")))
-        .map(|f| host.join(f))
-        .collect()
-}
-
-/// A self-signed certificate at the paths the site expects, as an overlay layer.
-fn certificate_layer(dir: &Path, site: &str) -> PathBuf {
-    let cert_of = |key: &str| -> String {
-        site.lines()
-            .find_map(|l| l.trim().strip_prefix(key))
-            .map(|v| v.trim_end_matches(';').trim().to_string())
-            .unwrap_or_else(|| panic!("the site has no {key}"))
-    };
-    let layer = dir.join("certs");
-    let cert = cert_of("ssl_certificate ");
-    let key = cert_of("ssl_certificate_key ");
-    let in_layer = |p: &str| {
-        layer.join(
-            p.strip_prefix("/etc/")
-                .expect("certificates live under /etc"),
-        )
-    };
-    fs::create_dir_all(in_layer(&cert).parent().unwrap()).unwrap();
-    common::self_signed(&in_layer(&key), &in_layer(&cert), "/CN=deployer-test", None);
-    layer
-}
-
-/// `nginx -t` on a rendered host, with a throwaway certificate where the
-/// site expects one; also proves nginx read our site, not the machine's.
-fn nginx_check(out: &Path, host_dir: &Path, site: &Path) -> std::process::Output {
-    let site_text = fs::read_to_string(site).unwrap();
-    let certs = if site_text.contains("ssl_certificate ") {
-        certificate_layer(out, &site_text)
-    } else {
-        out.join("no-certs")
-    };
-    fs::create_dir_all(&certs).unwrap();
-    let upstream = site_text
-        .lines()
-        .find(|l| l.starts_with("upstream "))
-        .unwrap()
-        .to_string();
-    in_namespaces(&format!(
-        "mount -t overlay overlay -o lowerdir={etc}:{certs}:/etc /etc
-         nginx -t -q
-         nginx -T 2>/dev/null | grep -qF '{upstream}'",
-        etc = host_dir.join("etc").display(),
-        certs = certs.display(),
-    ))
-}
-
-fn site_of(host_dir: &Path) -> Option<PathBuf> {
-    files(host_dir)
-        .into_iter()
-        .find(|f| f.starts_with("etc/nginx/deployer"))
-        .map(|f| host_dir.join(f))
 }
 
 #[test]
@@ -176,20 +115,13 @@ fn systemd_verifies_every_rendered_unit() {
     let mut checked = 0;
     for (spec, out) in rendered() {
         for (host, dir) in hosts(&out) {
-            let units: Vec<String> = units(&dir)
-                .iter()
-                .map(|u| u.display().to_string())
-                .collect();
-            let result = in_namespaces(&format!(
-                "systemd-analyze verify --man=no {}",
-                units.join(" ")
-            ));
+            let result = systemd_verify(&dir);
             let output = text(&result);
             assert!(
                 result.status.success() && output.trim().is_empty(),
                 "{spec}/{host}: verify:\n{output}"
             );
-            checked += units.len();
+            checked += units(&dir).len();
         }
     }
     assert!(checked >= 12, "only {checked} units verified");
@@ -274,4 +206,115 @@ fn sshd_accepts_the_hardening_drop_in() {
             text(&result)
         );
     }
+}
+
+/// nginx strings: each value, quoted by deployer for nginx, comes back
+/// unchanged as a response header from a real nginx (in a private network
+/// namespace, on its loopback).
+#[test]
+fn nginx_sends_every_quoted_value_as_written() {
+    require("nginx");
+    require("curl");
+    let values = [
+        "plain",
+        "it's \"quoted\"",
+        "back\\slash\\",
+        "a; b} {c",
+        "default-src 'self'; report-uri /csp",
+        "ünïcødé ✓",
+        "# not a comment",
+        "tab\there",
+    ];
+    let dir = tempfile::TempDir::new().unwrap();
+    let headers: String = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            format!(
+                "        add_header X-V{i} {};\n",
+                deployer::dialect::nginx::string(v).unwrap()
+            )
+        })
+        .collect();
+    let conf = dir.path().join("nginx.conf");
+    fs::write(
+        &conf,
+        format!(
+            "daemon off;\npid {pid};\nerror_log stderr;\nevents {{}}\nhttp {{\n    access_log off;\n    server {{\n        listen 127.0.0.1:8080;\n{headers}        return 204;\n    }}\n}}\n",
+            pid = dir.path().join("nginx.pid").display()
+        ),
+    )
+    .unwrap();
+    let result = in_namespaces(&format!(
+        "ip link set lo up
+         nginx -c {conf} -e stderr </dev/null >/dev/null 2>&1 &
+         trap 'kill $!' EXIT
+         curl -sS --retry 20 --retry-connrefused --retry-delay 0 -D - -o /dev/null http://127.0.0.1:8080/",
+        conf = conf.display()
+    ));
+    let answer = text(&result);
+    assert!(result.status.success(), "{answer}");
+    for (i, value) in values.iter().enumerate() {
+        assert!(
+            answer.contains(&format!("X-V{i}: {value}\r\n")),
+            "X-V{i} is not {value:?}:\n{answer}"
+        );
+    }
+}
+
+/// apt reads the NodeSource source deployer writes as the repository the
+/// spec names: `apt-get --print-uris` lists what it would fetch, offline.
+#[test]
+fn apt_reads_the_nodesource_source_as_written() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let spec = dir.path().join("deployer.yaml");
+    fs::write(
+        &spec,
+        "app:\n  name: shop\n  start: node server.js\n\
+         runtime:\n  node:\n    source: nodesource\n    version: 22\n\
+         \x20   repository: http://[2001:db8::1]:8097/nodesource/\n\
+         hosts:\n  - name: web1\n    address: 203.0.113.10\n",
+    )
+    .unwrap();
+    let out = render(spec.to_str().unwrap());
+    let list = out
+        .path()
+        .join("out/web1/etc/apt/sources.list.d/nodesource.list");
+    let lists = dir.path().join("lists");
+    fs::create_dir_all(lists.join("partial")).unwrap();
+    let result = Command::new("apt-get")
+        .args(["update", "--print-uris", "-o"])
+        .arg(format!("Dir::Etc::SourceList={}", list.display()))
+        .args(["-o", "Dir::Etc::SourceParts=/nonexistent", "-o"])
+        .arg(format!("Dir::State::Lists={}", lists.display()))
+        .output()
+        .unwrap();
+    let said = text(&result);
+    assert!(result.status.success(), "{said}");
+    assert!(
+        said.contains("'http://[2001:db8::1]:8097/nodesource/node_22.x/dists/nodistro/InRelease'"),
+        "{said}"
+    );
+}
+
+/// pm2 reads the ecosystem deployer writes as JSON with Node.js's own
+/// parser: every environment value comes back as the spec gave it.
+#[test]
+fn node_reads_the_pm2_ecosystem_as_written() {
+    require("node");
+    let out = render(SPECS[2].1);
+    let ecosystem = out
+        .path()
+        .join("out/edge1/etc/deployer/shop-api/ecosystem.json");
+    let result = Command::new("node")
+        .arg("-e")
+        .arg("const e = JSON.parse(require('fs').readFileSync(process.argv[1], 'utf8')); process.stdout.write(e.apps[0].env.GREETING)")
+        .arg(&ecosystem)
+        .output()
+        .unwrap();
+    assert!(result.status.success(), "{}", text(&result));
+    assert_eq!(
+        String::from_utf8_lossy(&result.stdout),
+        "it's a \"quoted\" $value with 100%"
+    );
 }

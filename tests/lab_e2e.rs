@@ -1344,3 +1344,107 @@ fn nodesource_installs_node_only_from_a_repository_it_verified() {
         "apt still updates, Node.js still runs"
     );
 }
+
+/// A real systemd reads what deployer quotes for it: each argument of a
+/// unit's command line (`dialect::systemd`) and each value of an
+/// environment file (`dialect::env`) comes back exactly as given.
+#[test]
+fn systemd_reads_quoted_commands_and_environment_files_as_written() {
+    use base64::Engine as _;
+    let (_lab, _) = Lab::up("examples/hello/deployer.yaml");
+    let values = [
+        "plain",
+        "a b",
+        "it's",
+        "\"quoted\"",
+        "back\\slash\\",
+        "100%",
+        "%n%i",
+        "$HOME",
+        "${X}",
+        "a;b|c&d",
+        "`id`",
+        "tab\there",
+        "ünïcødé ✓",
+        "=",
+        "-x",
+        "",
+    ];
+    let mut script = String::from("for a; do printf '[%s]\\n' \"$a\"; done");
+    for i in 0..values.len() {
+        script.push_str(&format!("; printf '<%s>\\n' \"$V{i}\""));
+    }
+    let mut command = vec![
+        "/bin/sh".to_string(),
+        "-c".to_string(),
+        script,
+        "sh".to_string(),
+    ];
+    command.extend(values.iter().map(|v| v.to_string()));
+    let exec_start: Vec<String> = command
+        .iter()
+        .map(|w| deployer::dialect::systemd::word(w))
+        .collect();
+    let unit = format!(
+        "[Service]\nType=oneshot\nEnvironmentFile=/run/round-trip.env\nStandardOutput=file:/run/round-trip.out\nExecStart={}\n",
+        exec_start.join(" ")
+    );
+    let env: String = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| format!("V{i}={}\n", deployer::dialect::env::value(v).unwrap()))
+        .collect();
+    let b64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+    let answer = on(
+        "web1",
+        &format!(
+            "echo {unit} | base64 -d >/run/systemd/system/round-trip.service && echo {env} | base64 -d >/run/round-trip.env && systemctl daemon-reload && systemctl start round-trip.service && cat /run/round-trip.out",
+            unit = b64(&unit),
+            env = b64(&env),
+        ),
+    );
+    let mut expected: String = values.iter().map(|v| format!("[{v}]\n")).collect();
+    expected.extend(values.iter().map(|v| format!("<{v}>\n")));
+    assert_eq!(answer, expected, "the unit:\n{unit}\nthe env file:\n{env}");
+}
+
+/// On a server that already runs things, deployer takes over no unit and
+/// no account it did not make: the plan refuses, naming the host and what
+/// is in the way, and changes nothing.
+#[test]
+fn a_plan_refuses_units_and_accounts_deployer_did_not_make() {
+    let (_lab, _) = Lab::up("examples/hello/deployer.yaml");
+    let dir = TempDir::new().unwrap();
+    let spec = dir.path().join("deployer.yaml");
+    fs::write(&spec, hello_yaml(dir.path(), "")).unwrap();
+    let spec = spec.to_str().unwrap();
+    let plan = || deployer(&["plan", "-f", spec, "--lab"]);
+    for (setup, said, undo) in [
+        (
+            "printf '[Service]\\nExecStart=/bin/true\\n' >/etc/systemd/system/hello@.service",
+            "web1: /etc/systemd/system/hello@.service exists and was not written by deployer",
+            "rm /etc/systemd/system/hello@.service",
+        ),
+        (
+            "printf '[Service]\\nExecStart=/bin/true\\n' >/usr/lib/systemd/system/hello-jobs@.service",
+            "web1: /etc/systemd/system/hello-jobs@.service is the unit /usr/lib/systemd/system/hello-jobs@.service too, which deployer did not write",
+            "rm /usr/lib/systemd/system/hello-jobs@.service",
+        ),
+        (
+            "useradd --create-home hello",
+            "web1: the account `hello` exists and was not made by deployer (its home is /home/hello",
+            "userdel --remove hello",
+        ),
+        (
+            "groupadd hello",
+            "web1: a group `hello` exists that deployer did not make",
+            "groupdel hello",
+        ),
+    ] {
+        on("web1", setup);
+        assert_says(&plan(), 1, &[said]);
+        on("web1", undo);
+    }
+    let clean = plan();
+    assert_eq!(clean.status.code(), Some(0), "{}", text(&clean));
+}

@@ -181,3 +181,38 @@ fn a_file_that_is_no_certificate_is_refused() {
         ),
     );
 }
+
+/// Many operators keep the certificate and its key in one file: as
+/// `tls.cert`, it would publish the key (fullchain.pem is 0644 and shown
+/// in plans). It is refused, with the way out.
+#[test]
+fn a_chain_holding_a_private_key_is_refused_with_advice() {
+    let dir = TempDir::new().unwrap();
+    let key = key();
+    let combined = certificate(&key, NAMES, now() - DAY, now() + 90 * DAY)
+        + &String::from_utf8(key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+    let spec = spec(dir.path(), &combined, &key);
+    refused(
+        &spec,
+        "8:9: tls.cert",
+        &format!(
+            "{} holds a PRIVATE KEY as well as certificates: this file is published, so keep the certificates here and move the key to its own file, named by `tls.key`",
+            dir.path().join("cert.pem").display()
+        ),
+    );
+}
+
+/// Only the certificates reach the host, as OpenSSL writes them: nothing
+/// else in the operator's file (a comment, other text) is published.
+#[test]
+fn only_the_certificates_of_the_chain_are_rendered() {
+    let dir = TempDir::new().unwrap();
+    let key = key();
+    let chain = certificate(&key, NAMES, now() - DAY, now() + 90 * DAY);
+    let spec = spec(dir.path(), &format!("notes: renew in May\n{chain}"), &key);
+    let out = dir.path().join("out");
+    let result = deployer(&["render", "-f", &spec, "--out", out.to_str().unwrap()]);
+    assert!(result.status.success(), "{}", text(&result));
+    let served = fs::read_to_string(out.join("web1/etc/nginx/tls/shop/fullchain.pem")).unwrap();
+    assert_eq!(served, chain);
+}

@@ -50,7 +50,7 @@ hosts:
     address: 198.18.0.10
 "#,
         expected: &[
-            r#"deployer.yaml:4:18: app.keep_releases: must be at least 1 (the current release); 5 keeps room to roll back"#,
+            r#"deployer.yaml:4:18: app.keep_releases: must be 1 to 100 (the current release included); 5 keeps room to roll back"#,
             r#"deployer.yaml:6:14: app.health.startup: must be at least the timeout (3s)"#,
             r#"deployer.yaml:8:10: rollout.batch: must be at least 1 host"#,
         ],
@@ -466,7 +466,7 @@ hosts:
     address: 198.18.0.10
 "#,
         expected: &[
-            r#"deployer.yaml:2:9: app.name: `www-data` is a system account on Debian; choose another name"#,
+            r#"deployer.yaml:2:9: app.name: `www-data` is a system account or group on Debian or Ubuntu; deployer makes an account of this name: choose another"#,
         ],
     },
     Case {
@@ -652,7 +652,7 @@ hosts:
         expected: &[
             r#"deployer.yaml:6:16: ssh.allow_users: leaves out `deploy` (ssh.user), whom deployer logs in as: add it, or nobody could apply again"#,
             r#"deployer.yaml:6:16: ssh.allow_users: leaves out `ops` (hosts[0].user), whom deployer logs in as: add it, or nobody could apply again"#,
-            r#"deployer.yaml:6:24: ssh.allow_users[1]: `Bad` is not a valid user name"#,
+            r#"deployer.yaml:6:24: ssh.allow_users[1]: `Bad` is not a valid user name: lowercase letters, digits, `_` and `-`, starting with a letter or `_`, at most 32 characters"#,
             r#"deployer.yaml:8:19: firewall.confirm_within: must be 10s to 1h: long enough for a new SSH connection, short enough to wait out"#,
             r#"deployer.yaml:10:16: monitoring.alert_after: must be 1 to 100 failed checks in a row"#,
         ],
@@ -671,7 +671,7 @@ hosts:
     address: 198.18.0.20
 "#,
         expected: &[
-            r#"deployer.yaml:7:19: tls.acme_directory: `acme.example.com/directory` is not an http(s) URL"#,
+            r#"deployer.yaml:7:19: tls.acme_directory: `acme.example.com/directory` is not an http(s) URL such as `https://example.com/path` (without spaces, quotes, a user or a password)"#,
         ],
     },
     Case {
@@ -791,7 +791,7 @@ nginx:
     dir: ../etc
 "#,
         expected: &[
-            r#"deployer.yaml:9:10: nginx.static.dir: `../etc` must be a directory inside the release, e.g. `public`"#,
+            r#"deployer.yaml:9:10: nginx.static.dir: `../etc` must be a directory inside the release, e.g. `public`: names of letters, digits, `.`, `_` and `-`, separated by `/`"#,
         ],
     },
     Case {
@@ -913,8 +913,293 @@ hosts:
     address: 198.18.0.10
 "#,
         expected: &[
-            r#"deployer.yaml:7:17: runtime.node.repository: `deb.example.org` is not an http(s) URL"#,
+            r#"deployer.yaml:7:17: runtime.node.repository: `deb.example.org` is not an http(s) URL such as `https://example.com/path` (without spaces, quotes, a user or a password)"#,
             r#"deployer.yaml:8:22: runtime.node.key_fingerprint: `6F71 F525 2828 41EE DAF8  51B4 2F59 B5F9 9B1B E0B4` is not a key fingerprint: write its 40 hexadecimal digits without spaces, as `gpg --show-keys` prints them"#,
+        ],
+    },
+    // The input boundary: each value is held to what it means.
+    Case {
+        name: "static_dir_cannot_open_a_location",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+nginx:
+  static:
+    dir: "x; } location /leak/ { alias /etc/; autoindex on; } location /zz { alias /x"
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:6:10: nginx.static.dir: `x; } location /leak/ { alias /etc/; autoindex on; } location…` must be a directory inside the release, e.g. `public`: names of letters, digits, `.`, `_` and `-`, separated by `/`"#,
+        ],
+    },
+    Case {
+        name: "app_name_of_a_system_unit_template",
+        yaml: r#"app:
+  name: getty
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:2:9: app.name: deployer would write getty@.service, which is a system unit on Debian or Ubuntu: choose another name"#,
+        ],
+    },
+    Case {
+        name: "app_name_user",
+        yaml: r#"app:
+  name: user
+  start: node server.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:2:9: app.name: deployer would write user@.service, which is a system unit on Debian or Ubuntu: choose another name"#,
+        ],
+    },
+    Case {
+        name: "worker_names_that_make_system_units",
+        yaml: r#"app:
+  name: serial
+  start: node server.js
+  workers:
+    - name: getty
+      start: node w.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:5:13: app.workers[0].name: deployer would write serial-getty@.service, which is a system unit on Debian or Ubuntu: choose another worker name"#,
+        ],
+    },
+    Case {
+        name: "systemd_and_fsck",
+        yaml: r#"app:
+  name: systemd
+  start: node server.js
+  workers:
+    - name: fsck
+      start: node w.js
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:2:9: app.name: /var/lib/systemd belongs to the system on Debian or Ubuntu; deployer keeps the app's state in /var/lib/<name>: choose another"#,
+            r#"deployer.yaml:5:13: app.workers[0].name: deployer would write systemd-fsck@.service, which is a system unit on Debian or Ubuntu: choose another worker name"#,
+        ],
+    },
+    Case {
+        name: "app_name_of_a_system_state_directory",
+        yaml: r#"app:
+  name: dpkg
+  start: node server.js
+  process_manager: pm2
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:2:9: app.name: /var/lib/dpkg belongs to the system on Debian or Ubuntu; deployer keeps the app's state in /var/lib/<name>: choose another"#,
+        ],
+    },
+    Case {
+        name: "a_nul_byte_does_not_end_the_file",
+        yaml: "app:\n  name: hello\n  start: node server.js\nhosts:\n  - name: web1\n    address: 198.18.0.10\n\0network:\n  private: [10.0.0.0/24]\n",
+        expected: &[
+            r#"deployer.yaml:7:1: YAML syntax: a NUL byte: deployer.yaml must be text; nothing after it would be read"#,
+        ],
+    },
+    Case {
+        name: "a_byte_order_mark",
+        yaml: "\u{feff}app:\n  name: hello\n",
+        expected: &[
+            r#"deployer.yaml:1:1: YAML syntax: a byte-order mark (U+FEFF): save the file as UTF-8 without one"#,
+        ],
+    },
+    Case {
+        name: "a_line_break_in_the_start_command",
+        yaml: "app:\n  name: hello\n  start: \"node server.js\\rUser=root\"\nhosts:\n  - name: web1\n    address: 198.18.0.10\n",
+        expected: &[
+            r#"deployer.yaml:3:10: app.start: must be a single line without control characters: a program and its arguments"#,
+        ],
+    },
+    Case {
+        name: "shell_syntax_inside_words",
+        yaml: r#"app:
+  name: hello
+  start: node server.js; rm -rf /
+  workers:
+    - name: jobs
+      start: a|b&&c
+    - name: env
+      start: node w.js --home $HOME
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:3:10: app.start: runs without a shell, so pipes, `;`, `&&`, redirections and `$(...)` do not work; put them in a script and start that"#,
+            r#"deployer.yaml:6:14: app.workers[0].start: runs without a shell, so pipes, `;`, `&&`, redirections and `$(...)` do not work; put them in a script and start that"#,
+            r#"deployer.yaml:8:14: app.workers[1].start: runs without a shell, so `$VARIABLE` is not expanded: the app reads its environment (app.env) itself, or quote a literal `$` with single quotes"#,
+        ],
+    },
+    Case {
+        name: "ports_collide_on_a_host",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+network:
+  ssh_port: 443
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:5:13: network.ssh_port: port 443 clashes with nginx's port 443"#,
+        ],
+    },
+    Case {
+        name: "redis_on_sshs_port",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+  secrets: [REDIS_PASSWORD]
+services:
+  redis:
+    host: web1
+    port: 22
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:8:11: services.redis.port: port 22 clashes with sshd's port (network.ssh_port)"#,
+        ],
+    },
+    Case {
+        name: "app_ports_over_the_acme_peer_port_and_an_open_private_network",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+  port: 8400
+  instances: 4
+domain: shop.example.com
+tls:
+  email: ops@example.com
+network:
+  private: [0.0.0.0/0, 10.0.0.0/7]
+hosts:
+  - name: web1
+    address: 198.18.0.10
+    private_address: 10.0.0.1
+  - name: web2
+    address: 198.18.0.11
+    private_address: 10.0.0.2
+"#,
+        expected: &[
+            r#"deployer.yaml:4:9: app.port: port 8402 clashes with the ACME peer port, where the load balancers answer each other's challenges"#,
+            r#"deployer.yaml:10:13: network.private[0]: 0.0.0.0/0 is every address: the app's ports would be open to the internet; name the network your hosts share, e.g. `10.0.0.0/24`"#,
+            r#"deployer.yaml:10:24: network.private[1]: 10.0.0.0/7 is wider than a /8, more than any private IPv4 network: name the network your hosts share, e.g. `10.0.0.0/24`"#,
+        ],
+    },
+    Case {
+        name: "a_billion_laughs",
+        yaml: r#"a: &a ["x","x","x","x","x","x","x","x","x"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+"#,
+        expected: &[
+            r#"deployer.yaml:5:8: YAML syntax: the aliases (`*name`) expand to more than 10000 values; write the values out"#,
+        ],
+    },
+    Case {
+        name: "tags_other_than_str",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+hosts:
+  - name: web1
+    address: !custom 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:6:22: YAML syntax: the tag `!custom` is not supported: write the value plainly (only `!!str` is read, as a string)"#,
+        ],
+    },
+    Case {
+        name: "str_tags_make_strings",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+  port: !!str 3000
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:4:15: app.port: expected a whole number from 0 to 65535, found string "3000""#,
+        ],
+    },
+    Case {
+        name: "a_float_is_named",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+  port: 3000.0
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:4:9: app.port: expected a whole number from 0 to 65535, found decimal number `3000.0`"#,
+        ],
+    },
+    Case {
+        name: "control_characters_are_never_echoed",
+        yaml: "app:\n  name: \"x\\e[31mred\"\n  start: node server.js\nhosts:\n  - name: web1\n    address: 198.18.0.10\n",
+        expected: &[
+            r#"deployer.yaml:2:9: app.name: `x\u{1b}[31mred` is not a safe name: use lowercase letters, digits and `-`, starting with a letter, at most 32 characters"#,
+        ],
+    },
+    Case {
+        name: "nginx_headers_extra_and_emails",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+nginx:
+  headers:
+    X-A: "price $5"
+  extra: "} server { listen 8080; "
+tls:
+  email: "a@b.com\nBcc: x@y.com"
+  mode: self-signed
+monitoring:
+  email: "ops@example.com, x@y.com"
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:6:10: nginx.headers.X-A: holds `$`, which nginx would read as a variable: header values are sent as written, without `$`"#,
+            r#"deployer.yaml:7:10: nginx.extra: line 1: this `}` closes a block it did not open; raw directives stay inside the HTTPS server block"#,
+            r#"deployer.yaml:9:10: tls.email: `a@b.com\nBcc: x@y.com` is not one email address such as `ops@example.com`"#,
+            r#"deployer.yaml:12:10: monitoring.email: `ops@example.com, x@y.com` is not one email address such as `ops@example.com`"#,
+        ],
+    },
+    Case {
+        name: "nested_too_deep",
+        yaml: "a: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]
+",
+        expected: &[
+            r#"deployer.yaml:1:67: YAML syntax: nested more than 64 levels deep; a deployer.yaml needs a few"#,
         ],
     },
 ];
@@ -1014,4 +1299,89 @@ fn a_bad_command_line_exits_64() {
         Some(64)
     );
     assert_eq!(deployer(&["--help"]).status.code(), Some(0));
+}
+
+/// A file that is not UTF-8 is refused where it stops being text.
+#[test]
+fn invalid_utf8_is_located() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let file = dir.path().join("deployer.yaml");
+    fs::write(&file, b"app:\n  name: hel\xfflo\n").unwrap();
+    let invalid = spec::load(&file, Secrets::Skip).unwrap().unwrap_err();
+    let report = invalid.to_string();
+    assert!(
+        report.contains("deployer.yaml:2:12: not UTF-8 text: save the file as UTF-8"),
+        "{report}"
+    );
+}
+
+/// deployer.yaml and the files it names are read only if they are regular
+/// files of a sane size: `/dev/zero`, a FIFO or a huge file stop the run at
+/// once with the key that names them.
+#[test]
+fn files_are_read_with_limits() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let huge = dir.path().join("huge.yaml");
+    let file = fs::File::create(&huge).unwrap();
+    file.set_len(5 << 20).unwrap();
+    let error = spec::load(&huge, Secrets::Skip).unwrap_err().to_string();
+    assert!(error.contains("larger than 4096 KiB"), "{error}");
+    let error = spec::load(std::path::Path::new("/dev/zero"), Secrets::Skip)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("not a regular file"), "{error}");
+
+    let fifo = dir.path().join("ca.pem");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let spec_with = |acme_ca: &str| {
+        format!(
+            "app:\n  name: hello\n  start: node server.js\n  source: {}\ndomain: shop.example.com\ntls:\n  email: ops@example.com\n  acme_ca: {acme_ca}\nhosts:\n  - name: web1\n    address: 198.18.0.10\n",
+            common::ROOT
+        )
+    };
+    for (acme_ca, said) in [
+        ("/dev/zero", "/dev/zero is not a regular file"),
+        (fifo.to_str().unwrap(), "is not a regular file"),
+    ] {
+        let file = dir.path().join("deployer.yaml");
+        fs::write(&file, spec_with(acme_ca)).unwrap();
+        let report = spec::load(&file, Secrets::Skip)
+            .unwrap()
+            .unwrap_err()
+            .to_string();
+        assert!(report.contains("tls.acme_ca: "), "{report}");
+        assert!(report.contains(said), "{report}");
+    }
+    let big = dir.path().join("big.pem");
+    fs::File::create(&big).unwrap().set_len(3 << 30).unwrap();
+    fs::write(
+        dir.path().join("deployer.yaml"),
+        spec_with(big.to_str().unwrap()),
+    )
+    .unwrap();
+    let report = spec::load(&dir.path().join("deployer.yaml"), Secrets::Skip)
+        .unwrap()
+        .unwrap_err()
+        .to_string();
+    assert!(report.contains("larger than 1024 KiB"), "{report}");
+}
+
+/// A large document (within the size limit) loads: duplicate keys are
+/// found with a set, not by comparing every pair.
+#[test]
+fn a_large_mapping_loads() {
+    let mut yaml = String::from("app:\n  name: hello\n  start: node server.js\n  env:\n");
+    for i in 0..100_000 {
+        yaml.push_str(&format!("    V{i}: x\n"));
+    }
+    yaml.push_str("hosts:\n  - name: web1\n    address: 198.18.0.10\n");
+    assert!(yaml.len() < 4 << 20);
+    let report = report_in_dir(&yaml);
+    assert!(report.is_none(), "{report:?}");
 }

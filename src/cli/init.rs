@@ -9,7 +9,8 @@ use anyhow::{Context as _, Result, bail};
 use dialoguer::{Input, Select};
 
 use super::{Cli, exit};
-use crate::scaffold::{self, Answers, DEFAULT_NODE, Detected, Host, SCHEMA_FILE};
+use crate::scaffold::{self, Answers, DEFAULT_NODE, Detected, Host, SCHEMA_FILE, answer};
+use crate::spec::{Instances, ProcessManager, TlsMode};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -96,12 +97,35 @@ fn parse_host(text: &str) -> Result<Host> {
         Some((address, private)) => (address, Some(private.to_string())),
         None => (rest, None),
     };
+    let flag = |check: fn(&str) -> Result<(), String>, value: &str| {
+        check(value).map_err(|e| anyhow::anyhow!("--host {text}: {e}"))
+    };
+    flag(answer::name, name)?;
+    flag(answer::address, address)?;
+    if let Some(private) = &private {
+        flag(answer::ip, private)?;
+    }
     Ok(Host {
         name: name.to_string(),
         address: address.to_string(),
         private,
     })
 }
+
+/// `value` of the flag `--name`, checked by `check`.
+fn checked(name: &str, value: &str, check: fn(&str) -> Result<(), String>) -> Result<String> {
+    check(value).map_err(|e| anyhow::anyhow!("--{name}: {e}"))?;
+    Ok(value.to_string())
+}
+
+/// A setting's flag, read as the spec would read its value.
+fn setting<T: serde::de::DeserializeOwned>(name: &str, value: &str, valid: &str) -> Result<T> {
+    scaffold::setting(value, valid).map_err(|e| anyhow::anyhow!("--{name}: {e}"))
+}
+
+const TLS_MODES: &str = "`acme`, `self-signed` or `off`";
+const PROCESS_MANAGERS: &str = "`systemd` or `pm2`";
+const INSTANCES: &str = "a number from 1 to 64, or `max`";
 
 fn from_flags(args: &Args, detected: &Detected) -> Result<Answers> {
     let name = args
@@ -122,82 +146,156 @@ fn from_flags(args: &Args, detected: &Detected) -> Result<Answers> {
         .iter()
         .map(|h| parse_host(h))
         .collect::<Result<_>>()?;
-    let tls = args
-        .tls
-        .clone()
-        .unwrap_or_else(|| default_tls(args.domain.as_deref()).into());
+    let tls = match &args.tls {
+        Some(tls) => setting("tls", tls, TLS_MODES)?,
+        None => default_tls(args.domain.as_deref()),
+    };
+    let optional = |flag: &str, value: &Option<String>, check| {
+        value
+            .as_deref()
+            .map(|v| checked(flag, v, check))
+            .transpose()
+    };
     Ok(Answers {
-        name,
-        start,
+        name: checked("name", &name, answer::name)?,
+        start: checked("start", &start, answer::start)?,
         node: detected.node.unwrap_or(DEFAULT_NODE),
         health: detected.health.clone().unwrap_or_else(|| "/healthz".into()),
         hosts,
-        domain: args.domain.clone(),
+        domain: optional("domain", &args.domain, answer::domain)?,
         tls,
-        email: args.email.clone(),
-        process_manager: args
-            .process_manager
-            .clone()
-            .unwrap_or_else(|| "systemd".into()),
-        instances: args.instances.clone().unwrap_or_else(|| "max".into()),
-        private: args.private.clone(),
-        ssh_from: args.ssh_from.clone(),
+        email: optional("email", &args.email, answer::email)?,
+        process_manager: match &args.process_manager {
+            Some(pm) => setting("process-manager", pm, PROCESS_MANAGERS)?,
+            None => ProcessManager::Systemd,
+        },
+        instances: match &args.instances {
+            Some(instances) => setting("instances", instances, INSTANCES)?,
+            None => Instances::Max,
+        },
+        private: optional("private", &args.private, answer::cidr)?,
+        ssh_from: args
+            .ssh_from
+            .iter()
+            .map(|cidr| checked("ssh-from", cidr, answer::cidr))
+            .collect::<Result<_>>()?,
     })
 }
 
-fn default_tls(domain: Option<&str>) -> &'static str {
+fn default_tls(domain: Option<&str>) -> TlsMode {
     if domain.is_some() {
-        "acme"
+        TlsMode::Acme
     } else {
-        "self-signed"
+        TlsMode::SelfSigned
+    }
+}
+
+/// Asks until the answer passes `check`, saying why it did not.
+fn ask_text(
+    prompt: &str,
+    default: Option<String>,
+    check: fn(&str) -> Result<(), String>,
+) -> Result<String> {
+    let mut input = Input::<String>::new()
+        .with_prompt(prompt)
+        .validate_with(|text: &String| check(text.trim()));
+    if let Some(default) = default {
+        input = input.default(default);
+    }
+    Ok(input
+        .interact_text()
+        .context("reading the answer")?
+        .trim()
+        .to_string())
+}
+
+/// Asks for an answer that may be empty (none).
+fn ask_optional(prompt: &str, check: fn(&str) -> Result<(), String>) -> Result<Option<String>> {
+    let answer: String = Input::new()
+        .with_prompt(prompt)
+        .allow_empty(true)
+        .validate_with(|text: &String| {
+            let text = text.trim();
+            if text.is_empty() { Ok(()) } else { check(text) }
+        })
+        .interact_text()
+        .context("reading the answer")?;
+    Ok((!answer.trim().is_empty()).then(|| answer.trim().to_string()))
+}
+
+/// Asks for a setting until it reads as one.
+fn ask_setting<T: serde::de::DeserializeOwned>(
+    prompt: &str,
+    default: &str,
+    valid: &str,
+) -> Result<T> {
+    let text: String = Input::new()
+        .with_prompt(prompt)
+        .default(default.to_string())
+        .validate_with(|text: &String| scaffold::setting::<T>(text, valid).map(|_| ()))
+        .interact_text()
+        .context("reading the answer")?;
+    scaffold::setting(&text, valid).map_err(anyhow::Error::msg)
+}
+
+fn choose<T: serde::de::DeserializeOwned>(
+    prompt: &str,
+    items: &[&str],
+    default: usize,
+) -> Result<T> {
+    let index = Select::new()
+        .with_prompt(prompt)
+        .items(items)
+        .default(default)
+        .interact()
+        .context("reading the answer")?;
+    scaffold::setting(items[index], "one of the choices").map_err(anyhow::Error::msg)
+}
+
+/// A number of hosts, 1 to 50.
+fn host_count(text: &str) -> Result<(), String> {
+    match text.parse::<usize>() {
+        Ok(1..=50) => Ok(()),
+        _ => Err("the number of hosts is a whole number from 1 to 50".into()),
     }
 }
 
 fn ask(args: &Args, detected: &Detected) -> Result<Answers> {
-    let text = |prompt: &str, default: Option<String>| -> Result<String> {
-        let mut input = Input::<String>::new().with_prompt(prompt);
-        if let Some(default) = default {
-            input = input.default(default);
-        }
-        input.interact_text().context("reading the answer")
-    };
-    let optional = |prompt: &str| -> Result<Option<String>> {
-        let answer: String = Input::new()
-            .with_prompt(prompt)
-            .allow_empty(true)
-            .interact_text()
-            .context("reading the answer")?;
-        Ok((!answer.trim().is_empty()).then(|| answer.trim().to_string()))
-    };
-    let choose = |prompt: &str, items: &[&str], default: usize| -> Result<String> {
-        let index = Select::new()
-            .with_prompt(prompt)
-            .items(items)
-            .default(default)
-            .interact()
-            .context("reading the answer")?;
-        Ok(items[index].to_string())
-    };
-
-    let name = text("App name", args.name.clone().or(detected.name.clone()))?;
-    let start = text(
+    let name = ask_text(
+        "App name",
+        args.name.clone().or(detected.name.clone()),
+        answer::name,
+    )?;
+    let start = ask_text(
         "Start command (no shell)",
         args.start.clone().or(detected.start.clone()),
+        answer::start,
     )?;
-    let health = text(
+    let health = ask_text(
         "Health check path",
         Some(detected.health.clone().unwrap_or_else(|| "/healthz".into())),
+        answer::path,
     )?;
-    let count: usize = text("How many hosts", Some("1".into()))?
-        .trim()
+    let count: usize = ask_text("How many hosts", Some("1".into()), host_count)?
         .parse()
-        .context("the number of hosts is a whole number")?;
+        .context("the number of hosts")?;
     let mut hosts = Vec::new();
-    for i in 1..=count.max(1) {
-        let name = text(&format!("Host {i} name"), Some(format!("web{i}")))?;
-        let address = text(&format!("Host {i} address (IP or DNS name)"), None)?;
+    for i in 1..=count {
+        let name = ask_text(
+            &format!("Host {i} name"),
+            Some(format!("web{i}")),
+            answer::name,
+        )?;
+        let address = ask_text(
+            &format!("Host {i} address (IP or DNS name)"),
+            None,
+            answer::address,
+        )?;
         let private = if count > 1 {
-            optional(&format!("Host {i} private address (empty: none)"))?
+            ask_optional(
+                &format!("Host {i} private address (empty: none)"),
+                answer::ip,
+            )?
         } else {
             None
         };
@@ -208,26 +306,38 @@ fn ask(args: &Args, detected: &Detected) -> Result<Answers> {
         });
     }
     let private = if hosts.iter().any(|h| h.private.is_some()) {
-        Some(text("Private network (CIDR)", args.private.clone())?)
+        Some(ask_text(
+            "Private network (CIDR)",
+            args.private.clone(),
+            answer::cidr,
+        )?)
     } else {
         None
     };
-    let domain = optional("Domain (empty: none)")?;
+    let domain = ask_optional("Domain (empty: none)", answer::domain)?;
     let tls_default = usize::from(domain.is_none());
-    let tls = choose("TLS", &["acme", "self-signed", "off"], tls_default)?;
-    let email = if tls == "acme" {
-        Some(text("ACME contact email", args.email.clone())?)
+    let tls: TlsMode = choose("TLS", &["acme", "self-signed", "off"], tls_default)?;
+    let email = if tls == TlsMode::Acme {
+        Some(ask_text(
+            "ACME contact email",
+            args.email.clone(),
+            answer::email,
+        )?)
     } else {
         None
     };
     let process_manager = choose("Process manager", &["systemd", "pm2"], 0)?;
-    let instances = text(
+    let instances = ask_setting(
         "Web processes per app host (a number or max)",
-        Some("max".into()),
+        "max",
+        INSTANCES,
     )?;
-    let ssh_from = optional("Who may reach SSH (CIDRs, comma-separated; empty: anyone)")?
-        .map(|list| list.split(',').map(|c| c.trim().to_string()).collect())
-        .unwrap_or_default();
+    let ssh_from = ask_optional(
+        "Who may reach SSH (CIDRs, comma-separated; empty: anyone)",
+        |list| list.split(',').try_for_each(|c| answer::cidr(c.trim())),
+    )?
+    .map(|list| list.split(',').map(|c| c.trim().to_string()).collect())
+    .unwrap_or_default();
     Ok(Answers {
         name,
         start,

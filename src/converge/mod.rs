@@ -15,11 +15,11 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::dialect::shell::{BASE64_END, base64_lines, quote};
+use crate::dialect::shell::{BASE64_END, base64_lines, heredoc_marker, quote};
 use crate::protocol::Tag;
 use crate::release::script as release_steps;
 use crate::resource::diff::{self, Action, Change, change_of};
-use crate::resource::{Check, File, Handler, Kind, Mode, Phase, Resource, facts};
+use crate::resource::{Check, File, Handler, Kind, Mode, NO_LOGIN, Phase, Resource, facts};
 use crate::safety::lock::Lease;
 use crate::safety::lockout::{self, LockoutGuard};
 
@@ -95,9 +95,10 @@ pub fn script(
                 let _ = writeln!(body, "step create user {}", quote(&u.name));
                 let _ = writeln!(
                     body,
-                    "getent passwd {name} >/dev/null || useradd --system --user-group --no-create-home --home-dir {home} --shell /usr/sbin/nologin {name}",
+                    "getent passwd {name} >/dev/null || useradd --system --user-group --no-create-home --home-dir {home} --shell {shell} {name}",
                     name = quote(&u.name),
-                    home = quote(&u.home)
+                    home = quote(&u.home),
+                    shell = NO_LOGIN
                 );
             }
             Resource::Dir(d) => {
@@ -242,14 +243,8 @@ pub fn script(
 /// records its exit status and log there, and frees the lock.
 pub fn detached(script: &str, state_dir: &str) -> String {
     let dir = quote(&format!("{state_dir}/apply"));
-    let marker = "DEPLOYER_CONVERGE_SCRIPT";
-    // The script is carried by a here-document: a line equal to its end
-    // marker would cut it short. Every value inside is quoted or base64, so
-    // none can be; a bug that made one stops here, in release builds too.
-    assert!(
-        !script.lines().any(|l| l == marker),
-        "the converge script holds its own here-document marker"
-    );
+    // Carried by a here-document whose end no line of the script can be.
+    let marker = heredoc_marker(script);
     format!(
         r#"main() {{
 set -eu

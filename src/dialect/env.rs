@@ -1,10 +1,18 @@
 //! systemd `EnvironmentFile=` values.
 
 /// A value for an environment file: single quotes keep it literal; double
-/// quotes, with `\ " $ \`` escaped, when it holds a single quote.
-pub fn value(value: &str) -> String {
+/// quotes, with `\ " $ \`` escaped, when it holds a single quote. An env
+/// file has no way to write a line break or another control character
+/// (tabs aside): such a value is refused.
+pub fn value(value: &str) -> Result<String, String> {
+    if value
+        .chars()
+        .any(|c| (c.is_control() && c != '\t') || matches!(c, '\u{2028}' | '\u{2029}'))
+    {
+        return Err("an environment file value must be one line without control characters".into());
+    }
     if !value.contains('\'') {
-        return format!("'{value}'");
+        return Ok(format!("'{value}'"));
     }
     let mut out = String::from("\"");
     for c in value.chars() {
@@ -14,7 +22,7 @@ pub fn value(value: &str) -> String {
         out.push(c);
     }
     out.push('"');
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -23,9 +31,10 @@ mod tests {
 
     #[test]
     fn values_stay_literal() {
-        assert_eq!(value("plain"), "'plain'");
-        assert_eq!(value("a $HOME `x` \"q\""), "'a $HOME `x` \"q\"'");
-        assert_eq!(value("it's $x"), "\"it's \\$x\"");
-        assert_eq!(value(""), "''");
+        assert_eq!(value("plain").unwrap(), "'plain'");
+        assert_eq!(value("a $HOME `x` \"q\"").unwrap(), "'a $HOME `x` \"q\"'");
+        assert_eq!(value("it's $x").unwrap(), "\"it's \\$x\"");
+        assert_eq!(value("").unwrap(), "''");
+        assert!(value("a\nB=1").is_err());
     }
 }

@@ -10,6 +10,24 @@ pub fn quote(value: &str) -> String {
     shell_words::quote(value).into_owned()
 }
 
+/// `bytes` random bytes, in hex: tokens and markers no input can predict.
+pub fn random_hex(bytes: usize) -> String {
+    let mut buffer = vec![0u8; bytes];
+    getrandom::fill(&mut buffer).expect("the system's random source answers");
+    buffer.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A marker to end a quoted here-document carrying `content`: random, so no
+/// content written before it was made can hold it, and checked all the same.
+pub fn heredoc_marker(content: &str) -> String {
+    loop {
+        let marker = format!("DEPLOYER_EOF_{}", random_hex(16));
+        if !content.lines().any(|line| line == marker) {
+            return marker;
+        }
+    }
+}
+
 /// Ends the here-documents that carry [`base64_lines`]: `_` is not in
 /// base64's alphabet, so no content can end one early.
 pub const BASE64_END: &str = "DEPLOYER_EOF";

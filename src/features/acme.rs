@@ -3,7 +3,7 @@
 //! hook puts the new chain and key where nginx reads them and reloads nginx.
 //! With several load balancers each obtains its own certificate, and a
 //! challenge that reaches the wrong one is asked of the others over the
-//! private network (`PEER_PORT`).
+//! private network (`spec::ACME_PEER_PORT`).
 
 use std::net::SocketAddr;
 
@@ -12,10 +12,7 @@ use serde::Serialize;
 use super::Conditional;
 use crate::dialect::shell::quote;
 use crate::layout::Paths;
-use crate::spec::{Host, Ip, Loaded, Role};
-
-/// Where load balancers answer each other's challenges, on private addresses.
-pub const PEER_PORT: u16 = 8402;
+use crate::spec::{ACME_PEER_PORT, Host, Ip, Loaded, Role};
 
 /// Renewal starts this long before expiry (dehydrated's RENEW_DAYS).
 const RENEW_DAYS: u32 = 30;
@@ -49,7 +46,7 @@ pub fn view(loaded: &Loaded, host: &Host, paths: &Paths) -> AcmeView {
     let names_file = quote(&format!("{}/acme.names", paths.tls_dir));
     let names_text = names.join(" ");
     let cert = quote(&paths.tls_cert);
-    let address = |ip: &Ip| SocketAddr::new(ip.0, PEER_PORT).to_string();
+    let address = |ip: &Ip| SocketAddr::new(ip.0, ACME_PEER_PORT).to_string();
     let lbs: Vec<&Host> = spec.hosts.iter().filter(|h| h.has(Role::Lb)).collect();
     let peers: Vec<String> = lbs
         .iter()

@@ -161,19 +161,14 @@ fn audit(release: &Release, level: &str) -> String {
 mod tests {
     use super::*;
 
-    /// Runs the audit step with `npm audit --json` answering `answer` and
-    /// failing: (exit status, stdout, stderr).
-    fn audit_with(answer: &str) -> (i32, String, String) {
-        let dir = tempfile::tempdir().unwrap();
-        let rel = dir.path().join("rel");
-        std::fs::create_dir_all(rel.with_extension("new")).unwrap();
-        std::fs::write(dir.path().join("answer.json"), answer).unwrap();
-        let release = Release {
+    /// A release of `archive` under `root`, built by `user` with `build`.
+    fn release(root: &str, user: &str, build: &str, archive: Vec<u8>) -> Release {
+        Release {
             id: "abc".into(),
-            root: "/srv/app".into(),
-            user: "app".into(),
-            build: "true".into(),
-            audit: Some("high".into()),
+            root: root.into(),
+            user: user.into(),
+            build: build.into(),
+            audit: None,
             keep: 5,
             reload: false,
             web: Vec::new(),
@@ -182,7 +177,20 @@ mod tests {
             settle_secs: 0,
             startup_secs: 1,
             timeout_secs: 1,
-            archive: Vec::new(),
+            archive,
+        }
+    }
+
+    /// Runs the audit step with `npm audit --json` answering `answer` and
+    /// failing: (exit status, stdout, stderr).
+    fn audit_with(answer: &str) -> (i32, String, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let rel = dir.path().join("rel");
+        std::fs::create_dir_all(rel.with_extension("new")).unwrap();
+        std::fs::write(dir.path().join("answer.json"), answer).unwrap();
+        let release = Release {
+            audit: Some("high".into()),
+            ..release("/srv/app", "app", "true", Vec::new())
         };
         // runuser stands in for npm: it prints the canned answer and fails.
         let script = format!(
@@ -215,5 +223,51 @@ mod tests {
         assert_eq!(status, 0, "{stdout}{stderr}");
         assert!(stdout.contains("STEP audit release: skipped"), "{stdout}");
         assert!(stdout.contains("went-live"));
+    }
+
+    /// A build of several lines runs every line, as the app's user would,
+    /// in the new release.
+    #[test]
+    fn a_build_of_several_lines_runs_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source");
+        std::fs::create_dir_all(&source).unwrap();
+        std::fs::write(source.join("server.js"), "x").unwrap();
+        let shipped = super::super::pack(&source).unwrap();
+        let root = dir.path().join("srv");
+        std::fs::create_dir_all(root.join("releases")).unwrap();
+        let user = std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .unwrap();
+        let release = Release {
+            id: shipped.id.clone(),
+            ..release(
+                &root.display().to_string(),
+                String::from_utf8(user.stdout).unwrap().trim(),
+                "echo one > one\n  echo 'two; three' > two\n",
+                shipped.archive,
+            )
+        };
+        let mut script = String::from(
+            "set -euo pipefail\nstep() { :; }\n# Stands in for runuser: drops `-u USER --`.\nrunuser() { shift 3; \"$@\"; }\n",
+        );
+        script.push_str(&functions(&release));
+        go_live(&mut script, &release);
+        let out = std::process::Command::new("bash")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let built = root.join("releases").join(&shipped.id);
+        assert_eq!(std::fs::read_to_string(built.join("one")).unwrap(), "one\n");
+        assert_eq!(
+            std::fs::read_to_string(built.join("two")).unwrap(),
+            "two; three\n"
+        );
     }
 }

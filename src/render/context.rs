@@ -294,17 +294,17 @@ fn node_script(start: &str) -> (String, Vec<String>) {
     }
 }
 
-/// The start command as systemd reads it. Relative program paths are made
-/// absolute under the release (systemd does not resolve them against
-/// WorkingDirectory). Plain names (`node`) start through `/usr/bin/env`, so
-/// the unit passes `systemd-analyze verify` before the runtime is installed.
+/// The start command as systemd reads it. Every program starts through
+/// `/usr/bin/env`, so the unit passes `systemd-analyze verify` before the
+/// runtime or the release is on the host; a relative program path is made
+/// absolute under the release (systemd does not resolve it against
+/// WorkingDirectory).
 fn exec_start(start: &str, release: &str) -> String {
     let words = shell_words::split(start).unwrap_or_default();
-    let mut out = Vec::with_capacity(words.len() + 1);
+    let mut out = vec!["/usr/bin/env".to_string()];
     for (i, word) in words.iter().enumerate() {
         match (i, word.starts_with('/'), word.contains('/')) {
             (0, false, true) => out.push(format!("{release}/{}", word.trim_start_matches("./"))),
-            (0, false, false) => out.extend(["/usr/bin/env".to_string(), word.clone()]),
             _ => out.push(word.clone()),
         }
     }
@@ -411,7 +411,7 @@ fn private_services(spec: &Spec, host: &Host) -> Vec<PrivateService> {
     let lbs = spec.hosts.iter().filter(|h| h.has(Role::Lb)).count();
     if spec.tls_mode() == TlsMode::Acme && host.has(Role::Lb) && lbs > 1 {
         services.push(PrivateService {
-            port: features::acme::PEER_PORT,
+            port: crate::spec::ACME_PEER_PORT,
             what: "ACME challenges the other load balancers ask for",
         });
     }
@@ -463,11 +463,11 @@ mod tests {
         );
         assert_eq!(
             exec_start("./bin/www --x 'a b'", "/srv/a/current"),
-            "/srv/a/current/bin/www --x \"a b\""
+            "/usr/bin/env /srv/a/current/bin/www --x \"a b\""
         );
         assert_eq!(
-            exec_start("/usr/bin/env node s.js", "/r"),
-            "/usr/bin/env node s.js"
+            exec_start("/opt/app/bin/serve s.js", "/r"),
+            "/usr/bin/env /opt/app/bin/serve s.js"
         );
     }
 

@@ -72,16 +72,17 @@ fn text_arg<'a>(value: &'a Value, filter: &str) -> tera::Result<&'a str> {
 
 /// `env_value`: a value for a systemd EnvironmentFile.
 fn env_value(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
-    Ok(Value::String(dialect::env::value(text_arg(
-        value,
-        "env_value",
-    )?)))
+    dialect::env::value(text_arg(value, "env_value")?)
+        .map(Value::String)
+        .map_err(tera::Error::msg)
 }
 
 /// `nginx_string`: a double-quoted nginx string.
 fn nginx_string(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
     let text = text_arg(value, "nginx_string")?;
-    Ok(Value::String(dialect::nginx::string(text)))
+    dialect::nginx::string(text)
+        .map(Value::String)
+        .map_err(tera::Error::msg)
 }
 
 /// `shell`: a word for a shell script, quoted.

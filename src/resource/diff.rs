@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use similar::TextDiff;
 
-use super::facts::{Attributes, Content, Facts, PathFact, hex};
-use super::{Handler, Mode, Resource, ResourceId};
+use super::facts::{Attributes, Content, Facts, PathFact, UserFact, hex};
+use super::{Handler, MANAGED_MARKER, Mode, NO_LOGIN, Resource, ResourceId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -76,8 +76,25 @@ pub fn changes(resources: &[Resource], facts: &Facts) -> Result<Vec<Change>> {
                 None => return missing(),
             },
             Resource::User(u) => match facts.users.get(&u.name) {
-                Some(true) => None,
-                Some(false) => Some(change(
+                Some(UserFact {
+                    account: Some(account),
+                    ..
+                }) if account.home == u.home && account.shell == NO_LOGIN => None,
+                Some(UserFact {
+                    account: Some(account),
+                    ..
+                }) => bail!(
+                    "the account `{target}` exists and was not made by deployer (its home is {}, its shell {}): deployer does not take over accounts; rename the app (app.name)",
+                    account.home,
+                    account.shell
+                ),
+                Some(UserFact {
+                    account: None,
+                    group: true,
+                }) => bail!(
+                    "a group `{target}` exists that deployer did not make: it would become the app's group; rename the app (app.name)"
+                ),
+                Some(UserFact { account: None, .. }) => Some(change(
                     Action::Create,
                     vec![format!("home {}", u.home)],
                     None,
@@ -99,6 +116,11 @@ pub fn changes(resources: &[Resource], facts: &Facts) -> Result<Vec<Change>> {
                 ),
                 None => return missing(),
             },
+            Resource::File(f) if f.unit && facts.shadowed.contains_key(&f.path) => bail!(
+                "{} is the unit {} too, which deployer did not write: it will not override it; rename the app (app.name) or the worker",
+                f.path,
+                facts.shadowed[&f.path]
+            ),
             Resource::File(f) => match facts.paths.get(&id) {
                 Some(PathFact::Missing) => {
                     let diff = (!f.secret).then(|| unified_diff(&f.path, "", &f.content));
@@ -107,6 +129,11 @@ pub fn changes(resources: &[Resource], facts: &Facts) -> Result<Vec<Change>> {
                         details.push("secret".into());
                     }
                     Some(change(Action::Create, details, diff))
+                }
+                Some(PathFact::Present(now)) if f.unit && !written_by_deployer(&now.content) => {
+                    bail!(
+                        "{target} exists and was not written by deployer: it will not take over a unit it did not make; rename the app (app.name) or the worker, or remove that file"
+                    )
                 }
                 Some(PathFact::Present(now)) => {
                     let mut details = attribute_changes(now, f.mode, &f.owner, &f.group);
@@ -221,6 +248,15 @@ pub fn handlers(resources: &[Resource], changes: &[Change], pending: &[Handler])
     handlers
 }
 
+/// Whether a file's first lines say deployer wrote it.
+fn written_by_deployer(content: &Content) -> bool {
+    let Content::Bytes(bytes) = content else {
+        return false;
+    };
+    let head = &bytes[..bytes.len().min(256)];
+    String::from_utf8_lossy(head).contains(MANAGED_MARKER)
+}
+
 /// Whether `changes` change `resource`.
 pub fn is_changed(resource: &Resource, changes: &[Change]) -> bool {
     change_of(resource, changes).is_some()
@@ -275,8 +311,8 @@ pub fn desired_digest(resources: &[Resource]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resource::facts::{Attributes, ServiceFact};
-    use crate::resource::{Dir, File, Kind, Package, Service};
+    use crate::resource::facts::{Account, Attributes, ServiceFact};
+    use crate::resource::{Dir, File, Kind, Package, Service, User};
 
     fn file(content: &str, secret: bool) -> File {
         File {
@@ -465,5 +501,77 @@ mod tests {
                 Handler::Restart("app.service".into())
             ]
         );
+    }
+
+    #[test]
+    fn units_and_accounts_deployer_did_not_make_stop_the_plan() {
+        let unit = |path: &str| File {
+            unit: true,
+            ..File::new(path, 0o644, "# Managed by deployer: x\n")
+        };
+        let foreign = unit("/etc/systemd/system/user@.service");
+        let mut facts = Facts::default();
+        facts.paths.insert(
+            file_id(&foreign.path),
+            present(
+                Content::Bytes(b"[Unit]\nDescription=someone's\n".to_vec()),
+                0o644,
+            ),
+        );
+        let err = changes(&[Resource::File(foreign.clone())], &facts).unwrap_err();
+        assert!(
+            err.to_string().contains("was not written by deployer"),
+            "{err}"
+        );
+
+        facts.paths.insert(
+            file_id(&foreign.path),
+            present(
+                Content::Bytes(b"# Managed by deployer: old\n".to_vec()),
+                0o644,
+            ),
+        );
+        assert!(changes(&[Resource::File(foreign.clone())], &facts).is_ok());
+        facts.shadowed.insert(
+            foreign.path.clone(),
+            "/lib/systemd/system/user@.service".into(),
+        );
+        let err = changes(&[Resource::File(foreign)], &facts).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("/lib/systemd/system/user@.service"),
+            "{err}"
+        );
+
+        let user = Resource::User(User {
+            name: "shop".into(),
+            home: "/srv/shop".into(),
+        });
+        let mut facts = Facts::default();
+        let account = |home: &str, shell: &str| {
+            Some(Account {
+                home: home.into(),
+                shell: shell.into(),
+            })
+        };
+        for (account, group, outcome) in [
+            (account("/srv/shop", NO_LOGIN), true, "ok"),
+            (None, false, "create"),
+            (
+                account("/home/shop", "/bin/bash"),
+                true,
+                "was not made by deployer",
+            ),
+            (None, true, "a group `shop` exists"),
+        ] {
+            facts
+                .users
+                .insert("shop".into(), UserFact { account, group });
+            match changes(std::slice::from_ref(&user), &facts) {
+                Ok(c) if c.is_empty() => assert_eq!(outcome, "ok"),
+                Ok(c) => assert_eq!((outcome, c[0].action.clone()), ("create", Action::Create)),
+                Err(e) => assert!(e.to_string().contains(outcome), "{e}"),
+            }
+        }
     }
 }

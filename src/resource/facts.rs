@@ -47,6 +47,21 @@ pub struct ServiceFact {
     pub active_state: String,
 }
 
+/// An account on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserFact {
+    /// `None` when there is no such account.
+    pub account: Option<Account>,
+    /// A group of the same name exists.
+    pub group: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub home: String,
+    pub shell: String,
+}
+
 /// A release on the host: whether it is built, and where `current` points.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseFact {
@@ -61,7 +76,10 @@ pub struct Facts {
     pub paths: HashMap<ResourceId, PathFact>,
     pub symlinks: HashMap<String, Option<String>>,
     pub packages: HashMap<String, bool>,
-    pub users: HashMap<String, bool>,
+    pub users: HashMap<String, UserFact>,
+    /// Unit files deployer writes whose name another unit file has, in
+    /// systemd's search path: path -> the other file.
+    pub shadowed: HashMap<String, String>,
     pub services: HashMap<String, ServiceFact>,
     /// Commands: whether each one's `unless` or `creates` says the host
     /// needs it not.
@@ -122,8 +140,25 @@ pathfact() {{
 linkfact() {{
   if [ -L "$1" ]; then printf '{link}\t%s\t%s\n' "$1" "$(readlink -- "$1")"; else printf '{link}\t%s\t\n' "$1"; fi
 }}
+# userfact NAME: exists, home, shell, and whether a group NAME exists
 userfact() {{
-  if getent passwd "$1" >/dev/null; then printf '{user}\t%s\t1\n' "$1"; else printf '{user}\t%s\t0\n' "$1"; fi
+  entry=$(getent passwd "$1" || true)
+  if getent group "$1" >/dev/null; then group=1; else group=0; fi
+  if [ -n "$entry" ]; then
+    printf '{user}\t%s\t1\t%s\t%s\t%s\n' "$1" "$(printf '%s' "$entry" | cut -d: -f6)" "$(printf '%s' "$entry" | cut -d: -f7)" "$group"
+  else
+    printf '{user}\t%s\t0\t\t\t%s\n' "$1" "$group"
+  fi
+}}
+# unitfact PATH: a unit of PATH's name elsewhere in systemd's search path
+unitfact() {{
+  name=${{1##*/}}
+  for dir in /run/systemd/system /usr/local/lib/systemd/system /usr/lib/systemd/system /lib/systemd/system; do
+    if [ -e "$dir/$name" ] && [ "$(readlink -f "$dir/$name")" != "$(readlink -f "$1")" ]; then
+      printf '{shadowed}\t%s\t%s\n' "$1" "$dir/$name"
+      return
+    fi
+  done
 }}
 servicefact() {{
   props=$(systemctl show --property=UnitFileState --property=ActiveState -- "$1" 2>/dev/null)
@@ -147,6 +182,7 @@ satisfiedfact() {{
         service = Tag::Service,
         release = Tag::Release,
         satisfied = Tag::Satisfied,
+        shadowed = Tag::Shadowed,
     )
 }
 
@@ -181,12 +217,18 @@ pub fn script(resources: &[Resource], state_dir: &str) -> String {
             }
             Resource::User(u) => format!("userfact {}", quote(&u.name)),
             Resource::Dir(d) => format!("pathfact {} {}", Tag::Dir, quote(&d.path)),
-            Resource::File(f) => format!(
-                "pathfact {} {} {}",
-                Tag::File,
-                quote(&f.path),
-                u8::from(f.secret)
-            ),
+            Resource::File(f) => {
+                let mut line = format!(
+                    "pathfact {} {} {}",
+                    Tag::File,
+                    quote(&f.path),
+                    u8::from(f.secret)
+                );
+                if f.unit {
+                    line.push_str(&format!("\nunitfact {}", quote(&f.path)));
+                }
+                line
+            }
             Resource::Symlink(l) => format!("linkfact {}", quote(&l.path)),
             Resource::Service(s) => format!("servicefact {}", quote(&s.name)),
             Resource::Command(c) => format!("satisfiedfact {index} {}", c.unless_test()),
@@ -276,8 +318,18 @@ fn parse_line(facts: &mut Facts, line: &str, resources: &[Resource]) -> Result<(
         (Tag::Package, [name, installed]) => {
             facts.packages.insert(name.to_string(), flag(installed)?);
         }
-        (Tag::User, [name, exists]) => {
-            facts.users.insert(name.to_string(), flag(exists)?);
+        (Tag::User, [name, exists, home, shell, group]) => {
+            let account = flag(exists)?.then(|| Account {
+                home: home.to_string(),
+                shell: shell.to_string(),
+            });
+            let group = flag(group)?;
+            facts
+                .users
+                .insert(name.to_string(), UserFact { account, group });
+        }
+        (Tag::Shadowed, [path, other]) => {
+            facts.shadowed.insert(path.to_string(), other.to_string());
         }
         (Tag::Service, [name, unit_file_state, active_state]) => {
             facts.services.insert(
@@ -381,7 +433,7 @@ mod tests {
              link\t/srv/x/current\t/srv/x/releases/1\n\
              link\t/srv/x/none\t\n\
              package\tnginx\t1\npackage\tredis\t0\n\
-             user\thello\t1\n\
+             user\thello\t1\t/srv/hello\t/usr/sbin/nologin\t1\n\
              service\tnginx.service\tenabled\tactive\n\
              service\tnew@1.service\t\tinactive\n\
              satisfied\t2\t0\n"
@@ -408,7 +460,7 @@ mod tests {
         );
         assert_eq!(facts.symlinks["/srv/x/none"], None);
         assert!(facts.packages["nginx"] && !facts.packages["redis"]);
-        assert!(facts.users["hello"]);
+        assert!(facts.users["hello"].account.is_some());
         assert_eq!(facts.services["new@1.service"].unit_file_state, "");
         assert!(!facts.satisfied[&id(Kind::Command, "reload fw")]);
         assert_eq!(facts.digest.len(), 64);

@@ -77,6 +77,11 @@ pub struct File {
     /// file back unless a new SSH connection confirms the change in time.
     #[serde(default)]
     pub guarded: bool,
+    /// A systemd unit only deployer may write: a file already there that
+    /// does not say [`MANAGED_MARKER`], or a unit of the same name elsewhere
+    /// in systemd's search path (a package's), stops the plan.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unit: bool,
     /// With `guarded`: undoes the file's effect when a revert removes it
     /// (it did not exist before).
     pub revert_absent: Option<String>,
@@ -99,6 +104,7 @@ impl File {
             notify: Vec::new(),
             secret: false,
             guarded: false,
+            unit: false,
             revert_absent: None,
             content: content.into(),
         }
@@ -204,6 +210,13 @@ pub enum Phase {
     BeforeRelease,
     Last,
 }
+
+/// What the first lines of every file deployer writes say (templates
+/// start with `# Managed by deployer: ...`).
+pub const MANAGED_MARKER: &str = "Managed by deployer";
+
+/// The shell deployer gives the accounts it makes.
+pub const NO_LOGIN: &str = "/usr/sbin/nologin";
 
 fn root() -> String {
     "root".into()

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Result, bail};
 
-use crate::dialect::shell::quote;
+use crate::dialect::shell::{quote, random_hex};
 use crate::protocol::{self, Tag};
 
 /// Environment variables that carry a CI run's id, by CI system.
@@ -87,7 +87,7 @@ impl Lease {
             .unwrap_or_default();
         Lease {
             state_dir: state_dir.to_string(),
-            token: random_token(),
+            token: random_hex(16),
             owner: format!("{user}@{machine}"),
             ci_run,
             ttl_secs,
@@ -187,16 +187,6 @@ fi
 /// decided the holder is gone).
 pub fn force_release_script(state_dir: &str) -> String {
     format!("{}rm -rf \"$lock\"\n", status_script(state_dir))
-}
-
-fn random_token() -> String {
-    let bytes = std::fs::read("/proc/sys/kernel/random/uuid").unwrap_or_default();
-    let token = String::from_utf8_lossy(&bytes).trim().to_string();
-    if token.is_empty() {
-        format!("{}-{}", std::process::id(), now())
-    } else {
-        token
-    }
 }
 
 /// The error for a host whose lock another run holds.

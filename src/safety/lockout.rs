@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use crate::dialect::shell::quote;
+use crate::dialect::shell::{heredoc_marker, quote};
 use crate::resource::diff::{Change, is_changed};
 use crate::resource::facts::Login;
 use crate::resource::{File, Resource};
@@ -167,9 +167,10 @@ impl LockoutGuard {
             revert,
             "logger -t deployer -p auth.warning 'lockout guard: no new SSH connection confirmed the firewall/sshd change in time; the previous settings are back'\nrm -rf {dir}"
         );
+        let marker = heredoc_marker(&revert);
         let _ = writeln!(
             script,
-            "cat >{dir}/revert <<'DEPLOYER_GUARD'\n{revert}DEPLOYER_GUARD\nguard_arm {}",
+            "cat >{dir}/revert <<'{marker}'\n{revert}{marker}\nguard_arm {}",
             WHILE_APPLYING.as_secs()
         );
         script

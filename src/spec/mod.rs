@@ -3,9 +3,12 @@
 //!
 //! Every field is documented in the README's YAML reference; keep the two in step.
 
+mod files;
 mod node_lines;
 mod provided_cert;
+mod reserved;
 mod secrets;
+pub mod text;
 mod validate;
 mod values;
 
@@ -69,6 +72,10 @@ pub struct Redis {
     #[serde(default = "Redis::default_port")]
     pub port: u16,
 }
+
+/// Where load balancers answer each other's ACME challenges, on their
+/// private addresses (with `tls.mode: acme` and more than one of them).
+pub const ACME_PEER_PORT: u16 = 8402;
 
 /// The variable that tells the app where Redis is, password included.
 pub const REDIS_URL: &str = "REDIS_URL";
@@ -674,6 +681,22 @@ impl Loaded {
         .map(Some)
     }
 
+    /// `tls.acme_ca`: the CA certificates, as OpenSSL writes them.
+    fn read_acme_ca(&self, written: &str) -> Result<String, String> {
+        let path = self.resolve(written);
+        let pem = files::read_text(&path, files::SMALL_FILE_LIMIT)?;
+        let certs = provided_cert::certificates(&pem)
+            .map_err(|e| format!("{} {e}", yaml::shown(written)))?;
+        certs
+            .iter()
+            .map(|c| {
+                c.to_pem()
+                    .map(|pem| String::from_utf8_lossy(&pem).into_owned())
+            })
+            .collect::<Result<String, _>>()
+            .map_err(|e| format!("cannot write {}: {e}", yaml::shown(written)))
+    }
+
     /// Reads `app.secrets`' values.
     fn read_secrets(&self) -> Result<SecretValues, Vec<(String, String)>> {
         let base = self.resolve(".");
@@ -703,18 +726,19 @@ pub struct Invalid {
 
 impl fmt::Display for Invalid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Messages quote the input: nothing in it may reach the terminal raw.
+        let file = yaml::sanitized(&self.file.display().to_string());
         for d in &self.diagnostics {
-            write!(f, "{}:{}: ", self.file.display(), d.mark)?;
+            write!(f, "{file}:{}: ", d.mark)?;
             if !d.path.is_empty() {
-                write!(f, "{}: ", d.path)?;
+                write!(f, "{}: ", yaml::sanitized(&d.path))?;
             }
-            writeln!(f, "{}", d.message)?;
+            writeln!(f, "{}", yaml::sanitized(&d.message))?;
         }
         let n = self.diagnostics.len();
         write!(
             f,
-            "{} is invalid: {n} problem{}; nothing was applied",
-            self.file.display(),
+            "{file} is invalid: {n} problem{}; nothing was applied",
             if n == 1 { "" } else { "s" }
         )
     }
@@ -739,9 +763,14 @@ pub fn schema_text() -> String {
 /// Reads and checks a spec file. Either a spec with no problem at all, or
 /// every problem found.
 pub fn load(file: &Path, secrets: Secrets) -> anyhow::Result<Result<Loaded, Invalid>> {
-    let source = std::fs::read_to_string(file)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-    Ok(check(file, &source, secrets))
+    let bytes = files::read(file, files::SPEC_LIMIT).map_err(|e| anyhow::anyhow!(e))?;
+    Ok(match yaml::text(&bytes) {
+        Ok(source) => check(file, source, secrets),
+        Err(diagnostic) => Err(Invalid {
+            file: file.to_path_buf(),
+            diagnostics: vec![diagnostic],
+        }),
+    })
 }
 
 /// Checks `source` as if read from `file` (relative paths in it are resolved
@@ -771,15 +800,9 @@ pub fn check(file: &Path, source: &str, secrets: Secrets) -> Result<Loaded, Inva
             }
         }
         if let (true, Some(path)) = (problems.is_empty(), &candidate.spec.tls.acme_ca) {
-            match std::fs::read_to_string(candidate.resolve(path)) {
-                Ok(pem) if pem.contains("-----BEGIN CERTIFICATE-----") => {
-                    candidate.acme_ca = Some(pem)
-                }
-                Ok(_) => problems.push((
-                    "tls.acme_ca".into(),
-                    format!("{path} holds no PEM certificate"),
-                )),
-                Err(e) => problems.push(("tls.acme_ca".into(), format!("cannot read {path}: {e}"))),
+            match candidate.read_acme_ca(path) {
+                Ok(pem) => candidate.acme_ca = Some(pem),
+                Err(message) => problems.push(("tls.acme_ca".into(), message)),
             }
         }
         if problems.is_empty() && secrets == Secrets::Read {
@@ -804,6 +827,11 @@ pub fn check(file: &Path, source: &str, secrets: Secrets) -> Result<Loaded, Inva
                 .provided_cert
                 .as_ref()
                 .and_then(ProvidedCert::warning),
+        );
+        candidate.warnings.extend(
+            validate::warnings(&candidate)
+                .into_iter()
+                .map(|(path, message)| format!("{path}: {message}")),
         );
         let node = &candidate.spec.runtime.node;
         if node.source != NodeSource::Distro {

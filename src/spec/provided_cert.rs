@@ -48,21 +48,15 @@ impl ProvidedCert {
 pub fn read(chain: &Path, key: &Path, names: &[String]) -> Result<ProvidedCert, (String, String)> {
     let problem = |at: &str, message: String| (at.to_string(), message);
     let text = |at: &str, path: &Path| {
-        std::fs::read_to_string(path)
-            .map_err(|e| problem(at, format!("cannot read {}: {e}", path.display())))
+        super::files::read_text(path, super::files::SMALL_FILE_LIMIT).map_err(|e| problem(at, e))
     };
     let chain_pem = text("tls.cert", chain)?;
     let key_pem = text("tls.key", key)?;
-    let certs = X509::stack_from_pem(chain_pem.as_bytes()).unwrap_or_default();
-    let Some(leaf) = certs.first() else {
-        return Err(problem(
-            "tls.cert",
-            format!(
-                "{} holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)",
-                chain.display()
-            ),
-        ));
-    };
+    let certs = certificates(&chain_pem).map_err(|e| {
+        let file = crate::yaml::shown(&chain.display().to_string());
+        problem("tls.cert", format!("{file} {e}"))
+    })?;
+    let leaf = &certs[0];
     let private = PKey::private_key_from_pem(key_pem.as_bytes()).map_err(|_| {
         problem(
             "tls.key",
@@ -133,12 +127,36 @@ pub fn read(chain: &Path, key: &Path, names: &[String]) -> Result<ProvidedCert, 
             format!("the certificate expired on {not_after}; renew it"),
         ));
     }
+    // What nginx serves is the certificates alone, as OpenSSL writes them:
+    // nothing else in the file (a comment, a key) reaches the host.
+    let chain = certs
+        .iter()
+        .map(|c| {
+            c.to_pem()
+                .map(|pem| String::from_utf8_lossy(&pem).into_owned())
+        })
+        .collect::<Result<String, _>>()
+        .map_err(|e| problem("tls.cert", format!("cannot write the chain: {e}")))?;
     Ok(ProvidedCert {
-        chain: chain_pem,
+        chain,
         key: key_pem,
         not_after,
         days_left: left.days,
     })
+}
+
+/// The certificates of a PEM text, which must hold at least one and no
+/// private key: a chain is published (0644, shown in plans), a key never.
+pub fn certificates(pem: &str) -> Result<Vec<X509>, String> {
+    if pem.contains("PRIVATE KEY-----") {
+        return Err("holds a PRIVATE KEY as well as certificates: this file is published, so keep the certificates here and move the key to its own file, named by `tls.key`"
+            .into());
+    }
+    let certs = X509::stack_from_pem(pem.as_bytes()).unwrap_or_default();
+    if certs.is_empty() {
+        return Err("holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)".into());
+    }
+    Ok(certs)
 }
 
 /// Whether a certificate name covers a host name: equal, or a wildcard for

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -224,27 +225,47 @@ fn read_env_file(path: &Path, off_limits: &[PathBuf]) -> Result<BTreeMap<String,
             dir.display()
         ));
     }
-    let iter = dotenvy::from_path_iter(&canonical)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    iter.map(|pair| pair.map_err(|e| format!("{}: {e}", path.display())))
+    let text = super::files::read(&canonical, super::files::SMALL_FILE_LIMIT)?;
+    dotenvy::from_read_iter(text.as_slice())
+        .map(|pair| pair.map_err(|e| format!("{}: {e}", path.display())))
         .collect()
 }
 
 /// Runs `command` with `sh -c` from `base`; its stdout, less one final
 /// newline, is the value. Its stderr reaches the operator (a prompt, say).
 fn from_command(command: &str, base: &Path) -> Result<String, String> {
-    let output = Command::new("sh")
+    let mut child = Command::new("sh")
         .arg("-c")
         .arg(command)
         .current_dir(base)
         .stdin(Stdio::inherit())
+        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .output()
+        .spawn()
         .map_err(|e| format!("cannot run `{command}`: {e}"))?;
-    if !output.status.success() {
-        return Err(format!("`{command}` failed ({})", output.status));
+    let limit = super::files::SMALL_FILE_LIMIT;
+    let mut stdout = Vec::new();
+    let read = child
+        .stdout
+        .take()
+        .expect("piped")
+        .take(limit + 1)
+        .read_to_end(&mut stdout);
+    if read.is_err() || stdout.len() as u64 > limit {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!(
+            "`{command}` printed more than {} KiB; a secret is one line",
+            limit >> 10
+        ));
     }
-    let mut value = String::from_utf8(output.stdout)
+    let status = child
+        .wait()
+        .map_err(|e| format!("cannot run `{command}`: {e}"))?;
+    if !status.success() {
+        return Err(format!("`{command}` failed ({status})"));
+    }
+    let mut value = String::from_utf8(stdout)
         .map_err(|_| format!("`{command}` printed something that is not UTF-8"))?;
     if value.ends_with('\n') {
         value.pop();

@@ -52,6 +52,12 @@ impl<'de> Deserialize<'de> for Instances {
                     _ => Err(E::invalid_value(Unexpected::Signed(n), &self)),
                 }
             }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Instances, E> {
+                match u32::try_from(n) {
+                    Ok(n) if (1..=Instances::LIMIT).contains(&n) => Ok(Instances::Count(n)),
+                    _ => Err(E::invalid_value(Unexpected::Unsigned(n), &self)),
+                }
+            }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<Instances, E> {
                 match s {
                     "max" => Ok(Instances::Max),
@@ -163,6 +169,18 @@ macro_rules! parsed_text {
                 check(&text)
                     .map($name)
                     .ok_or_else(|| de::Error::invalid_value(Unexpected::Str(&text), &$expected))
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+
+            /// The text as the spec reads it; the error says what would be valid.
+            fn from_str(text: &str) -> Result<Self, String> {
+                let check: fn(&str) -> Option<$inner> = $check;
+                check(text).map($name).ok_or_else(|| {
+                    format!("expected {}, found `{}`", $expected, crate::yaml::shown(text))
+                })
             }
         }
 

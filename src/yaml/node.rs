@@ -4,11 +4,18 @@
 //! resolved only when a field asks for one (YAML 1.2 core schema), so a string
 //! field accepts `3000` and a number field refuses `"3000"` with a clear message.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// Values that aliases may add to a document, all aliases together: a
+/// spec needs a handful; a "billion laughs" bomb needs billions.
+const ALIAS_BUDGET: usize = 10_000;
+
+/// How deep mappings and lists may nest (a spec needs five levels).
+const MAX_DEPTH: usize = 64;
 
 /// 1-based line and column in the source text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -89,9 +96,11 @@ impl Node {
             (_, Some(Resolved::Null)) => "nothing (null)".into(),
             (_, Some(Resolved::Bool(b))) => format!("boolean `{b}`"),
             (_, Some(Resolved::Int(i))) => format!("integer `{i}`"),
-            (_, Some(Resolved::Float(f))) => format!("number `{f}`"),
-            (_, Some(Resolved::Str(s))) => format!("string {s:?}"),
-            (_, None) => unreachable!("scalars always resolve"),
+            (NodeKind::Scalar { text, .. }, Some(Resolved::Float(_))) => {
+                format!("decimal number `{}`", super::shown(text))
+            }
+            (_, Some(Resolved::Str(s))) => format!("string {}", super::quoted(s)),
+            (_, _) => unreachable!("scalars always resolve"),
         }
     }
 
@@ -142,6 +151,48 @@ pub struct SyntaxError {
     pub message: String,
 }
 
+/// Where in `source` the byte at `offset` is.
+pub fn mark_at(source: &[u8], offset: usize) -> Mark {
+    let before = &source[..offset.min(source.len())];
+    let line_start = before
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
+    let col = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    Mark {
+        line: before.iter().filter(|b| **b == b'\n').count() + 1,
+        col,
+    }
+}
+
+/// The first character YAML does not allow in a document (control
+/// characters but tab and line breaks, DEL, C1 controls, surrogates and
+/// non-characters), and the byte-order mark, which editors hide: located,
+/// so that nothing after it is silently dropped.
+pub fn forbidden_character(source: &str) -> Option<SyntaxError> {
+    let (offset, c) = source.char_indices().find(|(_, c)| {
+        let code = *c as u32;
+        let printable = matches!(c, '\t' | '\n' | '\r' | '\u{85}')
+            || matches!(code, 0x20..=0x7E | 0xA0..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FFFF);
+        !printable || *c == '\u{feff}'
+    })?;
+    let message = match c {
+        '\0' => "a NUL byte: deployer.yaml must be text; nothing after it would be read".into(),
+        '\u{feff}' => "a byte-order mark (U+FEFF): save the file as UTF-8 without one".into(),
+        c => format!(
+            "the control character U+{:04X}, which YAML does not allow: remove it (write it as an escape, like `\\t`, inside double quotes)",
+            c as u32
+        ),
+    };
+    Some(SyntaxError {
+        mark: mark_at(source.as_bytes(), offset),
+        message,
+    })
+}
+
 /// Parses one YAML document. An empty document is `Ok(None)`.
 pub fn parse(source: &str) -> Result<Option<Node>, SyntaxError> {
     let mut builder = Builder::default();
@@ -162,6 +213,10 @@ struct Builder {
     stack: Vec<Node>,
     /// A mapping's pending key, per open mapping on the stack.
     keys: Vec<Option<Node>>,
+    /// The keys each open mapping has, for duplicates.
+    seen: Vec<HashSet<String>>,
+    /// Values aliases have added so far.
+    aliased: usize,
     anchors: HashMap<usize, Node>,
     /// Anchor id of each open collection, to record it when it closes.
     open_anchors: Vec<usize>,
@@ -203,12 +258,16 @@ impl Builder {
                             return;
                         }
                         let text = node.scalar_text().unwrap_or_default();
-                        if let Some((first, _)) =
-                            entries.iter().find(|(k, _)| k.scalar_text() == Some(text))
-                        {
+                        let seen = self.seen.last_mut().expect("a key set per mapping");
+                        if !seen.insert(text.to_string()) {
+                            let first = entries
+                                .iter()
+                                .find(|(k, _)| k.scalar_text() == Some(text))
+                                .map_or(node.mark, |(k, _)| k.mark);
                             let message = format!(
-                                "duplicate key `{text}` (first written at line {})",
-                                first.mark.line
+                                "duplicate key `{}` (first written at line {})",
+                                super::shown(text),
+                                first.line
                             );
                             let mark = node.mark;
                             self.fail(mark, message);
@@ -220,6 +279,18 @@ impl Builder {
                 }
             }
             NodeKind::Scalar { .. } => unreachable!("scalars are never open"),
+        }
+    }
+
+    /// How many values `node` holds, itself included.
+    fn size(node: &Node) -> usize {
+        1 + match &node.kind {
+            NodeKind::Scalar { .. } => 0,
+            NodeKind::Seq(items) => items.iter().map(Self::size).sum(),
+            NodeKind::Map(entries) => entries
+                .iter()
+                .map(|(k, v)| Self::size(k) + Self::size(v))
+                .sum(),
         }
     }
 
@@ -239,12 +310,20 @@ impl Builder {
     }
 
     fn open(&mut self, mark: Mark, anchor: usize, kind: NodeKind) {
+        if self.stack.len() >= MAX_DEPTH {
+            self.fail(
+                mark,
+                format!("nested more than {MAX_DEPTH} levels deep; a deployer.yaml needs a few"),
+            );
+            return;
+        }
         let is_map = matches!(kind, NodeKind::Map(_));
         let node = self.new_node(mark, kind);
         self.stack.push(node);
         self.open_anchors.push(anchor);
         if is_map {
             self.keys.push(None);
+            self.seen.push(HashSet::new());
         }
     }
 
@@ -252,6 +331,7 @@ impl Builder {
         let mut node = self.stack.pop().expect("close matches open");
         if let NodeKind::Map(entries) = &node.kind {
             self.keys.pop();
+            self.seen.pop();
             // The parser marks a block mapping where it recognised it (after the
             // first key); people read a mapping as starting at that key.
             if let Some((first_key, _)) = entries.first() {
@@ -267,6 +347,28 @@ impl Builder {
         }
         self.attach(node);
     }
+}
+
+impl Builder {
+    fn refuse_tag(&mut self, mark: Mark, tag: &str) {
+        self.fail(
+            mark,
+            format!(
+                "the tag `{}` is not supported: write the value plainly (only `!!str` is read, as a string)",
+                super::shown(tag)
+            ),
+        );
+    }
+}
+
+/// A tag as written: `str` for the core schema's `!!str`, the whole tag
+/// (`!custom`, `!<tag:...>`) for any other.
+fn tag_name(tag: Option<&Tag>) -> Option<String> {
+    let tag = tag?;
+    Some(match tag.handle.as_str() {
+        "tag:yaml.org,2002:" => tag.suffix.clone(),
+        handle => format!("{handle}{}", tag.suffix),
+    })
 }
 
 impl MarkedEventReceiver for Builder {
@@ -285,19 +387,40 @@ impl MarkedEventReceiver for Builder {
                     );
                 }
             }
-            Event::Scalar(text, style, anchor, _tag) => {
-                let quoted = style != TScalarStyle::Plain;
+            Event::Scalar(text, style, anchor, tag) => {
+                // `!!str 3000` is the string "3000", as if quoted.
+                let as_string = match tag_name(tag.as_ref()).as_deref() {
+                    None => false,
+                    Some("str") => true,
+                    Some(other) => return self.refuse_tag(mark, other),
+                };
+                let quoted = style != TScalarStyle::Plain || as_string;
                 let node = self.new_node(mark, NodeKind::Scalar { text, quoted });
                 if anchor > 0 {
                     self.anchors.insert(anchor, node.clone());
                 }
                 self.attach(node);
             }
-            Event::SequenceStart(anchor, _) => self.open(mark, anchor, NodeKind::Seq(Vec::new())),
-            Event::MappingStart(anchor, _) => self.open(mark, anchor, NodeKind::Map(Vec::new())),
+            Event::SequenceStart(anchor, tag) => match tag_name(tag.as_ref()).as_deref() {
+                None | Some("seq") => self.open(mark, anchor, NodeKind::Seq(Vec::new())),
+                Some(other) => self.refuse_tag(mark, other),
+            },
+            Event::MappingStart(anchor, tag) => match tag_name(tag.as_ref()).as_deref() {
+                None | Some("map") => self.open(mark, anchor, NodeKind::Map(Vec::new())),
+                Some(other) => self.refuse_tag(mark, other),
+            },
             Event::SequenceEnd | Event::MappingEnd => self.close(),
             Event::Alias(id) => match self.anchors.get(&id).cloned() {
                 Some(target) => {
+                    self.aliased += Self::size(&target);
+                    if self.aliased > ALIAS_BUDGET {
+                        return self.fail(
+                            mark,
+                            format!(
+                                "the aliases (`*name`) expand to more than {ALIAS_BUDGET} values; write the values out"
+                            ),
+                        );
+                    }
                     let mut copy = self.renumber(&target);
                     copy.mark = mark;
                     self.attach(copy);

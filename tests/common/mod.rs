@@ -2,6 +2,7 @@
 //! rendered, and run host tools against it inside throwaway namespaces.
 #![allow(dead_code)] // each test crate uses its own subset
 
+pub mod checkers;
 pub mod sshd;
 pub mod standins;
 

@@ -1,0 +1,527 @@
+//! The app: its names, commands, environment, secrets, workers, health
+//! checks, Node.js runtime and Redis.
+
+use std::collections::HashSet;
+
+use super::{Problems, push, url_problem};
+use crate::spec::text::{NAME_RULE, one_line, safe_name, url_ok};
+use crate::spec::{App, Loaded, NodeSource, ProcessManager, REDIS_URL, Role, Spec, reserved};
+use crate::yaml::shown;
+
+pub(super) fn check(loaded: &Loaded, p: &mut Problems) {
+    let spec = &loaded.spec;
+    let app = &spec.app;
+    if !safe_name(&app.name) {
+        push(
+            p,
+            "app.name",
+            format!("`{}` is not a safe name: use {NAME_RULE}", shown(&app.name)),
+        );
+    } else if let Some(why) = reserved::app_name(&app.name) {
+        push(p, "app.name", why);
+    }
+    if !loaded.resolve(&app.source).is_dir() {
+        push(
+            p,
+            "app.source",
+            format!(
+                "`{}` is not a directory (paths are relative to {})",
+                shown(&app.source),
+                loaded.file.display()
+            ),
+        );
+    }
+    check_build(&app.build, p);
+    check_command(&app.start, "app.start", app.process_manager, p);
+    check_health(app, p);
+    if app.keep_releases == 0 || app.keep_releases > 100 {
+        push(
+            p,
+            "app.keep_releases",
+            "must be 1 to 100 (the current release included); 5 keeps room to roll back",
+        );
+    }
+    if spec.rollout.batch == 0 {
+        push(p, "rollout.batch", "must be at least 1 host");
+    }
+    check_env(app, p);
+    let mut seen = HashSet::new();
+    for (i, worker) in app.workers.iter().enumerate() {
+        let at = format!("app.workers[{i}]");
+        if !safe_name(&worker.name) {
+            push(
+                p,
+                format!("{at}.name"),
+                format!(
+                    "`{}` is not a safe name: use {NAME_RULE}",
+                    shown(&worker.name)
+                ),
+            );
+        } else if !seen.insert(worker.name.as_str()) {
+            push(
+                p,
+                format!("{at}.name"),
+                format!("`{}` is used by another worker", worker.name),
+            );
+        } else if safe_name(&app.name)
+            && let Some(why) = reserved::worker_name(&app.name, &worker.name)
+        {
+            push(p, format!("{at}.name"), why);
+        }
+        check_command(
+            &worker.start,
+            &format!("{at}.start"),
+            ProcessManager::Systemd,
+            p,
+        );
+    }
+    check_runtime(spec, p);
+    check_redis(spec, p);
+}
+
+/// The build runs with `sh -c`: several lines are fine, control characters
+/// are not.
+fn check_build(build: &str, p: &mut Problems) {
+    if build.trim().is_empty() {
+        push(
+            p,
+            "app.build",
+            "must not be empty; the default is `npm ci --omit=dev`",
+        );
+    } else if build
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        push(
+            p,
+            "app.build",
+            "holds a control character: write the build as shell lines (tabs and line breaks are fine)",
+        );
+    } else if build.len() > 16 << 10 {
+        push(
+            p,
+            "app.build",
+            "is longer than 16 KiB: put the build in a script of the app and run that",
+        );
+    }
+}
+
+/// What the start command's words may not hold outside quotes, since no
+/// shell reads them: `(token, what it would be to a shell)`.
+const SHELL_SYNTAX: &[(char, &str)] = &[
+    (';', "`;`"),
+    ('|', "a pipe"),
+    ('&', "`&`"),
+    ('<', "a redirection"),
+    ('>', "a redirection"),
+    ('`', "a command substitution"),
+    ('(', "a subshell"),
+    (')', "a subshell"),
+];
+
+/// The first piece of shell syntax in `command`, outside single quotes:
+/// `$` counts inside double quotes too (a shell would expand it there).
+fn shell_syntax(command: &str) -> Option<char> {
+    let (mut single, mut double, mut escaped) = (false, false, false);
+    for c in command.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if !single => escaped = true,
+            '\'' if !double => single = !single,
+            '"' if !single => double = !double,
+            '$' | '`' if !single => return Some(c),
+            c if !single && !double && SHELL_SYNTAX.iter().any(|(s, _)| *s == c) => {
+                return Some(c);
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Start commands run without a shell: a program and its arguments, one
+/// line, with the quoting a shell would need, so that what the operator
+/// reads is what runs.
+fn check_command(command: &str, at: &str, pm: ProcessManager, p: &mut Problems) {
+    if command.chars().any(|c| c.is_control() || invisible(c)) {
+        return push(
+            p,
+            at,
+            "must be a single line without control characters: a program and its arguments",
+        );
+    }
+    if command.len() > 4096 {
+        return push(
+            p,
+            at,
+            "is longer than 4096 characters: put it in a script and start that",
+        );
+    }
+    match shell_syntax(command) {
+        Some('$') => {
+            return push(
+                p,
+                at,
+                "runs without a shell, so `$VARIABLE` is not expanded: the app reads its environment (app.env) itself, or quote a literal `$` with single quotes",
+            );
+        }
+        Some(_) => {
+            return push(
+                p,
+                at,
+                "runs without a shell, so pipes, `;`, `&&`, redirections and `$(...)` do not work; put them in a script and start that",
+            );
+        }
+        None => {}
+    }
+    let words = match shell_words::split(command) {
+        Ok(words) => words,
+        Err(_) => return push(p, at, "has an unclosed quote"),
+    };
+    let Some(program) = words.first() else {
+        return push(p, at, "must name a program, e.g. `node server.js`");
+    };
+    if !program_ok(program) {
+        return push(
+            p,
+            at,
+            format!(
+                "`{}` is not a program: name one on the PATH (`node`), give its absolute path, or a path inside the release (`bin/www`), without `..`, `=` or a leading `-`",
+                shown(program)
+            ),
+        );
+    }
+    if pm == ProcessManager::Pm2 && (program != "node" || words.len() < 2) {
+        push(
+            p,
+            at,
+            "pm2 cluster mode runs a Node script: write it as `node <script> [args]`",
+        );
+    }
+}
+
+/// A program `/usr/bin/env` will run: a name on the PATH, an absolute path,
+/// or a path inside the release; nothing `env` would read as an option
+/// (`-i`) or an assignment (`A=B`), no way out of the release (`..`).
+fn program_ok(program: &str) -> bool {
+    let path = program.strip_prefix('/').unwrap_or(program);
+    let path = path.strip_prefix("./").unwrap_or(path);
+    !program.starts_with('-')
+        && !program.contains('=')
+        && path
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
+}
+
+/// Characters that change how text around them shows (zero-width,
+/// bidirectional overrides, byte-order mark): nothing a command needs.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}')
+}
+
+/// A URL path and query, as a health check asks for it: `/`, then the
+/// characters a URL allows unescaped (and `%XX` escapes).
+fn url_path_ok(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    path.starts_with('/')
+        && path.len() <= 1024
+        && bytes.iter().enumerate().all(|(i, b)| match b {
+            b'%' => {
+                bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                    && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit)
+            }
+            b => b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?".contains(b),
+        })
+}
+
+fn check_health(app: &App, p: &mut Problems) {
+    let health = &app.health;
+    if !url_path_ok(&health.path) {
+        push(
+            p,
+            "app.health.path",
+            format!(
+                "`{}` must be a URL path starting with `/`, without spaces",
+                shown(&health.path)
+            ),
+        );
+    }
+    if health.interval < crate::spec::Duration::secs(1) {
+        push(p, "app.health.interval", "must be at least 1s");
+    }
+    if health.timeout >= health.interval {
+        push(
+            p,
+            "app.health.timeout",
+            format!("must be shorter than the interval ({})", health.interval),
+        );
+    }
+    if health.startup < health.timeout {
+        push(
+            p,
+            "app.health.startup",
+            format!("must be at least the timeout ({})", health.timeout),
+        );
+    }
+}
+
+fn env_name_ok(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 128
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Set by deployer for each instance.
+const RESERVED_ENV: &[&str] = &["PORT", "HOST"];
+
+fn check_env(app: &App, p: &mut Problems) {
+    for (name, value) in &app.env {
+        let at = format!("app.env.{name}");
+        if !env_name_ok(name) {
+            push(
+                p,
+                &at,
+                "variable names are letters, digits and `_`, not starting with a digit",
+            );
+        } else if RESERVED_ENV.contains(&name.as_str()) {
+            push(
+                p,
+                &at,
+                format!("{name} is set by deployer for each instance; remove it"),
+            );
+        }
+        if !one_line(value) {
+            push(p, &at, "values must be one line without control characters");
+        } else if value.len() > 64 << 10 {
+            push(
+                p,
+                &at,
+                "is longer than 64 KiB: ship such data with the app instead",
+            );
+        }
+    }
+    let mut seen = HashSet::new();
+    for (i, secret) in app.secrets.iter().enumerate() {
+        let at = format!("app.secrets[{i}]");
+        let name = &secret.name;
+        if !env_name_ok(name) {
+            push(
+                p,
+                at,
+                format!(
+                    "`{}` is not a variable name: letters, digits and `_`, not starting with a digit",
+                    shown(name)
+                ),
+            );
+        } else if app.env.contains_key(name) {
+            push(
+                p,
+                at,
+                format!("{name} is also in app.env; a variable is either a secret or not"),
+            );
+        } else if RESERVED_ENV.contains(&name.as_str()) {
+            push(
+                p,
+                at,
+                format!("{name} is set by deployer for each instance"),
+            );
+        } else if !seen.insert(name) {
+            push(p, at, format!("{name} is listed twice"));
+        } else if secret.sources().len() > 1 {
+            push(p, at, "give one source: `env`, `file` or `command`");
+        } else if let Some(variable) = secret.env.as_deref().filter(|v| !env_name_ok(v)) {
+            push(
+                p,
+                format!("{at}.env"),
+                format!("`{}` is not a variable name", shown(variable)),
+            );
+        } else if let Some(command) = secret.command.as_deref().filter(|c| !one_line(c)) {
+            push(
+                p,
+                format!("{at}.command"),
+                format!(
+                    "`{}` must be one line without control characters",
+                    shown(command)
+                ),
+            );
+        }
+    }
+}
+
+fn check_runtime(spec: &Spec, p: &mut Problems) {
+    let node = &spec.runtime.node;
+    if !(18..=99).contains(&node.version) {
+        push(
+            p,
+            "runtime.node.version",
+            format!(
+                "`{}` is not a supported Node.js major version: use 18 or later, e.g. 22",
+                node.version
+            ),
+        );
+    }
+    if let Some(mirror) = &node.mirror {
+        if node.source != NodeSource::Official {
+            push(
+                p,
+                "runtime.node.mirror",
+                "is only used with `source: official`",
+            );
+        } else if !url_ok(mirror) {
+            push(p, "runtime.node.mirror", url_problem(mirror));
+        }
+    }
+    let nodesource = node.source == NodeSource::Nodesource;
+    if let Some(repository) = &node.repository {
+        if !nodesource {
+            push(
+                p,
+                "runtime.node.repository",
+                "is only used with `source: nodesource`",
+            );
+        } else if !url_ok(repository) {
+            push(p, "runtime.node.repository", url_problem(repository));
+        }
+    }
+    if let Some(fingerprint) = &node.key_fingerprint {
+        if !nodesource {
+            push(
+                p,
+                "runtime.node.key_fingerprint",
+                "is only used with `source: nodesource`",
+            );
+        } else if fingerprint.len() != 40 || !fingerprint.chars().all(|c| c.is_ascii_hexdigit()) {
+            push(
+                p,
+                "runtime.node.key_fingerprint",
+                format!(
+                    "`{}` is not a key fingerprint: write its 40 hexadecimal digits without spaces, as `gpg --show-keys` prints them",
+                    shown(fingerprint)
+                ),
+            );
+        }
+    }
+}
+
+/// Redis holds the app's state for every app host: it must be reachable from
+/// each of them on the private network (or share the host), and locked.
+fn check_redis(spec: &Spec, p: &mut Problems) {
+    let Some(redis) = &spec.services.redis else {
+        return;
+    };
+    match spec.hosts.iter().find(|h| h.name == redis.host) {
+        None => {
+            let names: Vec<&str> = spec.hosts.iter().map(|h| h.name.as_str()).collect();
+            let hint = match crate::yaml::did_you_mean(&redis.host, &names) {
+                Some(close) => format!("did you mean `{close}`?"),
+                None => format!("the hosts are {}", names.join(", ")),
+            };
+            push(
+                p,
+                "services.redis.host",
+                format!("no host is named `{}`: {hint}", shown(&redis.host)),
+            );
+        }
+        Some(host) if host.private_address.is_none() => {
+            let elsewhere: Vec<&str> = spec
+                .hosts
+                .iter()
+                .filter(|h| (h.has(Role::App) || h.has(Role::Worker)) && h.name != host.name)
+                .map(|h| h.name.as_str())
+                .collect();
+            if !elsewhere.is_empty() {
+                push(
+                    p,
+                    "services.redis.host",
+                    format!(
+                        "{} has no private_address, so Redis listens on its loopback only, out of reach of {}: give it a private_address",
+                        host.name,
+                        elsewhere.join(", ")
+                    ),
+                );
+            }
+        }
+        Some(_) => {}
+    }
+    if !spec.app.secrets.iter().any(|s| s.name == redis.password) {
+        push(
+            p,
+            "services.redis.password",
+            format!(
+                "names no entry of app.secrets: add `- {}` there (its value comes from your environment, an env file or a command)",
+                shown(&redis.password)
+            ),
+        );
+    }
+    let taken = spec.app.env.contains_key(REDIS_URL)
+        || spec.app.secrets.iter().any(|s| s.name == REDIS_URL);
+    if taken {
+        push(
+            p,
+            "services.redis",
+            format!("deployer hands the app {REDIS_URL}; remove it from app.env and app.secrets"),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_syntax_outside_quotes_is_found() {
+        for (command, found) in [
+            ("node server.js; rm -rf /", Some(';')),
+            ("a|b&&c", Some('|')),
+            ("node s.js --x $HOME", Some('$')),
+            ("node s.js \"$HOME\"", Some('$')),
+            ("node s.js `id`", Some('`')),
+            ("node s.js > log", Some('>')),
+            ("node s.js 'a;b|c$d'", None),
+            ("node s.js \"a;b|c\"", None),
+            ("node s.js a\\;b", None),
+            ("node server.js --port=3000", None),
+        ] {
+            assert_eq!(shell_syntax(command), found, "{command}");
+        }
+    }
+
+    #[test]
+    fn programs_env_runs() {
+        for good in [
+            "node",
+            "./bin/www",
+            "bin/www",
+            "/usr/local/bin/serve",
+            "npm",
+        ] {
+            assert!(program_ok(good), "{good}");
+        }
+        for bad in [
+            "-i",
+            "A=B",
+            "../../etc/passwd",
+            "bin/../../x",
+            "https://x",
+            "/",
+            "",
+        ] {
+            assert!(!program_ok(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn health_paths_are_url_paths() {
+        for good in ["/healthz", "/api/health?deep=1", "/a%20b", "/x;y=1"] {
+            assert!(url_path_ok(good), "{good}");
+        }
+        for bad in [
+            "healthz", "/a b", "/a\"b", "/a%zz", "/a\\b", "/a{b}", "/\u{e9}",
+        ] {
+            assert!(!url_path_ok(bad), "{bad}");
+        }
+    }
+}

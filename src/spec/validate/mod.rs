@@ -1,0 +1,54 @@
+//! Checks that need more than one field, or more than a type: each key is
+//! held to what it means (a path is a path, a size a size, a name a name
+//! that takes over nothing), and each problem is a key path and a message
+//! that says what would be valid. By area: the app (`app.rs`), hosts,
+//! networks and ports (`hosts.rs`), the web side: domains, TLS, nginx,
+//! monitoring (`web.rs`).
+
+mod app;
+mod hosts;
+mod web;
+
+use super::Loaded;
+use super::text::user_ok;
+use crate::yaml::shown;
+
+type Problems = Vec<(String, String)>;
+
+pub fn problems(loaded: &Loaded) -> Problems {
+    let spec = &loaded.spec;
+    let mut p = Problems::new();
+    app::check(loaded, &mut p);
+    hosts::check(spec, &mut p);
+    web::check(loaded, &mut p);
+    p
+}
+
+/// Not wrong, but worth the operator's attention: `(key, message)`.
+pub fn warnings(loaded: &Loaded) -> Problems {
+    hosts::warnings(&loaded.spec)
+}
+
+fn push(p: &mut Problems, path: impl Into<String>, message: impl Into<String>) {
+    p.push((path.into(), message.into()));
+}
+
+fn url_problem(url: &str) -> String {
+    format!(
+        "`{}` is not an http(s) URL such as `https://example.com/path` (without spaces, quotes, a user or a password)",
+        shown(url)
+    )
+}
+
+fn check_user(user: &str, at: &str, p: &mut Problems) {
+    if !user_ok(user) {
+        push(
+            p,
+            at,
+            format!(
+                "`{}` is not a valid user name: lowercase letters, digits, `_` and `-`, starting with a letter or `_`, at most 32 characters",
+                shown(user)
+            ),
+        );
+    }
+}

@@ -1,0 +1,341 @@
+//! The web side: the site's names, TLS, nginx, and where alerts go.
+
+use std::collections::HashSet;
+
+use super::{Problems, push, url_problem};
+use crate::dialect;
+use crate::spec::text::{DOMAIN_RULE, domain_ok, email_ok, one_line, url_ok};
+use crate::spec::{Loaded, ProcessManager, Role, Spec, TlsMode};
+use crate::yaml::shown;
+
+pub(super) fn check(loaded: &Loaded, p: &mut Problems) {
+    let spec = &loaded.spec;
+    check_domains(spec, p);
+    check_tls(loaded, p);
+    check_nginx(spec, p);
+    check_monitoring(spec, p);
+}
+
+fn check_domains(spec: &Spec, p: &mut Problems) {
+    if let Some(domain) = &spec.domain
+        && !domain_ok(domain)
+    {
+        push(
+            p,
+            "domain",
+            format!("`{}` is not {DOMAIN_RULE}", shown(domain)),
+        );
+    }
+    if !spec.aliases.is_empty() && spec.domain.is_none() {
+        push(p, "aliases", "aliases need a `domain`");
+    }
+    let mut seen: HashSet<&str> = spec.domain.iter().map(String::as_str).collect();
+    for (i, alias) in spec.aliases.iter().enumerate() {
+        if !domain_ok(alias) {
+            push(
+                p,
+                format!("aliases[{i}]"),
+                format!("`{}` is not {DOMAIN_RULE}", shown(alias)),
+            );
+        } else if !seen.insert(alias) {
+            push(
+                p,
+                format!("aliases[{i}]"),
+                format!("`{alias}` is listed twice"),
+            );
+        }
+    }
+}
+
+fn check_tls(loaded: &Loaded, p: &mut Problems) {
+    let spec = &loaded.spec;
+    let tls = &spec.tls;
+    let mode = spec.tls_mode();
+    match mode {
+        TlsMode::Acme => {
+            if spec.domain.is_none() {
+                push(
+                    p,
+                    "tls.mode",
+                    "acme needs `domain` (and `tls.email`); use `self-signed` for hosts without a public name",
+                );
+            }
+            if !url_ok(&tls.acme_directory) {
+                push(p, "tls.acme_directory", url_problem(&tls.acme_directory));
+            }
+            if tls.email.is_none() {
+                let why = match tls.mode {
+                    Some(_) => "acme",
+                    None => "with a `domain`, tls.mode defaults to acme, which",
+                };
+                let message = format!(
+                    "{why} needs a contact email, e.g. `ops@example.com` (or set `tls.mode: self-signed`)"
+                );
+                push(p, "tls.email", message);
+            }
+        }
+        TlsMode::Files => {
+            for (key, value) in [("tls.cert", &tls.cert), ("tls.key", &tls.key)] {
+                match value {
+                    None => push(
+                        p,
+                        key,
+                        "mode `files` needs both `tls.cert` (the chain) and `tls.key`",
+                    ),
+                    Some(path) if !loaded.resolve(path).is_file() => {
+                        push(
+                            p,
+                            key,
+                            format!(
+                                "`{}` is not a file (paths are relative to {})",
+                                shown(path),
+                                loaded.file.display()
+                            ),
+                        );
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        TlsMode::SelfSigned | TlsMode::Off => {}
+    }
+    if mode != TlsMode::Files {
+        for (key, value) in [("tls.cert", &tls.cert), ("tls.key", &tls.key)] {
+            if value.is_some() {
+                push(p, key, "is only used with `tls.mode: files`");
+            }
+        }
+    }
+    if mode != TlsMode::Acme && tls.acme_ca.is_some() {
+        push(p, "tls.acme_ca", "is only used with `tls.mode: acme`");
+    }
+    if let Some(email) = &tls.email
+        && !email_ok(email)
+    {
+        push(
+            p,
+            "tls.email",
+            format!(
+                "`{}` is not one email address such as `ops@example.com`",
+                shown(email)
+            ),
+        );
+    }
+}
+
+/// nginx's largest size: a signed 64-bit byte count.
+const NGINX_MAX_SIZE: u128 = i64::MAX as u128;
+
+/// An nginx size, `10m`: digits and an optional `k`, `m` or `g`, no more
+/// than nginx can count.
+fn nginx_size_ok(size: &str) -> bool {
+    let (digits, scale) = match size.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&size[..i], 1u128 << 10),
+        Some((i, 'm' | 'M')) => (&size[..i], 1 << 20),
+        Some((i, 'g' | 'G')) => (&size[..i], 1 << 30),
+        _ => (size, 1),
+    };
+    !digits.is_empty()
+        && digits.len() <= 19
+        && digits.chars().all(|c| c.is_ascii_digit())
+        && digits
+            .parse::<u128>()
+            .is_ok_and(|n| n * scale <= NGINX_MAX_SIZE)
+}
+
+/// A relative path of plain names (letters, digits, `.`, `_`, `-`), as an
+/// nginx `alias` under the release takes it unquoted.
+fn release_dir_ok(dir: &str) -> bool {
+    !dir.is_empty()
+        && dir.len() <= 255
+        && dir.split('/').all(|part| {
+            !part.is_empty()
+                && part != "."
+                && part != ".."
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        })
+}
+
+/// A URL prefix for an nginx `location`: `/`, names of letters, digits and
+/// `._~-`, each followed by `/`.
+fn url_prefix_ok(url: &str) -> bool {
+    if url == "/" {
+        return true;
+    }
+    let Some(inner) = url.strip_prefix('/').and_then(|u| u.strip_suffix('/')) else {
+        return false;
+    };
+    url.len() <= 255
+        && inner.split('/').all(|part| {
+            !part.is_empty()
+                && part != "."
+                && part != ".."
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._~-".contains(c))
+        })
+}
+
+/// An HTTP header name (RFC 9110 token), as nginx takes it unquoted.
+fn header_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+fn check_nginx(spec: &Spec, p: &mut Problems) {
+    if spec.nginx.sticky_sessions && spec.app.process_manager == ProcessManager::Pm2 {
+        push(
+            p,
+            "nginx.sticky_sessions",
+            "pm2's cluster shares one port, so nginx cannot keep a client on one worker: use `app.process_manager: systemd` (one port per instance) or leave sticky sessions off",
+        );
+    }
+    let nginx = &spec.nginx;
+    if !nginx_size_ok(&nginx.max_body) {
+        push(
+            p,
+            "nginx.max_body",
+            format!(
+                "`{}` is not an nginx size: a number with an optional k, m or g, e.g. `10m`",
+                shown(&nginx.max_body)
+            ),
+        );
+    }
+    let limit = &nginx.rate_limit;
+    if limit.enabled && !(1..=1_000_000).contains(&limit.rps) {
+        push(
+            p,
+            "nginx.rate_limit.rps",
+            "must be 1 to 1000000; set `enabled: false` to turn the limit off",
+        );
+    }
+    if limit.burst > 1_000_000 {
+        push(p, "nginx.rate_limit.burst", "must be 0 to 1000000");
+    }
+    for (name, value) in &nginx.headers {
+        let at = format!("nginx.headers.{name}");
+        if !header_name_ok(name) {
+            push(p, &at, "header names are letters, digits and `-`");
+        }
+        if !one_line(value) {
+            push(p, &at, "values must be one line without control characters");
+        } else if value.contains('$') {
+            push(
+                p,
+                &at,
+                "holds `$`, which nginx would read as a variable: header values are sent as written, without `$`",
+            );
+        } else if value.len() > 4096 {
+            push(p, &at, "is longer than 4096 characters");
+        }
+    }
+    if let Some(extra) = &nginx.extra
+        && let Err(problem) = dialect::nginx::directives(extra)
+    {
+        push(p, "nginx.extra", problem);
+    }
+    if let Some(files) = &nginx.static_files {
+        // nginx serves them from the release, which only app hosts keep.
+        if let Some(lb) = spec
+            .hosts
+            .iter()
+            .find(|h| h.has(Role::Lb) && !h.has(Role::App))
+        {
+            push(
+                p,
+                "nginx.static",
+                format!(
+                    "`{}` runs no app, so it keeps no release to serve these files from: give it the app role too, or let the app serve them",
+                    lb.name
+                ),
+            );
+        }
+        if !release_dir_ok(&files.dir) {
+            push(
+                p,
+                "nginx.static.dir",
+                format!(
+                    "`{}` must be a directory inside the release, e.g. `public`: names of letters, digits, `.`, `_` and `-`, separated by `/`",
+                    shown(&files.dir)
+                ),
+            );
+        }
+        if !url_prefix_ok(&files.url) {
+            push(
+                p,
+                "nginx.static.url",
+                format!(
+                    "`{}` must be a URL path that starts and ends with `/`, e.g. `/static/`: names of letters, digits, `.`, `_`, `~` and `-`",
+                    shown(&files.url)
+                ),
+            );
+        }
+    }
+}
+
+fn check_monitoring(spec: &Spec, p: &mut Problems) {
+    if !(1..=100).contains(&spec.monitoring.alert_after) {
+        push(
+            p,
+            "monitoring.alert_after",
+            "must be 1 to 100 failed checks in a row",
+        );
+    }
+    if let Some(url) = &spec.monitoring.webhook
+        && !url_ok(url)
+    {
+        push(p, "monitoring.webhook", url_problem(url));
+    }
+    if let Some(email) = &spec.monitoring.email
+        && !email_ok(email)
+    {
+        push(
+            p,
+            "monitoring.email",
+            format!(
+                "`{}` is not one email address such as `ops@example.com`",
+                shown(email)
+            ),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_dirs_and_prefixes() {
+        for good in ["1m", "512k", "0", "20M", "8g"] {
+            assert!(nginx_size_ok(good), "{good}");
+        }
+        for bad in [
+            "",
+            "m",
+            "10 m",
+            "10mb",
+            "-1m",
+            "99999999999999999999g",
+            "1e3",
+        ] {
+            assert!(!nginx_size_ok(bad), "{bad}");
+        }
+        for good in ["public", "dist/public", ".well-known", "a_b-c.d"] {
+            assert!(release_dir_ok(good), "{good}");
+        }
+        for bad in [
+            "", "../etc", "a/../b", "/etc", "a b", "x; }", "a$b", "a//b", "./x",
+        ] {
+            assert!(!release_dir_ok(bad), "{bad}");
+        }
+        for good in ["/static/", "/", "/a/b-c/", "/~u/"] {
+            assert!(url_prefix_ok(good), "{good}");
+        }
+        for bad in ["static/", "/static", "/a b/", "/a;/", "/../", "//", "/a{/"] {
+            assert!(!url_prefix_ok(bad), "{bad}");
+        }
+    }
+}
