@@ -18,6 +18,7 @@ use serde::de::{
 };
 
 use super::node::{Mark, Node, NodeKind, Resolved};
+use super::words::{did_you_mean, one_of, suggestion};
 
 /// One problem, at one place.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -150,33 +151,6 @@ pub fn join(path: &str, key: &str) -> String {
     } else {
         format!("{path}.{key}")
     }
-}
-
-/// The closest of `candidates` to a misspelled `word`, if any is close.
-pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    // Reversed so that `max_by`, which keeps the last of equals, keeps the first.
-    candidates
-        .iter()
-        .rev()
-        .map(|c| (strsim::normalized_damerau_levenshtein(word, c), *c))
-        .filter(|(score, _)| *score >= 0.6)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
-}
-
-pub fn one_of(candidates: &[&str]) -> String {
-    let quoted: Vec<String> = candidates.iter().map(|c| format!("`{c}`")).collect();
-    match quoted.as_slice() {
-        [] => "nothing".into(),
-        [only] => only.clone(),
-        [rest @ .., last] => format!("one of {}, {last}", rest.join(", ")),
-    }
-}
-
-fn suggestion(word: &str, candidates: &[&str]) -> String {
-    did_you_mean(word, candidates)
-        .map(|c| format!(" (did you mean `{c}`?)"))
-        .unwrap_or_default()
 }
 
 #[derive(Default)]
