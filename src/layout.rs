@@ -33,6 +33,9 @@ pub struct Paths {
     pub acme_root: String,
     /// A private ACME server's CA, for dehydrated's curl.
     pub acme_ca: String,
+    /// The app's state directory under /var/lib (`StateDirectory=`), in
+    /// deployer's namespace so it can never be a directory the system owns.
+    pub state_directory: String,
     pub pm2_home: String,
     /// Commands, through env (PATH has /usr/local/bin, where the pinned
     /// pm2 is linked) so units verify before pm2 is installed.
@@ -66,7 +69,8 @@ impl Paths {
             tls_dir: tls,
             acme_root: "/var/lib/deployer/acme".into(),
             acme_ca: "/etc/deployer/acme-ca.pem".into(),
-            pm2_home: format!("/var/lib/{app}/pm2"),
+            state_directory: format!("deployer-{app}"),
+            pm2_home: format!("/var/lib/deployer-{app}/pm2"),
             pm2: "/usr/bin/env pm2".into(),
             pm2_runtime: "/usr/bin/env pm2-runtime".into(),
             pm2_prefix: format!("/opt/pm2/{PM2_VERSION}"),

@@ -6,10 +6,10 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
 
+use crate::dialect::terminal::shown;
 use crate::dialect::yaml::scalar;
 use crate::spec::text::{DOMAIN_RULE, NAME_RULE, domain_ok, email_ok, safe_name as name_ok};
 use crate::spec::{self, Cidr, Instances, Ip, ProcessManager, Secrets, TlsMode};
-use crate::yaml::shown;
 
 /// Written next to the spec, for editors (see the file's first line).
 pub const SCHEMA_FILE: &str = "deployer.schema.json";

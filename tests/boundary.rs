@@ -343,6 +343,19 @@ fn nginx_statements(content: &str) -> Vec<String> {
         };
     while let Some(c) = chars.next() {
         match c {
+            '\\' => {
+                word.push(c);
+                word.extend(chars.next());
+            }
+            '$' if chars.peek() == Some(&'{') => {
+                word.push(c);
+                for v in chars.by_ref() {
+                    word.push(v);
+                    if v == '}' {
+                        break;
+                    }
+                }
+            }
             '#' if word.is_empty() => {
                 for c in chars.by_ref() {
                     if c == '\n' {
@@ -350,7 +363,7 @@ fn nginx_statements(content: &str) -> Vec<String> {
                     }
                 }
             }
-            '"' | '\'' => {
+            '"' | '\'' if word.is_empty() => {
                 word.push(c);
                 while let Some(q) = chars.next() {
                     if q == '\\' {

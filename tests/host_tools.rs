@@ -318,3 +318,72 @@ fn node_reads_the_pm2_ecosystem_as_written() {
         "it's a \"quoted\" $value with 100%"
     );
 }
+
+/// examples/hello's spec with `replace` applied, rendered: the render and
+/// its one host's directory.
+fn hello_rendered(replace: &[(&str, &str)]) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::TempDir::new().unwrap();
+    let hello = Path::new(common::ROOT).join("examples/hello");
+    let mut spec = fs::read_to_string(hello.join("deployer.yaml"))
+        .unwrap()
+        .replace("app:\n", &format!("app:\n  source: {}\n", hello.display()));
+    for (from, to) in replace {
+        assert!(spec.contains(from), "{from}");
+        spec = spec.replace(from, to);
+    }
+    let spec_path = dir.path().join("deployer.yaml");
+    fs::write(&spec_path, spec).unwrap();
+    let out = render(spec_path.to_str().unwrap());
+    let (_, host_dir) = hosts(&out).remove(0);
+    (out, host_dir)
+}
+
+/// Networks that overlap (`0.0.0.0/0` and `10.0.0.0/8`) are merged before
+/// they become nftables sets, which refuse overlapping intervals.
+#[test]
+fn overlapping_networks_make_a_ruleset_nft_accepts() {
+    require("nft");
+    let (_out, dir) = hello_rendered(&[(
+        "hosts:\n",
+        "network:\n  ssh_from: [0.0.0.0/0, 10.0.0.0/8, 2001:db8::/32, 2001:db8:1::/48]\n  private: [10.0.0.0/24, 10.0.0.0/25, 10.0.1.0/24]\nhosts:\n",
+    )]);
+    let ruleset = dir.join("etc/deployer/firewall.nft");
+    let text_of = fs::read_to_string(&ruleset).unwrap();
+    assert!(text_of.contains("elements = { 10.0.0.0/23 }"), "{text_of}");
+    let result = in_namespaces(&format!(
+        "if [ -e /etc/protocols ]; then mount --bind /dev/null /etc/protocols; fi\nnft -c -f {}",
+        ruleset.display()
+    ));
+    assert!(result.status.success(), "{}", text(&result));
+}
+
+/// A long domain gets the hash bucket nginx needs for it.
+#[test]
+fn nginx_takes_the_longest_names() {
+    require("nginx");
+    let long = format!("{}.{}.example.com", "a".repeat(63), "b".repeat(63));
+    let (out, dir) = hello_rendered(&[("domain: hello.lab.test", &format!("domain: {long}"))]);
+    let site = site_of(&dir).unwrap();
+    let result = nginx_check(out.path(), &dir, &site);
+    assert!(result.status.success(), "{}", text(&result));
+}
+
+/// pm2 gets node's options apart from the script it runs.
+#[test]
+fn pm2_runs_the_script_with_nodes_options_apart() {
+    let (_out, dir) = hello_rendered(&[(
+        "  start: node server.js\n",
+        "  start: node --max-old-space-size=512 server.js --port-file=x\n  process_manager: pm2\n",
+    )]);
+    let ecosystem: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(dir.join("etc/deployer/hello/ecosystem.json")).unwrap(),
+    )
+    .unwrap();
+    let web = &ecosystem["apps"][0];
+    assert_eq!(web["script"], "server.js");
+    assert_eq!(
+        web["node_args"],
+        serde_json::json!(["--max-old-space-size=512"])
+    );
+    assert_eq!(web["args"], serde_json::json!(["--port-file=x"]));
+}

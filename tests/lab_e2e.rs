@@ -1083,7 +1083,7 @@ fn pm2_reloads_releases_and_secrets_rolls_back_and_rotates_its_logs() {
     let pm2 = |what: &str| {
         on(
             "web1",
-            &format!("runuser -u hello -- env PM2_HOME=/var/lib/hello/pm2 pm2 {what}"),
+            &format!("runuser -u hello -- env PM2_HOME=/var/lib/deployer-hello/pm2 pm2 {what}"),
         )
     };
     let list: serde_json::Value = serde_json::from_str(&pm2("jlist")).unwrap();
@@ -1213,7 +1213,7 @@ fn pm2_reloads_releases_and_secrets_rolls_back_and_rotates_its_logs() {
         "logrotate -d /etc/logrotate.d/deployer-hello-pm2 2>&1",
     );
     assert!(
-        rotated.contains("considering log /var/lib/hello/pm2/logs/hello-out.log"),
+        rotated.contains("considering log /var/lib/deployer-hello/pm2/logs/hello-out.log"),
         "{rotated}"
     );
     assert!(!rotated.contains("error:"), "{rotated}");

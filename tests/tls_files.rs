@@ -61,14 +61,16 @@ fn now() -> i64 {
 const DAY: i64 = 86_400;
 
 /// A spec in `dir` for shop.example.com and www.shop.example.com, reading
-/// `cert.pem` and `key.pem` beside it.
+/// `cert.pem` and `key.pem` beside it, outside the shipped source (`app/`).
 fn spec(dir: &Path, chain: &str, key: &PKey<Private>) -> String {
+    fs::create_dir(dir.join("app")).unwrap();
+    fs::write(dir.join("app/server.js"), "").unwrap();
     fs::write(dir.join("cert.pem"), chain).unwrap();
     fs::write(dir.join("key.pem"), key.private_key_to_pem_pkcs8().unwrap()).unwrap();
     let spec = dir.join("deployer.yaml");
     fs::write(
         &spec,
-        "app:\n  name: shop\n  start: node server.js\n\
+        "app:\n  name: shop\n  source: app\n  start: node server.js\n\
          domain: shop.example.com\naliases: [www.shop.example.com]\n\
          tls:\n  mode: files\n  cert: cert.pem\n  key: key.pem\n\
          hosts:\n  - name: web1\n    address: 198.18.0.10\n",
@@ -136,7 +138,7 @@ fn a_key_of_another_certificate_is_refused() {
     let key_path = dir.path().join("key.pem");
     refused(
         &spec,
-        "9:8: tls.key",
+        "10:8: tls.key",
         &format!(
             "{} is not the key of the certificate in {}: their public keys differ",
             key_path.display(),
@@ -151,7 +153,7 @@ fn an_expired_certificate_is_refused() {
     let key = key();
     let chain = certificate(&key, NAMES, now() - 100 * DAY, now() - DAY);
     let spec = spec(dir.path(), &chain, &key);
-    refused(&spec, "8:9: tls.cert", "the certificate expired on");
+    refused(&spec, "9:9: tls.cert", "the certificate expired on");
 }
 
 #[test]
@@ -162,7 +164,7 @@ fn a_certificate_for_another_name_is_refused() {
     let spec = spec(dir.path(), &chain, &key);
     refused(
         &spec,
-        "8:9: tls.cert",
+        "9:9: tls.cert",
         "the certificate does not cover shop.example.com, www.shop.example.com (it names shop.example.org); get one for `domain` and every alias",
     );
 }
@@ -174,7 +176,7 @@ fn a_file_that_is_no_certificate_is_refused() {
     let spec = spec(dir.path(), "not a certificate\n", &key);
     refused(
         &spec,
-        "8:9: tls.cert",
+        "9:9: tls.cert",
         &format!(
             "{} holds no PEM certificate",
             dir.path().join("cert.pem").display()
@@ -194,7 +196,7 @@ fn a_chain_holding_a_private_key_is_refused_with_advice() {
     let spec = spec(dir.path(), &combined, &key);
     refused(
         &spec,
-        "8:9: tls.cert",
+        "9:9: tls.cert",
         &format!(
             "{} holds a PRIVATE KEY as well as certificates: this file is published, so keep the certificates here and move the key to its own file, named by `tls.key`",
             dir.path().join("cert.pem").display()

@@ -517,7 +517,7 @@ hosts:
     address: 198.18.0.10
 "#,
         expected: &[
-            r#"deployer.yaml:3:10: app.start: pm2 cluster mode runs a Node script: write it as `node <script> [args]`"#,
+            r#"deployer.yaml:3:10: app.start: pm2 cluster mode runs a Node script: write it as `node [--option[=value]...] <script> [args]`"#,
         ],
     },
     Case {
@@ -671,7 +671,7 @@ hosts:
     address: 198.18.0.20
 "#,
         expected: &[
-            r#"deployer.yaml:7:19: tls.acme_directory: `acme.example.com/directory` is not an http(s) URL such as `https://example.com/path` (without spaces, quotes, a user or a password)"#,
+            r#"deployer.yaml:7:19: tls.acme_directory: `acme.example.com/directory` is not an http(s) URL such as `https://example.com/path` (without spaces, quotes, a user, a password or port 0)"#,
         ],
     },
     Case {
@@ -913,7 +913,7 @@ hosts:
     address: 198.18.0.10
 "#,
         expected: &[
-            r#"deployer.yaml:7:17: runtime.node.repository: `deb.example.org` is not an http(s) URL such as `https://example.com/path` (without spaces, quotes, a user or a password)"#,
+            r#"deployer.yaml:7:17: runtime.node.repository: `deb.example.org` is not an http(s) URL to download from, such as `https://mirror.example.org/node` (no spaces, quotes, user, password, query or fragment)"#,
             r#"deployer.yaml:8:22: runtime.node.key_fingerprint: `6F71 F525 2828 41EE DAF8  51B4 2F59 B5F9 9B1B E0B4` is not a key fingerprint: write its 40 hexadecimal digits without spaces, as `gpg --show-keys` prints them"#,
         ],
     },
@@ -989,7 +989,7 @@ hosts:
     address: 198.18.0.10
 "#,
         expected: &[
-            r#"deployer.yaml:2:9: app.name: /var/lib/systemd belongs to the system on Debian or Ubuntu; deployer keeps the app's state in /var/lib/<name>: choose another"#,
+            r#"deployer.yaml:2:9: app.name: `systemd` is a name the system uses on Debian or Ubuntu (/var/lib/systemd): choose another, so that the app's user, units and directories are never taken for the system's"#,
             r#"deployer.yaml:5:13: app.workers[0].name: deployer would write systemd-fsck@.service, which is a system unit on Debian or Ubuntu: choose another worker name"#,
         ],
     },
@@ -1004,7 +1004,7 @@ hosts:
     address: 198.18.0.10
 "#,
         expected: &[
-            r#"deployer.yaml:2:9: app.name: /var/lib/dpkg belongs to the system on Debian or Ubuntu; deployer keeps the app's state in /var/lib/<name>: choose another"#,
+            r#"deployer.yaml:2:9: app.name: `dpkg` is a name the system uses on Debian or Ubuntu (/var/lib/dpkg): choose another, so that the app's user, units and directories are never taken for the system's"#,
         ],
     },
     Case {
@@ -1025,7 +1025,7 @@ hosts:
         name: "a_line_break_in_the_start_command",
         yaml: "app:\n  name: hello\n  start: \"node server.js\\rUser=root\"\nhosts:\n  - name: web1\n    address: 198.18.0.10\n",
         expected: &[
-            r#"deployer.yaml:3:10: app.start: must be a single line without control characters: a program and its arguments"#,
+            r#"deployer.yaml:3:10: app.start: must be a single line of printable characters (no control, invisible or other special characters): a program and its arguments"#,
         ],
     },
     Case {
@@ -1069,16 +1069,17 @@ hosts:
   name: hello
   start: node server.js
   secrets: [REDIS_PASSWORD]
+network:
+  ssh_port: 6379
 services:
   redis:
     host: web1
-    port: 22
 hosts:
   - name: web1
     address: 198.18.0.10
 "#,
         expected: &[
-            r#"deployer.yaml:8:11: services.redis.port: port 22 clashes with sshd's port (network.ssh_port)"#,
+            r#"deployer.yaml:9:5: services.redis.port: port 6379 clashes with sshd's port (network.ssh_port)"#,
         ],
     },
     Case {
@@ -1202,17 +1203,79 @@ hosts:
             r#"deployer.yaml:1:67: YAML syntax: nested more than 64 levels deep; a deployer.yaml needs a few"#,
         ],
     },
+    // Found by trying the boundary as a hostile user would (see tests/boundary.rs).
+    Case {
+        name: "extra_cannot_close_its_block_with_a_quote_inside_a_word",
+        yaml: "app:\n  name: hello\n  start: node server.js\nnginx:\n  extra: |\n    add_header X-A a\";\n    }\n    server { listen 80; root /; autoindex on; add_header X-B b\";\nhosts:\n  - name: web1\n    address: 198.18.0.10\n",
+        expected: &[
+            r#"deployer.yaml:6:5: nginx.extra: line 2: this `}` closes a block it did not open; raw directives stay inside the HTTPS server block"#,
+        ],
+    },
+    Case {
+        name: "names_headers_and_prefixes_the_system_or_deployer_own",
+        yaml: r#"app:
+  name: dehydrated
+  start: node server.js
+nginx:
+  static:
+    dir: public
+    url: /
+  headers:
+    Strict-Transport-Security: max-age=0
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:2:9: app.name: `dehydrated` is a system account or group on Debian or Ubuntu; deployer makes an account of this name: choose another"#,
+            r#"deployer.yaml:7:10: nginx.static.url: `/` must be a URL path that starts and ends with `/`, e.g. `/static/` (not `/`, which the app serves): names of letters, digits, `.`, `_`, `~` and `-`"#,
+            r#"deployer.yaml:9:32: nginx.headers.Strict-Transport-Security: Strict-Transport-Security is set by nginx or by deployer for every response; a second one would break or weaken it"#,
+        ],
+    },
+    Case {
+        name: "invisible_characters_deployers_variables_and_urls",
+        yaml: "app:\n  name: hello\n  start: \"node a\\u061cb\"\n  env:\n    WORKER_INSTANCE: \"1\"\n  health:\n    timeout: 0s\nruntime:\n  node:\n    source: nodesource\n    repository: \"https://deb.nodesource.com/a#b\"\nmonitoring:\n  webhook: https://hooks.example.com:0/x\nhosts:\n  - name: web1\n    address: 198.18.0.10\n",
+        expected: &[
+            r#"deployer.yaml:3:10: app.start: must be a single line of printable characters (no control, invisible or other special characters): a program and its arguments"#,
+            r#"deployer.yaml:5:22: app.env.WORKER_INSTANCE: WORKER_INSTANCE is set by deployer for each instance; remove it"#,
+            r#"deployer.yaml:7:14: app.health.timeout: must be at least 1s: 0 would wait forever"#,
+            r#"deployer.yaml:11:17: runtime.node.repository: `https://deb.nodesource.com/a#b` is not an http(s) URL to download from, such as `https://mirror.example.org/node` (no spaces, quotes, user, password, query or fragment)"#,
+            r#"deployer.yaml:13:12: monitoring.webhook: `https://hooks.example.com:0/x` is not an http(s) URL such as `https://example.com/path` (without spaces, quotes, a user, a password or port 0)"#,
+        ],
+    },
+    Case {
+        name: "pm2_node_options_in_one_word_and_a_numeric_tld",
+        yaml: r#"app:
+  name: hello
+  start: node --require ./x.js server.js
+  process_manager: pm2
+domain: hello.example.123
+tls:
+  mode: self-signed
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:3:10: app.start: `--require`: pm2 cluster mode runs a Node script: write it as `node [--option[=value]...] <script> [args]`, with each node option in one word (`--require=./x.js`, not `--require ./x.js`)"#,
+            r#"deployer.yaml:5:9: domain: `hello.example.123` is not a lowercase DNS name such as `example.com` (no scheme, port or wildcard)"#,
+        ],
+    },
 ];
 
 /// `yaml` written as `deployer.yaml` in an empty directory and loaded: the
 /// report, as `deployer validate` prints it, paths relative to that
 /// directory; `None` when the spec is valid.
 fn report_in_dir(yaml: &str) -> Option<String> {
-    let dir = tempfile::TempDir::new().unwrap();
-    let file = dir.path().join("deployer.yaml");
+    report_in_dir_with(tempfile::TempDir::new().unwrap().path(), yaml)
+}
+
+/// As [`report_in_dir`], in `dir`, which may hold files the spec names.
+fn report_in_dir_with(dir: &std::path::Path, yaml: &str) -> Option<String> {
+    let file = dir.join("deployer.yaml");
     fs::write(&file, yaml).unwrap();
     let invalid = spec::load(&file, Secrets::Skip).unwrap().err()?;
-    let prefix = format!("{}/", dir.path().display());
+    let prefix = format!("{}/", dir.display());
     Some(invalid.to_string().replace(&prefix, ""))
 }
 
@@ -1384,4 +1447,48 @@ fn a_large_mapping_loads() {
     assert!(yaml.len() < 4 << 20);
     let report = report_in_dir(&yaml);
     assert!(report.is_none(), "{report:?}");
+}
+
+/// Keys and secrets the spec names stay out of what the source ships: a
+/// key there would land on every host, and could be served as a static
+/// file.
+#[test]
+fn keys_inside_the_shipped_source_are_refused() {
+    let dir = tempfile::TempDir::new().unwrap();
+    fs::create_dir_all(dir.path().join("app/certs")).unwrap();
+    fs::write(dir.path().join("app/certs/id_ed25519"), "key").unwrap();
+    fs::write(dir.path().join("app/certs/prod.env"), "TOKEN=x\n").unwrap();
+    let spec = "app:\n  name: hello\n  source: app\n  start: node server.js\n  secrets:\n    - name: TOKEN\n      file: app/certs/prod.env\nssh:\n  identity: app/certs/id_ed25519\nhosts:\n  - name: web1\n    address: 198.18.0.10\n";
+    let report = report_in_dir_with(dir.path(), spec).unwrap();
+    assert!(
+        report.contains("deployer.yaml:7:13: app.secrets[0].file: `app/certs/prod.env` is inside app.source, which is shipped to every host: keep keys and secrets outside it"),
+        "{report}"
+    );
+    assert!(
+        report.contains(
+            "deployer.yaml:9:13: ssh.identity: `app/certs/id_ed25519` is inside app.source"
+        ),
+        "{report}"
+    );
+    // What .deployignore lists is not shipped: the same spec is then valid.
+    fs::write(dir.path().join("app/.deployignore"), "certs/\n").unwrap();
+    let report = report_in_dir_with(dir.path(), spec);
+    assert!(report.is_none(), "{report:?}");
+}
+
+/// Through the binary: a file name with an escape sequence is shown
+/// escaped, valid or not.
+#[test]
+fn file_names_reach_the_terminal_escaped() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let name = "ok\u{1b}[31m.yaml";
+    fs::write(dir.path().join(name), CASES[0].yaml).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .args(["validate", "-f", name])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let all = text(&output);
+    assert!(!all.contains('\u{1b}'), "{all:?}");
+    assert!(all.contains("ok\\u{1b}[31m.yaml"), "{all}");
 }

@@ -22,6 +22,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::dialect::terminal::{escaped, sanitized as shown_safely};
 use crate::spec::{self, Loaded};
 
 /// Exit codes, stable for scripts and CI.
@@ -138,7 +139,7 @@ pub fn main() -> ExitCode {
                 ExitCode::from(exit::INVALID_SPEC)
             }
             None => {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", shown_safely(&format!("{e:#}")));
                 ExitCode::from(exit::FAILED)
             }
         },
@@ -149,7 +150,11 @@ pub fn main() -> ExitCode {
 fn load(cli: &Cli, secrets: spec::Secrets) -> anyhow::Result<Loaded> {
     let loaded = spec::load(&cli.file, secrets)??;
     for warning in &loaded.warnings {
-        eprintln!("{}: warning: {warning}", cli.file.display());
+        eprintln!(
+            "{}: warning: {}",
+            escaped(&cli.file.display().to_string()),
+            shown_safely(warning)
+        );
     }
     Ok(loaded)
 }
@@ -159,7 +164,7 @@ fn validate(cli: &Cli) -> anyhow::Result<()> {
     let spec = &loaded.spec;
     println!(
         "{} is valid: app `{}` on {} host(s)",
-        cli.file.display(),
+        escaped(&cli.file.display().to_string()),
         spec.app.name,
         spec.hosts.len()
     );

@@ -6,6 +6,7 @@ use anyhow::Result;
 
 use super::{Cli, load};
 use crate::deploy::{self, RenderedHost};
+use crate::dialect::terminal::escaped;
 use crate::resource::{Kind, Resource};
 use crate::spec::Secrets;
 
@@ -51,7 +52,7 @@ fn print_summary(host: &RenderedHost) {
         "{}: wrote {} files under {}",
         host.name,
         names(Kind::File).len() - secrets.len(),
-        host.dir.display()
+        escaped(&host.dir.display().to_string())
     );
     if !secrets.is_empty() {
         println!("  secret, not written: {}", secrets.join(", "));

@@ -12,9 +12,13 @@ pub fn string(text: &str) -> Result<String, String> {
 }
 
 /// Whether `text` is whole nginx directives that stay where they are put:
-/// every quote closed, every `{` closed by its `}` (never one too many,
-/// which would close the block around them), the last directive ended by
-/// `;` or `}`, and no control characters but tabs and line breaks.
+/// read as nginx reads words (a quote opens a string only at the start of
+/// a word, `\\` escapes the next character, `${...}` is a variable, `#`
+/// at the start of a word comments to the end of the line), every quote is
+/// closed, every `{` follows a directive and is closed by its `}`, no `}`
+/// closes a block it did not open (the one around them), the last
+/// directive ends with `;` or `}`, and no control characters appear but
+/// tabs and line breaks.
 pub fn directives(text: &str) -> Result<(), String> {
     if let Some(c) = text
         .chars()
@@ -25,77 +29,90 @@ pub fn directives(text: &str) -> Result<(), String> {
             c as u32
         ));
     }
-    let (mut depth, mut quote, mut escaped, mut open_statement) = (0usize, None, false, false);
-    let mut variable = false;
-    for (line, text_line) in text.split('\n').enumerate() {
-        // A `#` that starts a word starts a comment, to the end of the line.
-        let mut word_start = true;
-        let mut previous = None;
-        for c in text_line.chars() {
-            let starts_word = std::mem::replace(
-                &mut word_start,
-                c.is_whitespace() || matches!(c, ';' | '{' | '}'),
-            );
-            let before = previous.replace(c);
-            if let Some(q) = quote {
-                match c {
-                    _ if escaped => escaped = false,
-                    '\\' => escaped = true,
-                    c if c == q => quote = None,
-                    _ => {}
-                }
-                continue;
-            }
-            if variable {
-                // `${name}`: the braces belong to the variable.
-                variable = c != '}';
-                continue;
-            }
-            match c {
-                '#' if starts_word => break,
-                '{' if before == Some('$') => {
-                    variable = true;
-                    open_statement = true;
-                }
-                '"' | '\'' => {
-                    quote = Some(c);
-                    open_statement = true;
-                }
-                '{' => {
-                    if !open_statement {
-                        return Err(format!(
-                            "line {}: a block `{{` needs a directive before it",
-                            line + 1
-                        ));
-                    }
-                    depth += 1;
-                    open_statement = false;
-                }
-                '}' => {
-                    if depth == 0 {
-                        return Err(format!(
-                            "line {}: this `}}` closes a block it did not open; raw directives stay inside the HTTPS server block",
-                            line + 1
-                        ));
-                    }
-                    depth -= 1;
-                    open_statement = false;
-                }
-                ';' => open_statement = false,
-                c if c.is_whitespace() => {}
-                _ => open_statement = true,
-            }
+    let mut depth = 0usize;
+    let mut line = 1;
+    // Inside a directive (a word seen, no `;`, `{` or `}` yet), and a word.
+    let (mut statement, mut word) = (false, false);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\n' {
+            line += 1;
         }
-    }
-    if quote.is_some() {
-        return Err("a quoted string is not closed".into());
+        match c {
+            '\\' => {
+                if chars.next() == Some('\n') {
+                    line += 1;
+                }
+                (statement, word) = (true, true);
+            }
+            '#' if !word => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        line += 1;
+                        break;
+                    }
+                }
+            }
+            '"' | '\'' if !word => {
+                let mut closed = false;
+                while let Some(q) = chars.next() {
+                    match q {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '\n' => line += 1,
+                        q if q == c => {
+                            closed = true;
+                            break;
+                        }
+                        _ => {}
+                    }
+                }
+                if !closed {
+                    return Err("a quoted string is not closed".into());
+                }
+                (statement, word) = (true, false);
+            }
+            '$' if chars.peek() == Some(&'{') => {
+                if !chars.by_ref().any(|v| v == '}') {
+                    return Err("a `${` variable is not closed by `}`".into());
+                }
+                (statement, word) = (true, true);
+            }
+            '{' => {
+                if !statement {
+                    return Err(format!(
+                        "line {line}: a block `{{` needs a directive before it"
+                    ));
+                }
+                depth += 1;
+                (statement, word) = (false, false);
+            }
+            '}' => {
+                if statement {
+                    return Err(format!(
+                        "line {line}: the directive before this `}}` does not end with `;`"
+                    ));
+                }
+                if depth == 0 {
+                    return Err(format!(
+                        "line {line}: this `}}` closes a block it did not open; raw directives stay inside the HTTPS server block"
+                    ));
+                }
+                depth -= 1;
+                word = false;
+            }
+            ';' => (statement, word) = (false, false),
+            c if c.is_whitespace() => word = false,
+            _ => (statement, word) = (true, true),
+        }
     }
     if depth > 0 {
         return Err(format!(
             "{depth} block(s) are not closed: each `{{` needs its `}}`"
         ));
     }
-    if open_statement {
+    if statement {
         return Err("the last directive does not end with `;` or a block".into());
     }
     Ok(())
@@ -114,6 +131,8 @@ mod tests {
             "# a comment { with braces\nadd_header X-A 'b;}';\n",
             "if ($x) { return 404; }",
             "return 200 ${host}x;",
+            "add_header X-A a\"b;",
+            "return 200 a\\;b;",
         ] {
             assert_eq!(directives(good), Ok(()), "{good}");
         }
@@ -125,6 +144,9 @@ mod tests {
             "add_header X \"a\0b\";",
             "{}",
             "${HOME}",
+            "add_header X-A a\";\n}\nserver { listen 80; root /; add_header X-B b\";",
+            "add_header X-A a';\n}\nserver { listen 80; add_header X-B b';",
+            "gzip on }",
         ] {
             assert!(directives(bad).is_err(), "{bad:?}");
         }

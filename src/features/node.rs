@@ -31,11 +31,11 @@ case "$(uname -m)" in x86_64) arch=x64 ;; aarch64) arch=arm64 ;; *) echo "deploy
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 base={base}
-curl -fsS --retry 3 -o "$work/SHASUMS256.txt" "$base/SHASUMS256.txt"
+curl --globoff -fsS --retry 3 -o "$work/SHASUMS256.txt" "$base/SHASUMS256.txt"
 line=$(grep -E "^[0-9a-f]{{64}}  node-v{major}\.[0-9]+\.[0-9]+-linux-$arch\.tar\.xz\$" "$work/SHASUMS256.txt" | head -n 1) || true
 [ -n "$line" ] || {{ echo "deployer: $base/SHASUMS256.txt lists no node-v{major} tarball for linux-$arch" >&2; exit 1; }}
 name=${{line##* }}
-curl -fsS --retry 3 -o "$work/$name" "$base/$name"
+curl --globoff -fsS --retry 3 -o "$work/$name" "$base/$name"
 (cd "$work" && printf '%s\n' "$line" | sha256sum --check --status) || {{ echo "deployer: $name does not match its SHA-256 in $base/SHASUMS256.txt; nothing was installed" >&2; exit 1; }}
 dir={root}/${{name%.tar.xz}}
 mkdir -p -m 0755 {root}
@@ -118,7 +118,7 @@ umask 022
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 url={url}
-curl -fsS --retry 3 -o "$work/key" "$url" || {{ echo "deployer: could not download NodeSource's signing key from $url" >&2; exit 1; }}
+curl --globoff -fsS --retry 3 -o "$work/key" "$url" || {{ echo "deployer: could not download NodeSource's signing key from $url" >&2; exit 1; }}
 if grep -q -e '-----BEGIN PGP PUBLIC KEY BLOCK-----' "$work/key"; then
   gpg --batch --quiet --homedir "$work" --dearmor <"$work/key" >"$work/key.gpg"
 else

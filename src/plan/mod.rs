@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::{Context as _, Result, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::dialect::terminal::sanitized;
 use crate::resource::Handler;
 use crate::resource::diff::{Action, Change};
 
@@ -152,7 +153,12 @@ impl Plan {
                 let _ = writeln!(out, "  {} then {handler}", paint("36", "!"));
             }
             for exposed in &host.exposed {
-                let _ = writeln!(out, "  {} exposed: {exposed}", paint("31", "!"));
+                let _ = writeln!(
+                    out,
+                    "  {} exposed: {}",
+                    paint("31", "!"),
+                    sanitized(exposed)
+                );
             }
         }
         let changed = self.hosts.iter().filter(|h| !h.is_converged()).count();

@@ -5,20 +5,13 @@
 use std::io::Write as _;
 use std::path::Path;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
 
-/// Patterns (gitignore syntax) of what is never shipped, in this file at
-/// the top of the source directory.
-pub const IGNORE_FILE: &str = ".deployignore";
-
 /// Written into every release on the host: its id, for the app to report.
 pub const REVISION_FILE: &str = "REVISION";
-
-/// Directories never shipped: history, and dependencies the host builds.
-const NEVER: &[&str] = &[".git", "node_modules"];
 
 #[derive(Clone)]
 pub struct Shipped {
@@ -28,35 +21,10 @@ pub struct Shipped {
     pub files: usize,
 }
 
-/// Packs `source`: every file not excluded, sorted by path, with its
-/// executable bit; no owners or times, so the archive depends on content only.
+/// Packs what `source` ships (`spec::source::shipped`), sorted by path,
+/// each file with its executable bit; no owners or times, so the archive depends on content only.
 pub fn pack(source: &Path) -> Result<Shipped> {
-    if !source.is_dir() {
-        bail!(
-            "app.source: {} is not a directory; it should hold the app (package.json, server.js...)",
-            source.display()
-        );
-    }
-    let mut paths = Vec::new();
-    let walk = ignore::WalkBuilder::new(source)
-        .standard_filters(false)
-        .hidden(false)
-        .add_custom_ignore_filename(IGNORE_FILE)
-        .filter_entry(|entry| !NEVER.contains(&entry.file_name().to_str().unwrap_or("")))
-        .build();
-    for entry in walk {
-        let entry = entry.with_context(|| format!("reading {}", source.display()))?;
-        let file_type = entry.file_type();
-        if file_type.is_some_and(|t| t.is_file()) {
-            paths.push(entry.into_path());
-        } else if file_type.is_some_and(|t| t.is_symlink()) {
-            bail!(
-                "{}: symbolic links are not shipped; copy the file or list it in {IGNORE_FILE}",
-                entry.path().display()
-            );
-        }
-    }
-    paths.sort();
+    let paths = crate::spec::source::shipped(source)?;
 
     let mut hash = Sha256::new();
     let mut tar = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::default()));

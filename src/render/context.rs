@@ -77,6 +77,8 @@ pub struct AppView {
     /// pm2: the script and its arguments (the start command without `node`).
     pub script: String,
     pub args: Vec<String>,
+    /// pm2: the options node gets before the script (`--max-old-space-size=512`).
+    pub node_args: Vec<String>,
     /// The environment every process gets, NODE_ENV included.
     pub env: BTreeMap<String, String>,
     /// `IPAddressAllow=`: loopback, the private network, app.egress.
@@ -93,6 +95,7 @@ pub struct WorkerView {
     pub exec_start: String,
     pub script: String,
     pub args: Vec<String>,
+    pub node_args: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -116,6 +119,9 @@ pub struct TlsView {
     pub mode: TlsMode,
     /// `server_name` values; `_` (any) without a domain.
     pub server_names: Vec<String>,
+    /// `server_names_hash_bucket_size` when nginx's default (64 on x86_64)
+    /// cannot hold the longest name.
+    pub server_names_bucket: Option<usize>,
     /// Only real CA chains carry OCSP responders.
     pub stapling: bool,
     /// `tls.mode: files`: the operator's chain and key, as PEM.
@@ -135,11 +141,16 @@ pub struct Sources {
 }
 
 impl Sources {
+    /// Overlapping or adjacent networks merged: nftables refuses a set of
+    /// intervals that overlap.
     fn of(cidrs: &[Cidr]) -> Self {
-        let (v4, v6): (Vec<&Cidr>, Vec<&Cidr>) = cidrs.iter().partition(|c| c.is_ipv4());
+        let nets: Vec<ipnet::IpNet> = cidrs.iter().map(|c| c.0).collect();
+        let (v4, v6): (Vec<ipnet::IpNet>, Vec<ipnet::IpNet>) = ipnet::IpNet::aggregate(&nets)
+            .into_iter()
+            .partition(|net| matches!(net, ipnet::IpNet::V4(_)));
         Sources {
-            v4: v4.iter().map(|c| c.to_string()).collect(),
-            v6: v6.iter().map(|c| c.to_string()).collect(),
+            v4: v4.iter().map(ToString::to_string).collect(),
+            v6: v6.iter().map(ToString::to_string).collect(),
         }
     }
 }
@@ -243,7 +254,7 @@ fn app_view(spec: &Spec, host: &Host, cores: &dyn CoreCounts, paths: &Paths) -> 
     let mut env = app.env.clone();
     env.entry("NODE_ENV".into())
         .or_insert_with(|| "production".into());
-    let (script, args) = node_script(&app.start);
+    let (node_args, script, args) = node_script(&app.start);
     let cpus = cores.cores(&host.name);
     AppView {
         name: app.name.clone(),
@@ -254,6 +265,7 @@ fn app_view(spec: &Spec, host: &Host, cores: &dyn CoreCounts, paths: &Paths) -> 
         exec_start: exec_start(&app.start, &paths.current),
         script,
         args,
+        node_args,
         env,
         ip_allow: std::iter::once("localhost".to_string())
             .chain(
@@ -268,7 +280,7 @@ fn app_view(spec: &Spec, host: &Host, cores: &dyn CoreCounts, paths: &Paths) -> 
             .workers
             .iter()
             .map(|w| {
-                let (script, args) = node_script(&w.start);
+                let (node_args, script, args) = node_script(&w.start);
                 WorkerView {
                     unit: layout::worker_prefix(&app.name, &w.name),
                     name: w.name.clone(),
@@ -276,22 +288,23 @@ fn app_view(spec: &Spec, host: &Host, cores: &dyn CoreCounts, paths: &Paths) -> 
                     exec_start: exec_start(&w.start, &paths.current),
                     script,
                     args,
+                    node_args,
                 }
             })
             .collect(),
     }
 }
 
-/// `node server.js --flag` → (`server.js`, [`--flag`]); pm2 runs the script itself.
-fn node_script(start: &str) -> (String, Vec<String>) {
+/// `node --opt=1 server.js --flag` → ([`--opt=1`], `server.js`, [`--flag`]):
+/// pm2 runs the script itself, with node's options apart.
+fn node_script(start: &str) -> (Vec<String>, String, Vec<String>) {
     let words = shell_words::split(start).unwrap_or_default();
-    let mut words = words.into_iter();
-    let first = words.next().unwrap_or_default();
-    if first == "node" {
-        (words.next().unwrap_or_default(), words.collect())
-    } else {
-        (first, words.collect())
+    let mut words = words.into_iter().skip(1).peekable();
+    let mut node_args = Vec::new();
+    while let Some(option) = words.next_if(|w| w.starts_with('-')) {
+        node_args.push(option);
     }
+    (node_args, words.next().unwrap_or_default(), words.collect())
 }
 
 /// The start command as systemd reads it. Every program starts through
@@ -389,6 +402,7 @@ fn tls_view(loaded: &Loaded, host: &Host, paths: &Paths) -> TlsView {
     TlsView {
         enabled: mode != TlsMode::Off,
         mode,
+        server_names_bucket: names_bucket(&server_names),
         server_names,
         stapling: matches!(mode, TlsMode::Acme | TlsMode::Files),
         chain: provided.map(|c| c.chain.clone()),
@@ -398,6 +412,15 @@ fn tls_view(loaded: &Loaded, host: &Host, paths: &Paths) -> TlsView {
         acme: (mode == TlsMode::Acme && host.has(Role::Lb))
             .then(|| features::acme::view(loaded, host, paths)),
     }
+}
+
+/// The hash bucket size nginx needs for `names`: each entry takes a pointer,
+/// the name and two bytes, aligned to a pointer, and a bucket ends with a
+/// pointer; `None` while the default of 64 bytes is enough.
+fn names_bucket(names: &[String]) -> Option<usize> {
+    let longest = names.iter().map(String::len).max()?;
+    let needed = (8 + longest + 2).div_ceil(8) * 8 + 8;
+    (needed > 64).then(|| needed.next_power_of_two())
 }
 
 fn private_services(spec: &Spec, host: &Host) -> Vec<PrivateService> {
@@ -475,7 +498,15 @@ mod tests {
     fn node_scripts_for_pm2() {
         assert_eq!(
             node_script("node server.js -p 1"),
-            ("server.js".into(), vec!["-p".into(), "1".into()])
+            (vec![], "server.js".into(), vec!["-p".into(), "1".into()])
+        );
+        assert_eq!(
+            node_script("node --max-old-space-size=512 server.js"),
+            (
+                vec!["--max-old-space-size=512".into()],
+                "server.js".into(),
+                vec![]
+            )
         );
     }
 

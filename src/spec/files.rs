@@ -4,7 +4,23 @@
 
 use std::fs::File;
 use std::io::Read as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// The operator's home directory (`$HOME`).
+pub fn operator_home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/root"))
+}
+
+/// A path the operator wrote: `~/x` in their home; a relative one against
+/// `base` (the spec's directory).
+pub fn expand_home(written: &str, base: &Path) -> PathBuf {
+    match written.strip_prefix("~/") {
+        Some(rest) => operator_home().join(rest),
+        None => base.join(written),
+    }
+}
 
 /// deployer.yaml: far more than any spec needs.
 pub const SPEC_LIMIT: u64 = 4 << 20;
@@ -14,7 +30,7 @@ pub const SMALL_FILE_LIMIT: u64 = 1 << 20;
 /// The bytes of the regular file at `path`, at most `limit` of them; the
 /// error says why not, naming the file.
 pub fn read(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
-    let shown = crate::yaml::shown(&path.display().to_string());
+    let shown = crate::dialect::terminal::shown(&path.display().to_string());
     // Asked before opening: opening a FIFO would wait for a writer.
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
     if !meta.is_file() {
@@ -50,7 +66,7 @@ pub fn read_text(path: &Path, limit: u64) -> Result<String, String> {
     String::from_utf8(read(path, limit)?).map_err(|_| {
         format!(
             "{} is not UTF-8 text",
-            crate::yaml::shown(&path.display().to_string())
+            crate::dialect::terminal::shown(&path.display().to_string())
         )
     })
 }

@@ -46,7 +46,7 @@ impl Loaded {
         let path = self.resolve(written);
         let pem = files::read_text(&path, files::SMALL_FILE_LIMIT)?;
         let certs = provided_cert::certificates(&pem)
-            .map_err(|e| format!("{} {e}", yaml::shown(written)))?;
+            .map_err(|e| format!("{} {e}", crate::dialect::terminal::shown(written)))?;
         certs
             .iter()
             .map(|c| {
@@ -54,7 +54,12 @@ impl Loaded {
                     .map(|pem| String::from_utf8_lossy(&pem).into_owned())
             })
             .collect::<Result<String, _>>()
-            .map_err(|e| format!("cannot write {}: {e}", yaml::shown(written)))
+            .map_err(|e| {
+                format!(
+                    "cannot write {}: {e}",
+                    crate::dialect::terminal::shown(written)
+                )
+            })
     }
 
     /// Reads `app.secrets`' values.
@@ -87,13 +92,13 @@ pub struct Invalid {
 impl fmt::Display for Invalid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Messages quote the input: nothing in it may reach the terminal raw.
-        let file = yaml::sanitized(&self.file.display().to_string());
+        let file = crate::dialect::terminal::escaped(&self.file.display().to_string());
         for d in &self.diagnostics {
             write!(f, "{file}:{}: ", d.mark)?;
             if !d.path.is_empty() {
-                write!(f, "{}: ", yaml::sanitized(&d.path))?;
+                write!(f, "{}: ", crate::dialect::terminal::escaped(&d.path))?;
             }
-            writeln!(f, "{}", yaml::sanitized(&d.message))?;
+            writeln!(f, "{}", crate::dialect::terminal::sanitized(&d.message))?;
         }
         let n = self.diagnostics.len();
         write!(

@@ -9,6 +9,7 @@ mod node_lines;
 mod provided_cert;
 mod reserved;
 mod secrets;
+pub mod source;
 pub mod text;
 mod validate;
 mod values;
@@ -18,6 +19,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use files::{expand_home, operator_home};
 pub use load::{Invalid, Loaded, Secrets, check, load, schema_text};
 pub use provided_cert::ProvidedCert;
 pub use secrets::{Secret, Source as SecretSource, Values as SecretValues};

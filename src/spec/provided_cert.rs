@@ -53,7 +53,7 @@ pub fn read(chain: &Path, key: &Path, names: &[String]) -> Result<ProvidedCert, 
     let chain_pem = text("tls.cert", chain)?;
     let key_pem = text("tls.key", key)?;
     let certs = certificates(&chain_pem).map_err(|e| {
-        let file = crate::yaml::shown(&chain.display().to_string());
+        let file = crate::dialect::terminal::shown(&chain.display().to_string());
         problem("tls.cert", format!("{file} {e}"))
     })?;
     let leaf = &certs[0];

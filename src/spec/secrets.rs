@@ -164,7 +164,7 @@ pub fn resolve(
         let value = match source {
             Source::Env(variable) => from_env(&secret.name, variable),
             Source::File(written) => {
-                let path = expand(written, base);
+                let path = super::expand_home(written, base);
                 let read = files
                     .entry(path.clone())
                     .or_insert_with(|| read_env_file(&path, off_limits));
@@ -198,14 +198,6 @@ fn from_env(name: &str, variable: &str) -> Result<String, String> {
              another source (`file:` an env file, `command:` a command printing it)"
         )),
         Err(std::env::VarError::NotUnicode(_)) => Err(format!("{variable} is not valid UTF-8")),
-    }
-}
-
-/// `~/` is the operator's home; other relative paths start at the spec.
-fn expand(written: &str, base: &Path) -> PathBuf {
-    match (written.strip_prefix("~/"), std::env::var_os("HOME")) {
-        (Some(rest), Some(home)) => Path::new(&home).join(rest),
-        _ => base.join(written),
     }
 }
 

@@ -17,10 +17,15 @@ pub fn safe_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
-/// A DNS name as certificates and nginx accept it.
+/// A DNS name as certificates and nginx accept it: its last label is not
+/// all digits (that would be an IP address, or no name at all).
 pub fn domain_ok(name: &str) -> bool {
     name.len() <= 253
         && name.contains('.')
+        && name
+            .rsplit('.')
+            .next()
+            .is_some_and(|tld| !tld.chars().all(|c| c.is_ascii_digit()))
         && name.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
@@ -59,6 +64,8 @@ pub fn url_ok(url: &str) -> bool {
                 && parsed.host_str().is_some_and(|h| !h.is_empty())
                 && parsed.username().is_empty()
                 && parsed.password().is_none()
+                && parsed.port() != Some(0)
+                && !url.contains(['\'', '"', '`', '\\', '<', '>', '{', '}', '|', '^'])
                 && parsed.as_str().trim_end_matches('/') == url.trim_end_matches('/')
         })
 }
@@ -76,10 +83,18 @@ pub fn user_ok(user: &str) -> bool {
 
 /// Text for one line of a file: no control characters (tab aside) and no
 /// line or paragraph separators.
+/// Text for one line of a file: no control characters (tab aside), and
+/// nothing invisible (zero-width or bidirectional characters, separators).
 pub fn one_line(text: &str) -> bool {
     !text
         .chars()
-        .any(|c| (c.is_control() && c != '\t') || matches!(c, '\u{2028}' | '\u{2029}'))
+        .any(|c| c != '\t' && crate::dialect::terminal::invisible(c))
+}
+
+/// A URL a package tool fetches from (`apt`, the Node.js download): also
+/// no query and no fragment, which its layout has no room for.
+pub fn download_url_ok(url: &str) -> bool {
+    url_ok(url) && !url.contains(['?', '#'])
 }
 
 #[cfg(test)]

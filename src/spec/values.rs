@@ -179,7 +179,7 @@ macro_rules! parsed_text {
             fn from_str(text: &str) -> Result<Self, String> {
                 let check: fn(&str) -> Option<$inner> = $check;
                 check(text).map($name).ok_or_else(|| {
-                    format!("expected {}, found `{}`", $expected, crate::yaml::shown(text))
+                    format!("expected {}, found `{}`", $expected, crate::dialect::terminal::shown(text))
                 })
             }
         }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use ssh2_config::{HostParams, ParseRule, SshConfig};
 
-use crate::spec::{Host, KnownHosts, Loaded};
+use crate::spec::{Host, KnownHosts, Loaded, expand_home, operator_home};
 
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -42,25 +42,11 @@ pub struct Options {
     pub command_timeout: Duration,
 }
 
-fn home() -> PathBuf {
-    std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/root"))
-}
-
-/// `~/x` in the operator's home; a relative path against `base`.
-fn expand(path: &str, base: &Path) -> PathBuf {
-    match path.strip_prefix("~/") {
-        Some(rest) => home().join(rest),
-        None => base.join(path),
-    }
-}
-
 fn load_config(options: &Options) -> Result<SshConfig> {
     let path = options
         .ssh_config
         .clone()
-        .unwrap_or_else(|| home().join(".ssh/config"));
+        .unwrap_or_else(|| operator_home().join(".ssh/config"));
     if !path.exists() {
         return Ok(SshConfig::default());
     }
@@ -78,9 +64,9 @@ pub fn resolve(loaded: &Loaded, host: &Host, options: &Options) -> Result<Target
         .ssh
         .known_hosts_file
         .as_deref()
-        .map(|p| expand(p, base))
-        .unwrap_or_else(|| home().join(".ssh/known_hosts"));
-    let explicit_identity = spec.ssh.identity.as_deref().map(|p| expand(p, base));
+        .map(|p| expand_home(p, base))
+        .unwrap_or_else(|| operator_home().join(".ssh/known_hosts"));
+    let explicit_identity = spec.ssh.identity.as_deref().map(|p| expand_home(p, base));
     let defaults = Hop {
         user: host.user.clone().or_else(|| spec.ssh.user.clone()),
         port: host.port,
@@ -129,7 +115,7 @@ fn build(
     if identities.is_empty() {
         identities = ["id_ed25519", "id_ecdsa", "id_rsa"]
             .iter()
-            .map(|k| home().join(".ssh").join(k))
+            .map(|k| operator_home().join(".ssh").join(k))
             .collect();
     }
     let jump = match params.proxy_jump.as_ref().and_then(|hops| hops.first()) {

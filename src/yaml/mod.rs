@@ -7,7 +7,7 @@ mod words;
 
 pub use de::{Diagnostic, Typed, from_node, locate};
 pub use node::{Mark, Node, mark_at, parse};
-pub use words::{did_you_mean, one_of, quoted, sanitized, shown};
+pub use words::{did_you_mean, one_of};
 
 /// `bytes` as the text of a YAML document, or where it stops being UTF-8.
 pub fn text(bytes: &[u8]) -> Result<&str, Diagnostic> {

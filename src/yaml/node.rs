@@ -97,9 +97,11 @@ impl Node {
             (_, Some(Resolved::Bool(b))) => format!("boolean `{b}`"),
             (_, Some(Resolved::Int(i))) => format!("integer `{i}`"),
             (NodeKind::Scalar { text, .. }, Some(Resolved::Float(_))) => {
-                format!("decimal number `{}`", super::shown(text))
+                format!("decimal number `{}`", crate::dialect::terminal::shown(text))
             }
-            (_, Some(Resolved::Str(s))) => format!("string {}", super::quoted(s)),
+            (_, Some(Resolved::Str(s))) => {
+                format!("string {}", crate::dialect::terminal::quoted(s))
+            }
             (_, _) => unreachable!("scalars always resolve"),
         }
     }
@@ -266,7 +268,7 @@ impl Builder {
                                 .map_or(node.mark, |(k, _)| k.mark);
                             let message = format!(
                                 "duplicate key `{}` (first written at line {})",
-                                super::shown(text),
+                                crate::dialect::terminal::shown(text),
                                 first.line
                             );
                             let mark = node.mark;
@@ -355,7 +357,7 @@ impl Builder {
             mark,
             format!(
                 "the tag `{}` is not supported: write the value plainly (only `!!str` is read, as a string)",
-                super::shown(tag)
+                crate::dialect::terminal::shown(tag)
             ),
         );
     }

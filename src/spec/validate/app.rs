@@ -3,10 +3,10 @@
 
 use std::collections::HashSet;
 
-use super::{Problems, push, url_problem};
-use crate::spec::text::{NAME_RULE, one_line, safe_name, url_ok};
+use super::{Problems, push};
+use crate::dialect::terminal::shown;
+use crate::spec::text::{NAME_RULE, download_url_ok, one_line, safe_name};
 use crate::spec::{App, Loaded, NodeSource, ProcessManager, REDIS_URL, Role, Spec, reserved};
-use crate::yaml::shown;
 
 pub(super) fn check(loaded: &Loaded, p: &mut Problems) {
     let spec = &loaded.spec;
@@ -45,6 +45,14 @@ pub(super) fn check(loaded: &Loaded, p: &mut Problems) {
         push(p, "rollout.batch", "must be at least 1 host");
     }
     check_env(app, p);
+    if app.workers.len() > MAX_WORKERS {
+        push(
+            p,
+            "app.workers",
+            format!("{} workers: at most {MAX_WORKERS}", app.workers.len()),
+        );
+    }
+    check_secret_files(loaded, p);
     let mut seen = HashSet::new();
     for (i, worker) in app.workers.iter().enumerate() {
         let at = format!("app.workers[{i}]");
@@ -77,6 +85,60 @@ pub(super) fn check(loaded: &Loaded, p: &mut Problems) {
     }
     check_runtime(spec, p);
     check_redis(spec, p);
+}
+
+/// More worker kinds than any app has (each may run 64 instances).
+const MAX_WORKERS: usize = 32;
+
+/// Keys and secrets the spec names must stay out of `app.source`, which is
+/// shipped to every host (and may be served, with `nginx.static`).
+fn check_secret_files(loaded: &Loaded, p: &mut Problems) {
+    let spec = &loaded.spec;
+    let Ok(source) = loaded.resolve(&spec.app.source).canonicalize() else {
+        return;
+    };
+    let mut files: Vec<(String, &str)> = Vec::new();
+    files.extend(spec.tls.key.as_deref().map(|f| ("tls.key".to_string(), f)));
+    files.extend(
+        spec.ssh
+            .identity
+            .as_deref()
+            .map(|f| ("ssh.identity".to_string(), f)),
+    );
+    for (i, secret) in spec.app.secrets.iter().enumerate() {
+        files.extend(
+            secret
+                .file
+                .as_deref()
+                .map(|f| (format!("app.secrets[{i}].file"), f)),
+        );
+    }
+    // Walked only when a file lies in the source: most specs keep them out.
+    let mut shipped: Option<Vec<std::path::PathBuf>> = None;
+    for (at, written) in files {
+        let path = crate::spec::expand_home(written, &loaded.resolve("."));
+        let Ok(file) = path.canonicalize() else {
+            continue;
+        };
+        if !file.starts_with(&source) {
+            continue;
+        }
+        // A walk that fails (a symbolic link) fails the release's packing
+        // too, with its own message.
+        let shipped = shipped
+            .get_or_insert_with(|| crate::spec::source::shipped(&source).unwrap_or_default());
+        if shipped.contains(&file) {
+            push(
+                p,
+                at,
+                format!(
+                    "`{}` is inside app.source, which is shipped to every host: keep keys and secrets outside it, or list the file in {}",
+                    shown(written),
+                    crate::spec::source::IGNORE_FILE
+                ),
+            );
+        }
+    }
 }
 
 /// The build runs with `sh -c`: several lines are fine, control characters
@@ -139,15 +201,28 @@ fn shell_syntax(command: &str) -> Option<char> {
     None
 }
 
+fn download_url_problem(url: &str) -> String {
+    format!(
+        "`{}` is not an http(s) URL to download from, such as `https://mirror.example.org/node` (no spaces, quotes, user, password, query or fragment)",
+        shown(url)
+    )
+}
+
+/// What a start command may hold: printable ASCII, and letters and digits
+/// of any script; nothing invisible, no symbol that could pass for another.
+fn command_char(c: char) -> bool {
+    c.is_ascii_graphic() || c == ' ' || (!c.is_ascii() && c.is_alphanumeric())
+}
+
 /// Start commands run without a shell: a program and its arguments, one
 /// line, with the quoting a shell would need, so that what the operator
 /// reads is what runs.
 fn check_command(command: &str, at: &str, pm: ProcessManager, p: &mut Problems) {
-    if command.chars().any(|c| c.is_control() || invisible(c)) {
+    if !command.chars().all(command_char) {
         return push(
             p,
             at,
-            "must be a single line without control characters: a program and its arguments",
+            "must be a single line of printable characters (no control, invisible or other special characters): a program and its arguments",
         );
     }
     if command.len() > 4096 {
@@ -191,11 +266,59 @@ fn check_command(command: &str, at: &str, pm: ProcessManager, p: &mut Problems) 
             ),
         );
     }
-    if pm == ProcessManager::Pm2 && (program != "node" || words.len() < 2) {
+    if pm == ProcessManager::Pm2 {
+        check_pm2_command(&words, at, p);
+    }
+}
+
+/// Node options that take no script, or their value as a separate word.
+const NODE_OPTIONS_WITHOUT_A_SCRIPT: &[&str] = &[
+    "-e",
+    "--eval",
+    "-p",
+    "--print",
+    "-i",
+    "--interactive",
+    "-c",
+    "--check",
+    "-v",
+    "--version",
+    "-h",
+    "--help",
+    "-r",
+    "--require",
+    "--import",
+    "--loader",
+    "--experimental-loader",
+    "--inspect-port",
+    "--title",
+    "--env-file",
+    "-C",
+    "--conditions",
+];
+
+/// pm2 runs a script with node: `node [--option[=value]...] SCRIPT [args]`.
+fn check_pm2_command(words: &[String], at: &str, p: &mut Problems) {
+    let options: Vec<&String> = words
+        .iter()
+        .skip(1)
+        .take_while(|w| w.starts_with('-'))
+        .collect();
+    let rule = "pm2 cluster mode runs a Node script: write it as `node [--option[=value]...] <script> [args]`";
+    if words.first().map(String::as_str) != Some("node") || words.len() < options.len() + 2 {
+        return push(p, at, rule);
+    }
+    if let Some(option) = options
+        .iter()
+        .find(|o| NODE_OPTIONS_WITHOUT_A_SCRIPT.contains(&o.as_str()))
+    {
         push(
             p,
             at,
-            "pm2 cluster mode runs a Node script: write it as `node <script> [args]`",
+            format!(
+                "`{}`: {rule}, with each node option in one word (`--require=./x.js`, not `--require ./x.js`)",
+                shown(option)
+            ),
         );
     }
 }
@@ -211,12 +334,6 @@ fn program_ok(program: &str) -> bool {
         && path
             .split('/')
             .all(|part| !part.is_empty() && part != "." && part != "..")
-}
-
-/// Characters that change how text around them shows (zero-width,
-/// bidirectional overrides, byte-order mark): nothing a command needs.
-fn invisible(c: char) -> bool {
-    matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}')
 }
 
 /// A URL path and query, as a health check asks for it: `/`, then the
@@ -249,7 +366,13 @@ fn check_health(app: &App, p: &mut Problems) {
     if health.interval < crate::spec::Duration::secs(1) {
         push(p, "app.health.interval", "must be at least 1s");
     }
-    if health.timeout >= health.interval {
+    if health.timeout < crate::spec::Duration::secs(1) {
+        push(
+            p,
+            "app.health.timeout",
+            "must be at least 1s: 0 would wait forever",
+        );
+    } else if health.timeout >= health.interval {
         push(
             p,
             "app.health.timeout",
@@ -274,8 +397,9 @@ fn env_name_ok(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Set by deployer for each instance.
-const RESERVED_ENV: &[&str] = &["PORT", "HOST"];
+/// Set by deployer for each process (the units' own `Environment=` lines,
+/// which an env file would override).
+const RESERVED_ENV: &[&str] = &["PORT", "HOST", "WORKER_INSTANCE", "PM2_HOME"];
 
 fn check_env(app: &App, p: &mut Problems) {
     for (name, value) in &app.env {
@@ -370,8 +494,8 @@ fn check_runtime(spec: &Spec, p: &mut Problems) {
                 "runtime.node.mirror",
                 "is only used with `source: official`",
             );
-        } else if !url_ok(mirror) {
-            push(p, "runtime.node.mirror", url_problem(mirror));
+        } else if !download_url_ok(mirror) {
+            push(p, "runtime.node.mirror", download_url_problem(mirror));
         }
     }
     let nodesource = node.source == NodeSource::Nodesource;
@@ -382,8 +506,12 @@ fn check_runtime(spec: &Spec, p: &mut Problems) {
                 "runtime.node.repository",
                 "is only used with `source: nodesource`",
             );
-        } else if !url_ok(repository) {
-            push(p, "runtime.node.repository", url_problem(repository));
+        } else if !download_url_ok(repository) {
+            push(
+                p,
+                "runtime.node.repository",
+                download_url_problem(repository),
+            );
         }
     }
     if let Some(fingerprint) = &node.key_fingerprint {
@@ -487,6 +615,23 @@ mod tests {
         ] {
             assert_eq!(shell_syntax(command), found, "{command}");
         }
+    }
+
+    #[test]
+    fn pm2_commands_name_their_script() {
+        let judge = |command: &str| {
+            let words = shell_words::split(command).unwrap();
+            let mut p = Problems::new();
+            check_pm2_command(&words, "app.start", &mut p);
+            p.is_empty()
+        };
+        assert!(judge("node server.js"));
+        assert!(judge("node --max-old-space-size=512 server.js --port 1"));
+        assert!(!judge("node"));
+        assert!(!judge("npm start"));
+        assert!(!judge("node --max-old-space-size=512"));
+        assert!(!judge("node -e 'console.log(1)'"));
+        assert!(!judge("node --require ./x.js server.js"));
     }
 
     #[test]

@@ -7,9 +7,9 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use super::{Problems, check_user, push};
+use crate::dialect::terminal::shown;
 use crate::spec::text::{NAME_RULE, domain_ok, safe_name};
 use crate::spec::{Cidr, Host, Instances, ProcessManager, Proto, Role, Spec, TlsMode};
-use crate::yaml::shown;
 
 pub(super) fn check(spec: &Spec, p: &mut Problems) {
     check_ports(spec, p);
@@ -147,6 +147,21 @@ fn check_ports(spec: &Spec, p: &mut Problems) {
             push(p, at, "must be 1-65535");
         }
     }
+    if let Some(redis) = spec
+        .services
+        .redis
+        .as_ref()
+        .filter(|r| (1..1024).contains(&r.port))
+    {
+        push(
+            p,
+            "services.redis.port",
+            format!(
+                "must be 1024-65535: Redis runs as its own unprivileged user, which cannot listen on port {}",
+                redis.port
+            ),
+        );
+    }
     if any_zero {
         return;
     }
@@ -254,12 +269,25 @@ fn check_network(spec: &Spec, p: &mut Problems) {
     }
 }
 
+/// More hosts than one spec can render in reasonable time.
+const MAX_HOSTS: usize = 1000;
+
 fn check_hosts(spec: &Spec, p: &mut Problems) {
     if spec.hosts.is_empty() {
         return push(
             p,
             "hosts",
             "list at least one host, e.g. `- {name: web1, address: 203.0.113.10}`",
+        );
+    }
+    if spec.hosts.len() > MAX_HOSTS {
+        return push(
+            p,
+            "hosts",
+            format!(
+                "{} hosts: at most {MAX_HOSTS} in one spec",
+                spec.hosts.len()
+            ),
         );
     }
     let mut names = HashSet::new();

@@ -11,7 +11,7 @@ mod web;
 
 use super::Loaded;
 use super::text::user_ok;
-use crate::yaml::shown;
+use crate::dialect::terminal::shown;
 
 type Problems = Vec<(String, String)>;
 
@@ -26,7 +26,20 @@ pub fn problems(loaded: &Loaded) -> Problems {
 
 /// Not wrong, but worth the operator's attention: `(key, message)`.
 pub fn warnings(loaded: &Loaded) -> Problems {
-    hosts::warnings(&loaded.spec)
+    let mut warnings = hosts::warnings(&loaded.spec);
+    let max_body = &loaded.spec.nginx.max_body;
+    if max_body
+        .trim_end_matches(['k', 'K', 'm', 'M', 'g', 'G'])
+        .parse::<u128>()
+        == Ok(0)
+    {
+        push(
+            &mut warnings,
+            "nginx.max_body",
+            "0 turns the request body limit off: any client may send a body of any size",
+        );
+    }
+    warnings
 }
 
 fn push(p: &mut Problems, path: impl Into<String>, message: impl Into<String>) {
@@ -35,7 +48,7 @@ fn push(p: &mut Problems, path: impl Into<String>, message: impl Into<String>) {
 
 fn url_problem(url: &str) -> String {
     format!(
-        "`{}` is not an http(s) URL such as `https://example.com/path` (without spaces, quotes, a user or a password)",
+        "`{}` is not an http(s) URL such as `https://example.com/path` (without spaces, quotes, a user, a password or port 0)",
         shown(url)
     )
 }

@@ -4,9 +4,9 @@ use std::collections::HashSet;
 
 use super::{Problems, push, url_problem};
 use crate::dialect;
+use crate::dialect::terminal::shown;
 use crate::spec::text::{DOMAIN_RULE, domain_ok, email_ok, one_line, url_ok};
 use crate::spec::{Loaded, ProcessManager, Role, Spec, TlsMode};
-use crate::yaml::shown;
 
 pub(super) fn check(loaded: &Loaded, p: &mut Problems) {
     let spec = &loaded.spec;
@@ -15,6 +15,9 @@ pub(super) fn check(loaded: &Loaded, p: &mut Problems) {
     check_nginx(spec, p);
     check_monitoring(spec, p);
 }
+
+/// Certificate authorities issue for at most 100 names.
+const MAX_ALIASES: usize = 99;
 
 fn check_domains(spec: &Spec, p: &mut Problems) {
     if let Some(domain) = &spec.domain
@@ -28,6 +31,16 @@ fn check_domains(spec: &Spec, p: &mut Problems) {
     }
     if !spec.aliases.is_empty() && spec.domain.is_none() {
         push(p, "aliases", "aliases need a `domain`");
+    }
+    if spec.aliases.len() > MAX_ALIASES {
+        push(
+            p,
+            "aliases",
+            format!(
+                "{} aliases: a certificate covers at most 100 names, the domain and {MAX_ALIASES} aliases",
+                spec.aliases.len()
+            ),
+        );
     }
     let mut seen: HashSet<&str> = spec.domain.iter().map(String::as_str).collect();
     for (i, alias) in spec.aliases.iter().enumerate() {
@@ -161,9 +174,6 @@ fn release_dir_ok(dir: &str) -> bool {
 /// A URL prefix for an nginx `location`: `/`, names of letters, digits and
 /// `._~-`, each followed by `/`.
 fn url_prefix_ok(url: &str) -> bool {
-    if url == "/" {
-        return true;
-    }
     let Some(inner) = url.strip_prefix('/').and_then(|u| u.strip_suffix('/')) else {
         return false;
     };
@@ -184,6 +194,28 @@ fn header_name_ok(name: &str) -> bool {
         && name.len() <= 128
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
+
+/// Headers nginx or deployer set: a second one would break the response's
+/// framing or weaken a protection deployer gives every response.
+const HEADERS_NOT_TO_ADD: &[&str] = &[
+    "connection",
+    "content-encoding",
+    "content-length",
+    "keep-alive",
+    "permissions-policy",
+    "proxy-connection",
+    "referrer-policy",
+    "strict-transport-security",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "x-content-type-options",
+    "x-frame-options",
+];
+
+/// The longest word nginx reads in its configuration, quotes included.
+const NGINX_LONGEST_WORD: usize = 4000;
 
 fn check_nginx(spec: &Spec, p: &mut Problems) {
     if spec.nginx.sticky_sessions && spec.app.process_manager == ProcessManager::Pm2 {
@@ -219,6 +251,14 @@ fn check_nginx(spec: &Spec, p: &mut Problems) {
         let at = format!("nginx.headers.{name}");
         if !header_name_ok(name) {
             push(p, &at, "header names are letters, digits and `-`");
+        } else if HEADERS_NOT_TO_ADD.contains(&name.to_ascii_lowercase().as_str()) {
+            push(
+                p,
+                &at,
+                format!(
+                    "{name} is set by nginx or by deployer for every response; a second one would break or weaken it"
+                ),
+            );
         }
         if !one_line(value) {
             push(p, &at, "values must be one line without control characters");
@@ -228,8 +268,12 @@ fn check_nginx(spec: &Spec, p: &mut Problems) {
                 &at,
                 "holds `$`, which nginx would read as a variable: header values are sent as written, without `$`",
             );
-        } else if value.len() > 4096 {
-            push(p, &at, "is longer than 4096 characters");
+        } else if dialect::nginx::string(value).map_or(0, |q| q.len()) > NGINX_LONGEST_WORD {
+            push(
+                p,
+                &at,
+                "is longer than nginx reads: about 4000 characters, quotes and backslashes counting twice",
+            );
         }
     }
     if let Some(extra) = &nginx.extra
@@ -268,7 +312,7 @@ fn check_nginx(spec: &Spec, p: &mut Problems) {
                 p,
                 "nginx.static.url",
                 format!(
-                    "`{}` must be a URL path that starts and ends with `/`, e.g. `/static/`: names of letters, digits, `.`, `_`, `~` and `-`",
+                    "`{}` must be a URL path that starts and ends with `/`, e.g. `/static/` (not `/`, which the app serves): names of letters, digits, `.`, `_`, `~` and `-`",
                     shown(&files.url)
                 ),
             );
@@ -331,10 +375,12 @@ mod tests {
         ] {
             assert!(!release_dir_ok(bad), "{bad}");
         }
-        for good in ["/static/", "/", "/a/b-c/", "/~u/"] {
+        for good in ["/static/", "/a/b-c/", "/~u/"] {
             assert!(url_prefix_ok(good), "{good}");
         }
-        for bad in ["static/", "/static", "/a b/", "/a;/", "/../", "//", "/a{/"] {
+        for bad in [
+            "static/", "/static", "/a b/", "/a;/", "/../", "//", "/a{/", "/",
+        ] {
             assert!(!url_prefix_ok(bad), "{bad}");
         }
     }
