@@ -250,6 +250,35 @@ fn completions_and_the_man_page_come_from_the_command_line() {
     assert_says(&deployer(&["man"]), 0, &[".TH deployer 1", "apply"]);
 }
 
+/// `--version` names the version, the commit this checkout is at, and the
+/// target the binary was built for.
+#[test]
+fn the_version_names_its_commit_and_target() {
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(common::ROOT)
+        .output()
+        .unwrap();
+    let head = match String::from_utf8_lossy(&head.stdout).trim() {
+        "" => "unknown".to_string(),
+        commit => commit.to_string(),
+    };
+    let libc = if cfg!(target_env = "musl") {
+        "musl"
+    } else {
+        "gnu"
+    };
+    let target = format!("{}-unknown-linux-{libc}", std::env::consts::ARCH);
+    assert_says(
+        &deployer(&["--version"]),
+        0,
+        &[&format!(
+            "deployer {} (commit {head}, {target})\n",
+            env!("CARGO_PKG_VERSION")
+        )],
+    );
+}
+
 /// The schema editors use is the one the binary prints, and it accepts
 /// every example (read as YAML, checked as JSON).
 #[test]

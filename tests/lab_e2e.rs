@@ -624,15 +624,73 @@ fn acme_certificates_are_obtained_served_and_renewed() {
     assert!(status.contains("tls       expires"), "{status}");
 }
 
-/// The GitHub Actions workflow in docs/ci/, its Plan and Apply steps run as
-/// written (bash -eo pipefail, `$GITHUB_OUTPUT`), against the lab: a plan
-/// that reports changes, an apply, a plan that reports none.
+/// One GitHub Actions runner, as a workflow's steps see it: its own home
+/// and temporary directory, `$GITHUB_OUTPUT`, and the directories steps add
+/// to PATH through `$GITHUB_PATH`. deployer comes only from its Install step.
+struct Runner {
+    dir: TempDir,
+    spec: std::path::PathBuf,
+    env: Vec<(&'static str, String)>,
+}
+
+impl Runner {
+    fn new(spec: &Path, env: &[(&'static str, String)]) -> Runner {
+        let dir = TempDir::new().unwrap();
+        fs::create_dir(dir.path().join("temp")).unwrap();
+        Runner {
+            dir,
+            spec: spec.to_path_buf(),
+            env: env.to_vec(),
+        }
+    }
+
+    fn file(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// A step's `run`, as the runner's bash runs it, from the checkout.
+    fn run(&self, script: &str) -> std::process::Output {
+        // Later lines of $GITHUB_PATH come first, before the system's PATH.
+        let added = fs::read_to_string(self.file("github_path")).unwrap_or_default();
+        let mut path: Vec<&str> = added.lines().rev().collect();
+        let system = std::env::var("PATH").unwrap();
+        path.push(&system);
+        Command::new("bash")
+            .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", script])
+            .current_dir(self.spec.parent().unwrap())
+            .env("PATH", path.join(":"))
+            .env("HOME", self.dir.path())
+            .env("RUNNER_TEMP", self.file("temp"))
+            .env("GITHUB_PATH", self.file("github_path"))
+            .env("GITHUB_OUTPUT", self.file("github_output"))
+            .env("DEPLOYER_FILE", &self.spec)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap()
+    }
+
+    /// What the steps so far wrote to `$GITHUB_OUTPUT`; cleared.
+    fn outputs(&self) -> String {
+        let outputs = fs::read_to_string(self.file("github_output")).unwrap_or_default();
+        let _ = fs::remove_file(self.file("github_output"));
+        outputs
+    }
+}
+
+/// The GitHub Actions workflow in docs/ci/, its steps run as written
+/// (bash -eo pipefail, `$GITHUB_OUTPUT`, `$GITHUB_PATH`) on two emulated
+/// runners against the lab: deployer installed from the static binary
+/// `dist/build` makes, served by the lab and checked against its
+/// SHA256SUMS line (a wrong one installs nothing); a plan that reports
+/// changes, an apply, a plan that reports none.
 #[test]
-fn ci_workflow_plans_applies_and_plans_again() {
+fn ci_workflow_installs_plans_applies_and_plans_again() {
+    let artifacts = common::dist::artifacts();
     let dir = TempDir::new().unwrap();
     let spec = dir.path().join("deployer.yaml");
     fs::write(&spec, hello_yaml(dir.path(), "")).unwrap();
     let (_lab, _) = Lab::up(spec.to_str().unwrap());
+    let _served = common::standins::http_server(&artifacts.dir, 8096);
     let workflow = fs::read_to_string(Path::new(ROOT).join("docs/ci/github-actions.yml")).unwrap();
     let (_, typed) = deployer::yaml::load::<serde_json::Value>(&workflow).unwrap();
     let workflow = typed.value.expect("the workflow is YAML");
@@ -646,28 +704,201 @@ fn ci_workflow_plans_applies_and_plans_again() {
             .unwrap_or_else(|| panic!("no step {name} in job {job}"))
             .to_string()
     };
-    let binary = Path::new(env!("CARGO_BIN_EXE_deployer")).parent().unwrap();
-    let path = format!("{}:{}", binary.display(), std::env::var("PATH").unwrap());
-    let outputs = dir.path().join("github_output");
-    let run = |script: &str| {
-        Command::new("bash")
-            .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", script])
-            .current_dir(dir.path())
-            .env("PATH", &path)
-            .env("DEPLOYER_FILE", &spec)
-            .env("DEPLOYER_LAB", "true")
-            .env("GITHUB_OUTPUT", &outputs)
-            .output()
-            .unwrap()
+    let url = format!("http://198.18.0.1:8096/{}", artifacts.binary);
+    let env = |sha256: &str| {
+        [
+            ("DEPLOYER_LAB", "true".to_string()),
+            ("DEPLOYER_URL", url.clone()),
+            ("DEPLOYER_SHA256", sha256.to_string()),
+        ]
     };
+
+    let unset = Runner::new(&spec, &[("DEPLOYER_URL", String::new())]);
+    let refused = unset.run(&step("plan", "Install deployer"));
+    assert!(
+        !refused.status.success()
+            && text(&refused).contains("set DEPLOYER_URL and DEPLOYER_SHA256"),
+        "{}",
+        text(&refused)
+    );
+
+    let tampered = Runner::new(&spec, &env(&"0".repeat(64)));
+    let refused = tampered.run(&step("plan", "Install deployer"));
+    assert!(!refused.status.success(), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("WARNING: 1 computed checksum did NOT match"),
+        "{}",
+        text(&refused)
+    );
+    assert!(
+        !tampered.file(".local/bin/deployer").exists(),
+        "a binary whose checksum differs is not installed"
+    );
+
+    let planner = Runner::new(&spec, &env(&artifacts.binary_sha256));
+    let install = must(
+        planner.run(&step("plan", "Install deployer")),
+        "the Install step",
+    );
+    assert!(install.contains("x86_64-unknown-linux-musl"), "{install}");
+    let which = must(planner.run("command -v deployer"), "deployer on the PATH");
+    assert_eq!(
+        which.trim(),
+        planner.file(".local/bin/deployer").to_str().unwrap()
+    );
     let plan = step("plan", "Plan");
-    must(run(&plan), "the Plan step");
-    assert_eq!(fs::read_to_string(&outputs).unwrap(), "changes=true\n");
+    must(planner.run(&plan), "the Plan step");
+    assert_eq!(planner.outputs(), "changes=true\n");
     assert!(dir.path().join("plan.json").exists(), "the plan artifact");
-    must(run(&step("apply", "Apply")), "the Apply step");
-    fs::remove_file(&outputs).unwrap();
-    must(run(&plan), "the Plan step again");
-    assert_eq!(fs::read_to_string(&outputs).unwrap(), "changes=false\n");
+
+    let applier = Runner::new(&spec, &env(&artifacts.binary_sha256));
+    must(
+        applier.run(&step("apply", "Install deployer")),
+        "the Install step",
+    );
+    must(applier.run(&step("apply", "Apply")), "the Apply step");
+
+    must(planner.run(&plan), "the Plan step again");
+    assert_eq!(planner.outputs(), "changes=false\n");
+}
+
+/// Copies the local `file` to `path` on a lab host, with `mode`, through
+/// the lab's SSH.
+fn put(host: &str, file: &Path, path: &str, mode: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .args(["lab", "ssh", host, "--"])
+        .arg(format!(
+            "install -d \"$(dirname {path})\" && cat > {path} && chmod {mode} {path}"
+        ))
+        .stdin(fs::File::open(file).unwrap())
+        .output()
+        .unwrap();
+    must(out, &format!("copying {} to {host}:{path}", file.display()));
+}
+
+/// The artifacts `dist/build` makes, on a bare lab host (no Rust; its
+/// shared libraries hidden, so nothing but the binary itself runs): the
+/// static binary validates a spec and plans another lab host over SSH;
+/// the .deb installs with apt and puts the binary, its man page and its
+/// completions in their places, and leaves with it.
+#[test]
+fn the_static_binary_and_the_debian_package_work_on_a_bare_host() {
+    let artifacts = common::dist::artifacts();
+    let dir = TempDir::new().unwrap();
+    let spec = dir.path().join("deployer.yaml");
+    let two_hosts = hello_yaml(dir.path(), "") + "  - name: web2\n    address: 198.18.0.11\n";
+    fs::write(&spec, &two_hosts).unwrap();
+    let (_lab, _) = Lab::up(spec.to_str().unwrap());
+
+    // web1 plays the operator's machine: the binary, the spec and the app,
+    // the key and the known hosts in root's ~/.ssh.
+    put(
+        "web1",
+        &artifacts.path(&artifacts.binary),
+        "/opt/bin/deployer",
+        "0755",
+    );
+    let remote_spec = two_hosts.replace(dir.path().join("app").to_str().unwrap(), "app");
+    fs::write(dir.path().join("remote.yaml"), remote_spec).unwrap();
+    put(
+        "web1",
+        &dir.path().join("remote.yaml"),
+        "/root/work/deployer.yaml",
+        "0644",
+    );
+    for name in common::HELLO_APP {
+        put(
+            "web1",
+            &dir.path().join("app").join(name),
+            &format!("/root/work/app/{name}"),
+            "0644",
+        );
+    }
+    put(
+        "web1",
+        &deployer::lab::key(),
+        "/root/.ssh/id_ed25519",
+        "0600",
+    );
+    put(
+        "web1",
+        &deployer::lab::known_hosts(),
+        "/root/.ssh/known_hosts",
+        "0644",
+    );
+    assert!(on("web1", "command -v cargo rustc || echo none").contains("none"));
+    // A private mount namespace with every shared library hidden: any
+    // dynamically linked program fails to start there.
+    let bare = |command: &str| {
+        on(
+            "web1",
+            &format!(
+                "cd /root/work && unshare --mount --propagation private sh -euc \
+                 'mount -t tmpfs bare /usr/lib/x86_64-linux-gnu; {command}' 2>&1"
+            ),
+        )
+    };
+    assert!(
+        bare("/usr/bin/ls / || echo dynamic programs fail").contains("dynamic programs fail"),
+        "the libraries are hidden"
+    );
+    let valid = bare("/opt/bin/deployer validate");
+    assert!(
+        valid.contains("deployer.yaml is valid: app `hello` on 2 host(s)"),
+        "{valid}"
+    );
+    let plan = bare("/opt/bin/deployer plan --host web2");
+    assert!(plan.contains("web2"), "{plan}");
+    assert!(!plan.contains("web1"), "only web2 is planned:\n{plan}");
+    assert!(
+        plan.contains("/etc/nginx/nginx.conf"),
+        "a bare host has all to do:\n{plan}"
+    );
+
+    put(
+        "web1",
+        &artifacts.path(&artifacts.deb),
+        "/root/deployer.deb",
+        "0644",
+    );
+    on(
+        "web1",
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq /root/deployer.deb",
+    );
+    let version = on("web1", "deployer --version");
+    let built = must(
+        Command::new(artifacts.path(&artifacts.binary))
+            .arg("--version")
+            .output()
+            .unwrap(),
+        "the static binary's version",
+    );
+    assert_eq!(version, built);
+    assert!(version.contains("(commit "), "{version}");
+    let man = on("web1", "deployer man");
+    assert!(man.contains(".TH deployer 1"), "{man}");
+    assert_eq!(on("web1", "zcat /usr/share/man/man1/deployer.1.gz"), man);
+    for file in [
+        "/usr/share/bash-completion/completions/deployer",
+        "/usr/share/zsh/vendor-completions/_deployer",
+        "/usr/share/fish/vendor_completions.d/deployer.fish",
+    ] {
+        assert!(
+            on("web1", &format!("cat {file}")).contains("deployer"),
+            "{file}"
+        );
+    }
+    on(
+        "web1",
+        "DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq deployer",
+    );
+    assert_eq!(
+        on(
+            "web1",
+            "ls /usr/bin/deployer /usr/share/man/man1/deployer.1.gz 2>/dev/null || true"
+        ),
+        ""
+    );
 }
 
 /// A stand-in for a change that passes every check yet shuts out new SSH

@@ -39,10 +39,20 @@ pub mod exit {
     pub const INVALID_SPEC: u8 = 65;
 }
 
+/// `deployer --version`: the version, the source commit, the build target.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("DEPLOYER_BUILD_COMMIT"),
+    ", ",
+    env!("DEPLOYER_BUILD_TARGET"),
+    ")"
+);
+
 #[derive(Parser)]
 #[command(
     name = "deployer",
-    version,
+    version = VERSION,
     about = "Deploy Node.js apps to hardened hosts over SSH",
     after_help = "Exit codes: 0 success, 1 failure, 2 changes pending (plan --detailed-exitcode), 64 bad command line, 65 invalid deployer.yaml."
 )]
@@ -133,6 +143,16 @@ pub fn main() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(code),
+        // The reader went away (`deployer man | head`): nobody to tell.
+        Err(e)
+            if e.chain().any(|cause| {
+                cause
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::from(exit::FAILED)
+        }
         Err(e) => match e.downcast_ref::<spec::Invalid>() {
             Some(invalid) => {
                 eprintln!("{invalid}");

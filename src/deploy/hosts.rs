@@ -62,6 +62,11 @@ pub fn named<'a>(loaded: &'a Loaded, name: &str) -> Result<&'a Host> {
 
 /// The hosts named with --host, in spec order; all without.
 pub fn select<'a>(loaded: &'a Loaded, reach: &Reach) -> Result<Vec<&'a Host>> {
+    if reach.local && !cfg!(target_os = "linux") {
+        bail!(
+            "--connection local makes this machine the host, which runs Debian's tools (systemd, apt): it needs a Linux machine"
+        );
+    }
     for wanted in &reach.hosts {
         named(loaded, wanted)?;
     }

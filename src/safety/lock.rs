@@ -67,20 +67,9 @@ pub fn now() -> u64 {
 
 impl Lease {
     pub fn new(state_dir: &str, ttl_secs: u64) -> Self {
-        let user = ["USER", "LOGNAME"]
-            .iter()
-            .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
-            .unwrap_or_else(|| {
-                format!(
-                    "uid {}",
-                    std::fs::metadata("/proc/self")
-                        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
-                        .unwrap_or_default()
-                )
-            });
-        let machine = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "unknown".into());
+        // Who and where, from the system on Linux and macOS alike.
+        let user = whoami::account().unwrap_or_else(|_| "unknown".into());
+        let machine = whoami::hostname().unwrap_or_else(|_| "unknown".into());
         let ci_run = CI_RUN_VARIABLES
             .iter()
             .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))

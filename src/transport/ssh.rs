@@ -151,6 +151,9 @@ fn tcp_connect(target: &Target) -> Result<TcpStream> {
                     .with_retries(4);
                 let socket = SockRef::from(&tcp);
                 socket.set_tcp_keepalive(&keepalive)?;
+                // Linux alone bounds how long sent data may go unacknowledged;
+                // elsewhere the SSH keepalives notice a dead peer, later.
+                #[cfg(any(target_os = "linux", target_os = "android"))]
                 socket.set_tcp_user_timeout(Some(Duration::from_secs(30)))?;
                 tcp.set_nodelay(true)?;
                 return Ok(tcp);

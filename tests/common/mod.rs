@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test crate uses its own subset
 
 pub mod checkers;
+pub mod dist;
 pub mod sshd;
 pub mod standins;
 
@@ -36,17 +37,20 @@ pub fn deployer(args: &[&str]) -> Output {
         .expect("the deployer binary runs")
 }
 
+/// What examples/hello's app is made of.
+pub const HELLO_APP: &[&str] = &[
+    "server.js",
+    "worker.js",
+    "sessions.js",
+    "package.json",
+    "package-lock.json",
+];
+
 /// A copy of examples/hello in `dir`/app, to ship and to edit between releases.
 pub fn app_copy(dir: &Path) -> String {
     let app = dir.join("app");
     fs::create_dir_all(&app).unwrap();
-    for name in [
-        "server.js",
-        "worker.js",
-        "sessions.js",
-        "package.json",
-        "package-lock.json",
-    ] {
+    for name in HELLO_APP {
         fs::copy(
             Path::new(ROOT).join("examples/hello").join(name),
             app.join(name),
