@@ -74,6 +74,8 @@ fn hello_under(root: &Path, lease: &Lease) -> Desired {
         resources,
         guard: LockoutGuard::permissive(&lease.state_dir),
         exposure: Exposure::unchecked(),
+        app: "test".into(),
+        removal: Some(deployer::deploy::Removal::without_spec()),
     }
 }
 
@@ -118,7 +120,7 @@ struct Breakdown {
 }
 
 fn breakdown(target: &Target, desired: &Desired, runs: usize) -> Breakdown {
-    let script = facts::script(&desired.resources, "/var/lib/deployer");
+    let script = facts::script(&desired.resources, "/var/lib/deployer", &desired.app);
     let mut b = Breakdown {
         connect: vec![],
         empty_round_trip: vec![],

@@ -36,6 +36,14 @@ pub enum Tag {
     Listening,
     /// Facts: a handler an earlier apply owed.
     Pending,
+    /// Facts: an entry of deployer's manifest that the spec no longer
+    /// declares: kind, target, whether it is secret, whether the file that
+    /// was there before deployer's is kept (`1`/`0`).
+    Owned,
+    /// Facts: a directory and the names it holds, NUL-separated, base64.
+    Children,
+    /// Facts: a path and whether anything is there (`1`/`0`).
+    Exists,
     /// A converge step starting.
     Step,
     /// The deploy lock's holder: owner, CI run, started, expires.
@@ -56,7 +64,7 @@ pub enum Tag {
     Clock,
 }
 
-const TAGS: [Tag; 21] = [
+const TAGS: [Tag; 24] = [
     Tag::File,
     Tag::Shadowed,
     Tag::Dir,
@@ -69,6 +77,9 @@ const TAGS: [Tag; 21] = [
     Tag::Login,
     Tag::Listening,
     Tag::Pending,
+    Tag::Owned,
+    Tag::Children,
+    Tag::Exists,
     Tag::Step,
     Tag::Locked,
     Tag::Current,
@@ -96,6 +107,9 @@ impl Tag {
             Tag::Login => "login",
             Tag::Listening => "listening",
             Tag::Pending => "pending",
+            Tag::Owned => "owned",
+            Tag::Children => "children",
+            Tag::Exists => "exists",
             Tag::Step => "step",
             Tag::Locked => "locked",
             Tag::Current => "current",

@@ -434,7 +434,14 @@ fn scripts(resources: &[Resource]) -> Vec<String> {
         .collect();
     let lease = deployer::safety::lock::Lease::new("/var/lib/deployer", 60);
     let guard = deployer::safety::lockout::LockoutGuard::permissive(&lease.state_dir);
-    let converge = deployer::converge::script(resources, &changes, &[], &lease, &guard);
+    let converge = deployer::converge::script(
+        resources,
+        &changes,
+        &[],
+        &lease,
+        &guard,
+        &deployer::resource::owned::Pruning::default(),
+    );
     scripts.push(deployer::converge::detached(&converge, "/var/lib/deployer"));
     scripts
 }

@@ -50,6 +50,8 @@ fn desired(root: &TempDir, resources: &[Resource]) -> Desired {
         resources: resources.to_vec(),
         guard: LockoutGuard::permissive(&lease(root).state_dir),
         exposure: Exposure::unchecked(),
+        app: "test".into(),
+        removal: Some(deployer::deploy::Removal::without_spec()),
     }
 }
 
@@ -75,12 +77,21 @@ fn a_first_apply_converges_and_a_second_changes_nothing() {
             &Action::Create,
             &Action::Create,
             &Action::Create,
-            &Action::Run
+            &Action::Run,
+            &Action::Create
         ]
     );
+    let manifest = path(&root, "state/owned/test");
+    assert_eq!(plan.changes[5].id.to_string(), format!("file {manifest}"));
 
     let applied = apply(&root, &resources).unwrap();
-    assert_eq!(applied.plan.changes.len(), 5);
+    assert_eq!(applied.plan.changes.len(), 6);
+    assert_eq!(
+        fs::read_to_string(&manifest).unwrap().lines().count(),
+        4,
+        "the dir, two files, the symlink, and nothing for a command that owns nothing"
+    );
+    assert_eq!(mode_of(&manifest), 0o600);
     assert_eq!(
         fs::read_to_string(path(&root, "etc/app/app.conf")).unwrap(),
         "port = 3000\n"
@@ -321,6 +332,7 @@ fn a_converge_outlives_its_connection() {
             &plan.handlers,
             &lease,
             &LockoutGuard::permissive(&lease.state_dir),
+            &deployer::resource::owned::Pruning::default(),
         ),
         &lease.state_dir,
     );
@@ -433,4 +445,250 @@ fn before_release_commands_see_the_files_and_named_checks_say_their_name() {
         "{err}"
     );
     assert_eq!(fs::read_to_string(&conf).unwrap(), "port = 3000\n");
+}
+
+/// A resource list with one of each removable kind: a directory holding a
+/// file, a symlink, and a command that makes a directory it owns.
+fn removable(root: &TempDir) -> Vec<Resource> {
+    use deployer::resource::{Command, Dir, File, Mode, Symlink};
+    vec![
+        Resource::Dir(Dir {
+            path: path(root, "etc/app"),
+            owner: "root".into(),
+            group: "root".into(),
+            mode: Mode(0o755),
+            data: false,
+        }),
+        Resource::Dir(Dir {
+            path: path(root, "srv/data"),
+            owner: "root".into(),
+            group: "root".into(),
+            mode: Mode(0o755),
+            data: true,
+        }),
+        Resource::File(File::new(
+            path(root, "etc/app/app.conf"),
+            0o644,
+            "port = 3000\n",
+        )),
+        Resource::File(File::new(
+            path(root, "etc/app/extra.conf"),
+            0o644,
+            "extra = 1\n",
+        )),
+        Resource::Symlink(Symlink {
+            path: path(root, "etc/app/current"),
+            target: "/nowhere".into(),
+        }),
+        Resource::Command(Command {
+            owns: vec![path(root, "opt/tool")],
+            ..Command::creates(
+                format!(
+                    "mkdir -p {0} && touch {0}/bin",
+                    deployer::dialect::shell::quote(&path(root, "opt/tool"))
+                ),
+                path(root, "opt/tool/bin"),
+            )
+        }),
+    ]
+}
+
+/// What the spec stops declaring leaves the host: each removal is planned
+/// with its reason (files with a diff), applied, and forgotten; a second
+/// plan is empty. A file deployer did not make in its directory stays.
+#[test]
+fn what_leaves_the_spec_leaves_the_host() {
+    let root = TempDir::new().unwrap();
+    let all = removable(&root);
+    apply(&root, &all).unwrap();
+    fs::write(path(&root, "etc/app/mine.txt"), "hand-made\n").unwrap();
+    fs::write(path(&root, "srv/data/upload.bin"), "user data\n").unwrap();
+
+    // Only the data directory is still declared.
+    let fewer: Vec<Resource> = all[1..2].to_vec();
+    let planned = plan(&root, &fewer);
+    let removed: Vec<String> = planned
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Remove)
+        .map(|c| c.id.to_string())
+        .collect();
+    assert_eq!(
+        removed,
+        [
+            format!("file {}", path(&root, "etc/app/app.conf")),
+            format!("file {}", path(&root, "etc/app/extra.conf")),
+            format!("symlink {}", path(&root, "etc/app/current")),
+            format!("path {}", path(&root, "opt/tool")),
+        ],
+        "{:?}",
+        planned.changes
+    );
+    let conf = &planned.changes[0];
+    assert_eq!(conf.details, ["no longer declared"]);
+    assert!(
+        conf.diff.as_deref().unwrap().contains("-port = 3000\n"),
+        "{:?}",
+        conf.diff
+    );
+    assert_eq!(
+        planned.kept,
+        [format!(
+            "dir {} (holds files deployer did not make)",
+            path(&root, "etc/app")
+        )]
+    );
+
+    apply(&root, &fewer).unwrap();
+    for gone in [
+        "etc/app/app.conf",
+        "etc/app/extra.conf",
+        "etc/app/current",
+        "opt/tool",
+    ] {
+        assert!(
+            fs::symlink_metadata(path(&root, gone)).is_err(),
+            "{gone} is still there"
+        );
+    }
+    assert_eq!(
+        fs::read_to_string(path(&root, "etc/app/mine.txt")).unwrap(),
+        "hand-made\n"
+    );
+    assert!(plan(&root, &fewer).is_converged());
+
+    // Once the hand-made file goes, so does deployer's directory; the data
+    // directory stays while it is declared.
+    fs::remove_file(path(&root, "etc/app/mine.txt")).unwrap();
+    apply(&root, &fewer).unwrap();
+    assert!(!Path::new(&path(&root, "etc/app")).exists());
+    assert!(Path::new(&path(&root, "srv/data/upload.bin")).exists());
+    assert!(plan(&root, &fewer).is_converged());
+}
+
+/// Data stays when nothing declares it any more, and says so in the plan;
+/// a purge takes it with everything in it.
+#[test]
+fn data_stays_until_purged() {
+    use deployer::deploy::Removal;
+    let root = TempDir::new().unwrap();
+    let all = removable(&root);
+    apply(&root, &all).unwrap();
+    fs::write(path(&root, "srv/data/upload.bin"), "user data\n").unwrap();
+
+    let planned = plan(&root, &[]);
+    assert!(
+        planned.kept.contains(&format!(
+            "dir {} (data: `deployer destroy --purge` removes it)",
+            path(&root, "srv/data")
+        )),
+        "{:?}",
+        planned.kept
+    );
+    apply(&root, &[]).unwrap();
+    assert!(Path::new(&path(&root, "srv/data/upload.bin")).exists());
+    assert!(!Path::new(&path(&root, "etc/app")).exists());
+    assert!(plan(&root, &[]).is_converged());
+
+    let purge = Desired {
+        removal: Some(Removal::destroy(true)),
+        ..desired(&root, &[])
+    };
+    let planned = single::plan("local", &mut Local, &purge).unwrap();
+    let data = planned
+        .changes
+        .iter()
+        .find(|c| c.id.target == path(&root, "srv/data"))
+        .expect("the data directory is removed");
+    assert_eq!(data.details, ["deployer destroy", "with everything in it"]);
+    let lease = lease(&root);
+    let reconnect = || Ok(Box::new(Local) as Box<dyn Transport>);
+    let access = HostAccess {
+        host: "local",
+        transport: &mut Local,
+        reconnect: &reconnect,
+    };
+    single::apply(access, &purge, None, &lease, &mut |_| {}).unwrap();
+    assert!(!Path::new(&path(&root, "srv/data")).exists());
+    assert!(
+        !Path::new(&path(&root, "state/owned/test")).exists(),
+        "nothing is left to remember"
+    );
+}
+
+/// A file that was there before deployer's (a package's) is kept when
+/// deployer replaces it, and comes back when deployer's goes.
+#[test]
+fn a_file_deployer_replaced_comes_back() {
+    use deployer::resource::File;
+    let root = TempDir::new().unwrap();
+    let conf = path(&root, "etc/nginx.conf");
+    fs::create_dir_all(path(&root, "etc")).unwrap();
+    fs::write(&conf, "the package's\n").unwrap();
+    let ours = vec![Resource::File(File::new(
+        conf.clone(),
+        0o644,
+        "# Managed by deployer: ours\n",
+    ))];
+    apply(&root, &ours).unwrap();
+    assert_eq!(
+        fs::read_to_string(&conf).unwrap(),
+        "# Managed by deployer: ours\n"
+    );
+    // A second write keeps the first original.
+    let ours_again = vec![Resource::File(File::new(
+        conf.clone(),
+        0o644,
+        "# Managed by deployer: ours, edited\n",
+    ))];
+    apply(&root, &ours_again).unwrap();
+
+    let planned = plan(&root, &[]);
+    let change = planned
+        .changes
+        .iter()
+        .find(|c| c.id.target == conf)
+        .expect("deployer's file goes");
+    assert_eq!(
+        change.details,
+        [
+            "no longer declared",
+            "the file that was there before deployer comes back"
+        ]
+    );
+    apply(&root, &[]).unwrap();
+    assert_eq!(fs::read_to_string(&conf).unwrap(), "the package's\n");
+}
+
+/// An apply that fails after it started still knows what it was removing:
+/// the manifest is written first with all it listed, and a rerun finishes.
+#[test]
+fn a_failed_apply_leaves_its_removals_to_the_next() {
+    use deployer::resource::{Check, File};
+    let root = TempDir::new().unwrap();
+    let all = removable(&root);
+    apply(&root, &all).unwrap();
+
+    let refused = |content: &str| {
+        vec![Resource::File(File {
+            check: Some(Check {
+                run: "grep -q good {}".into(),
+                shadow: None,
+                name: None,
+            }),
+            ..File::new(path(&root, "etc/other.conf"), 0o644, content)
+        })]
+    };
+    let err = apply(&root, &refused("bad\n")).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("refused the new files"),
+        "{err:#}"
+    );
+    assert!(Path::new(&path(&root, "etc/app/app.conf")).exists());
+    let manifest = fs::read_to_string(path(&root, "state/owned/test")).unwrap();
+    assert!(manifest.contains("etc/app/app.conf"), "{manifest}");
+
+    apply(&root, &refused("good\n")).unwrap();
+    assert!(!Path::new(&path(&root, "etc/app/app.conf")).exists());
+    assert!(plan(&root, &refused("good\n")).is_converged());
 }

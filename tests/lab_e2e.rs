@@ -1679,3 +1679,269 @@ fn a_plan_refuses_units_and_accounts_deployer_did_not_make() {
     let clean = plan();
     assert_eq!(clean.status.code(), Some(0), "{}", text(&clean));
 }
+
+/// Requests sent to `site`'s home page while `during` runs, one at a time
+/// (at most 3000, for at most ten minutes): what `during` returned, how
+/// many answered 200, and what else came back.
+fn under_requests<T>(site: &Site, during: impl FnOnce() -> T) -> (T, usize, Vec<String>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let client = scope.spawn(|| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(600);
+            let (mut ok, mut failures) = (0, Vec::new());
+            while !stop.load(Ordering::Relaxed)
+                && std::time::Instant::now() < deadline
+                && ok + failures.len() < 3000
+            {
+                let status = site.curl(&[
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    &format!("https://{}/", site.domain),
+                ]);
+                if status == "200" {
+                    ok += 1;
+                } else {
+                    failures.push(status);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            (ok, failures)
+        });
+        let outcome = during();
+        stop.store(true, Ordering::Relaxed);
+        let (ok, failures) = client.join().expect("the client");
+        (outcome, ok, failures)
+    })
+}
+
+/// The app's and deployer's units on a host (loaded or not, the app's
+/// running; the health check's own come and go on its timer), the paths
+/// deployer writes to, and its manifest: what a host converged from a spec
+/// must look like, however it got there.
+fn footprint(host: &str) -> String {
+    on(
+        host,
+        "systemctl list-units --all --plain --no-legend --no-pager 'hello*' 'deployer*' | awk '{print $1, $2}' | grep -v '^deployer-lockout-guard'
+         systemctl list-units --state=active --plain --no-legend --no-pager 'hello*' | awk '{print $1}'
+         systemctl list-unit-files --no-legend --no-pager 'hello*' 'deployer*' | awk '{print $1, $2}'
+         find /etc/systemd/system /etc/deployer /etc/nginx/deployer /etc/nginx/tls /etc/nginx/snippets /usr/local/lib/deployer /usr/local/bin /opt /etc/logrotate.d -name '*deployer*' -o -path '*hello*' -o -path '/opt/*' -o -path '/usr/local/bin/*' | sort
+         cat /var/lib/deployer/owned/hello",
+    )
+}
+
+/// Asserts that web1's plan for `spec` says each of `wanted`.
+fn plan_says(spec: &str, wanted: &[&str]) {
+    let plan = must(
+        deployer(&["plan", "-f", spec, "--lab", "--host", "web1"]),
+        "the plan",
+    );
+    for line in wanted {
+        assert!(plan.contains(line), "no `{line}` in:\n{plan}");
+    }
+}
+
+/// What leaves the spec leaves the host: fewer instances and a worker
+/// gone (the site answering every request meanwhile), pm2 and back, each
+/// converging to what a fresh host converged from the same spec has; then
+/// `destroy` takes the app off, keeping its data and a hand-made file, and
+/// a plan shows the whole install again; `--purge` takes the data too.
+#[test]
+fn what_leaves_the_spec_leaves_the_host_and_destroy_takes_the_app_off() {
+    let dir = TempDir::new().unwrap();
+    let spec = dir.path().join("deployer.yaml");
+    let base = hello_yaml(dir.path(), "") + "  - name: web2\n    address: 198.18.0.11\n";
+    let two = base.replace("instances: max", "instances: 2");
+    let one = two.replace("instances: 2", "instances: 1").replace(
+        "  workers:\n    - name: jobs\n      start: node worker.js\n",
+        "",
+    );
+    assert_ne!(one, two, "the worker is gone");
+    let pm2 = one.replace(
+        "  start: node server.js\n",
+        "  start: node server.js\n  process_manager: pm2\n",
+    );
+    let spec_arg = spec.to_str().unwrap();
+    let apply = |yaml: &str, host: &str| {
+        fs::write(&spec, yaml).unwrap();
+        must(
+            deployer(&["apply", "-f", spec_arg, "--lab", "--yes", "--host", host]),
+            &format!("apply on {host}"),
+        )
+    };
+    fs::write(&spec, &two).unwrap();
+    let (_lab, _) = Lab::up(spec_arg);
+    apply(&two, "web1");
+    let site = Site::new("hello.lab.test", "web1", "198.18.0.10");
+    assert!(serving(&site.get("/")).len() > 1, "{}", site.get("/"));
+    assert!(
+        on(
+            "web1",
+            "systemctl is-active hello@3001.service hello-jobs@1.service"
+        )
+        .contains("active")
+    );
+
+    // Two instances to one, the worker gone: planned with reasons, applied
+    // while requests keep coming.
+    fs::write(&spec, &one).unwrap();
+    plan_says(
+        spec_arg,
+        &[
+            "- service hello@3001.service (no longer in the spec: app.instances gives 1 instance on this host, stop and disable)",
+            "- service hello-jobs@1.service (no longer in the spec: worker `jobs` is not in app.workers, stop and disable)",
+            "- file /etc/systemd/system/hello-jobs@.service (no longer in the spec: worker `jobs` is not in app.workers)",
+        ],
+    );
+    let (_, answered, failed) = under_requests(&site, || apply(&one, "web1"));
+    assert!(answered > 20, "only {answered} requests went through");
+    assert_eq!(failed, Vec::<String>::new(), "{answered} answered");
+    assert_eq!(
+        on(
+            "web1",
+            "systemctl is-active hello@3001.service hello-jobs@1.service || true"
+        ),
+        "inactive\ninactive\n"
+    );
+    assert!(!on("web1", "cat /etc/nginx/deployer/hello.conf").contains(":3001"));
+    assert_eq!(
+        on(
+            "web1",
+            "ls /etc/systemd/system/hello-jobs@.service 2>&1 || true"
+        )
+        .trim(),
+        "ls: cannot access '/etc/systemd/system/hello-jobs@.service': No such file or directory"
+    );
+
+    // To pm2 and back: each step converges, the other manager's pieces go.
+    apply(&pm2, "web1");
+    assert_eq!(
+        on("web1", "systemctl is-active hello-pm2.service").trim(),
+        "active"
+    );
+    assert_eq!(
+        on("web1", "systemctl is-active hello@3000.service || true").trim(),
+        "inactive"
+    );
+    assert!(
+        site.get("/").starts_with("hello from "),
+        "{}",
+        site.get("/")
+    );
+    apply(&one, "web1");
+    assert_eq!(
+        on("web1", "systemctl is-active hello-pm2.service || true").trim(),
+        "inactive"
+    );
+    assert_eq!(
+        on(
+            "web1",
+            "find /opt /usr/local/bin -mindepth 1; ls /etc/deployer/hello"
+        ),
+        "app.env\n",
+        "pm2, its links and its ecosystem are gone"
+    );
+    assert!(
+        site.get("/").starts_with("hello from "),
+        "{}",
+        site.get("/")
+    );
+    let plan = deployer(&[
+        "plan",
+        "-f",
+        spec_arg,
+        "--lab",
+        "--host",
+        "web1",
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+
+    // web1 went the long way; web2 is converged from the same spec at once.
+    apply(&one, "web2");
+    assert_eq!(footprint("web1"), footprint("web2"));
+
+    // destroy: the app leaves; its data, the packages and a hand-made
+    // file stay; Debian's nginx.conf comes back.
+    on("web1", "echo '# mine' >/etc/nginx/deployer/mine.conf");
+    let destroyed = must(
+        deployer(&[
+            "destroy", "-f", spec_arg, "--lab", "--yes", "--host", "web1",
+        ]),
+        "destroy",
+    );
+    assert!(
+        destroyed.contains("kept: dir /srv/hello (data: `deployer destroy --purge` removes it)"),
+        "{destroyed}"
+    );
+    assert!(destroyed.contains("kept: packages "), "{destroyed}");
+    assert!(destroyed.contains("- file /etc/nginx/nginx.conf (deployer destroy, the file that was there before deployer comes back)"), "{destroyed}");
+    assert_eq!(on("web1", "cat /etc/nginx/deployer/mine.conf"), "# mine\n");
+    assert!(!on("web1", "cat /etc/nginx/nginx.conf").contains("Managed by deployer"));
+    assert_eq!(
+        on(
+            "web1",
+            "{ systemctl list-units --plain --no-legend 'hello*' 'deployer-*'; systemctl list-unit-files --no-legend 'hello*' 'deployer-*'; } | grep -v lockout-guard || true"
+        ),
+        ""
+    );
+    assert_eq!(
+        on(
+            "web1",
+            "nft list table inet deployer >/dev/null 2>&1 || echo gone"
+        )
+        .trim(),
+        "gone"
+    );
+    assert_eq!(
+        on(
+            "web1",
+            "ls -A /etc/ssh/sshd_config.d; test -e /etc/deployer || echo gone"
+        ),
+        "gone\n"
+    );
+    assert_eq!(
+        on("web1", "ls /srv/hello").trim(),
+        "current\nreleases\nshared"
+    );
+    assert!(on("web1", "systemctl is-active nginx.service").contains("active"));
+    // web2 is untouched.
+    assert_eq!(
+        on("web2", "systemctl is-active hello@3000.service").trim(),
+        "active"
+    );
+
+    // A plan now shows the whole install again.
+    plan_says(
+        spec_arg,
+        &[
+            "+ file /etc/systemd/system/hello@.service",
+            "+ file /etc/nginx/deployer/hello.conf",
+            "~ file /etc/nginx/nginx.conf",
+            "> service hello@3000.service",
+        ],
+    );
+
+    // --purge: the data and the app's account go as well.
+    let purged = must(
+        deployer(&[
+            "destroy", "-f", spec_arg, "--lab", "--yes", "--host", "web1", "--purge",
+        ]),
+        "destroy --purge",
+    );
+    assert!(
+        purged.contains("- dir /srv/hello (deployer destroy, with everything in it)"),
+        "{purged}"
+    );
+    assert_eq!(
+        on("web1", "ls /srv; getent passwd hello || echo no user").trim(),
+        "no user"
+    );
+    // All deployer still remembers: its directory that holds the hand-made file.
+    assert_eq!(
+        on("web1", "cut -f1,2 /var/lib/deployer/owned/hello"),
+        "dir\t/etc/nginx/deployer\n"
+    );
+}

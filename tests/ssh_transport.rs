@@ -241,12 +241,15 @@ fn the_engine_converges_a_host_over_ssh() {
         resources,
         guard: deployer::safety::lockout::LockoutGuard::permissive(&common::lease(&root).state_dir),
         exposure: deployer::deploy::Exposure::unchecked(),
+        app: "test".into(),
+        removal: Some(deployer::deploy::Removal::without_spec()),
     };
     let plan = deployer::deploy::single::plan("web1", &mut ssh, &desired).unwrap();
     let target = keys.target(&server, &known(&keys, &server, false));
     let reconnect =
         || Ok(Box::new(Ssh::connect(&target)?) as Box<dyn deployer::transport::Transport>);
-    assert_eq!(plan.changes.len(), 5);
+    // Four resources, a command, and the manifest of what deployer made.
+    assert_eq!(plan.changes.len(), 6);
     let applied = deployer::deploy::single::apply(
         deployer::deploy::HostAccess {
             host: "web1",
@@ -259,7 +262,7 @@ fn the_engine_converges_a_host_over_ssh() {
         &mut |_| {},
     )
     .unwrap();
-    assert_eq!(applied.plan.changes.len(), 5);
+    assert_eq!(applied.plan.changes.len(), 6);
     assert_eq!(
         fs::read_to_string(common::path(&root, "etc/app/app.conf")).unwrap(),
         "over ssh\n"

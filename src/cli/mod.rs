@@ -5,6 +5,7 @@
 
 mod apply;
 mod args;
+mod destroy;
 mod generated;
 mod init;
 mod lab;
@@ -88,6 +89,9 @@ enum Command {
     Plan(plan::Args),
     /// Converge the hosts: a fresh plan after confirmation, or a saved one.
     Apply(apply::Args),
+    /// Take the app off its hosts: everything deployer made for it (with
+    /// --purge its data and account too), shown as a plan first.
+    Destroy(destroy::Args),
     /// The releases each app host keeps, the current one marked.
     Releases(releases::Args),
     /// Go back to an earlier release, instance by instance behind health checks.
@@ -131,6 +135,7 @@ pub fn main() -> ExitCode {
         Command::Render(args) => render::run(&cli, args).map(|()| exit::OK),
         Command::Plan(args) => plan::run(&cli, args),
         Command::Apply(args) => apply::run(&cli, args),
+        Command::Destroy(args) => destroy::run(&cli, args),
         Command::Releases(args) => releases::run(&cli, args),
         Command::Rollback(args) => rollback::run(&cli, args),
         Command::Status(args) => status::run(&cli, args),

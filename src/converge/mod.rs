@@ -12,6 +12,8 @@
 //! apart from the SSH session, so a dropped connection does not stop a host
 //! halfway (say, in the middle of a package install).
 
+mod prune;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -19,7 +21,10 @@ use crate::dialect::shell::{BASE64_END, base64_lines, heredoc_marker, quote};
 use crate::protocol::Tag;
 use crate::release::script as release_steps;
 use crate::resource::diff::{self, Action, Change, change_of};
-use crate::resource::{Check, File, Handler, Kind, Mode, NO_LOGIN, Phase, Resource, facts};
+use crate::resource::owned::{self, Pruning};
+use crate::resource::{
+    Check, File, Handler, Kind, MANAGED_MARKER, Mode, NO_LOGIN, Phase, Resource, facts,
+};
 use crate::safety::lock::Lease;
 use crate::safety::lockout::{self, LockoutGuard};
 
@@ -47,18 +52,23 @@ shadowed() {{
 }
 
 /// The converge script for `changes` (from `resources`) and `handlers`,
-/// holding the deploy lock `lock` throughout and releasing it at the end.
+/// and for what `pruning` takes away, holding the deploy lock `lock`
+/// throughout and releasing it at the end.
 pub fn script(
     resources: &[Resource],
     changes: &[Change],
     handlers: &[Handler],
     lock: &Lease,
     guard: &LockoutGuard,
+    pruning: &Pruning,
 ) -> String {
     let changed = |r: &Resource| change_of(r, changes);
     let mut body = String::new();
     body.push_str(&lock.functions());
     body.push_str(&prelude());
+    if let Some(before) = &pruning.before {
+        write_manifest(&mut body, &pruning.manifest, before);
+    }
     // Handlers are recorded as owed before the changes that call for them
     // and forgotten once they have run: a run that stops halfway leaves
     // them to the next one.
@@ -139,13 +149,24 @@ pub fn script(
     );
     body.push_str(&owe(&early_handlers));
     write_commands(&mut body, resources, &changed, Phase::BeforeFiles);
-    let guarded = lockout::changed_files(resources, changes);
+    let removed_guarded = pruning.guarded_files();
+    let guarded: Vec<&File> = lockout::changed_files(resources, changes)
+        .into_iter()
+        .chain(&removed_guarded)
+        .collect();
     let arm = if guarded.is_empty() {
         String::new()
     } else {
         guard.arm(&guarded)
     };
-    write_files(&mut body, resources, &changed, &(owe(handlers) + &arm));
+    write_files(
+        &mut body,
+        resources,
+        &changed,
+        &(owe(handlers) + &arm),
+        pruning,
+    );
+    prune::stop_units(&mut body, pruning, prune::When::BeforeStarts);
     if handlers.contains(&Handler::DaemonReload) {
         body.push_str("step systemctl daemon-reload\nsystemctl daemon-reload\n");
     }
@@ -168,7 +189,10 @@ pub fn script(
             release_steps::go_live(&mut body, release);
         }
     }
-    for change in changes.iter().filter(|c| c.id.kind == Kind::Service) {
+    for change in changes
+        .iter()
+        .filter(|c| c.id.kind == Kind::Service && c.action == Action::Start)
+    {
         let unit = quote(&change.id.target);
         let (enable, start) = change.enables_and_starts();
         let _ = writeln!(body, "step {} {unit}", change.details.join(" and "));
@@ -226,12 +250,16 @@ pub fn script(
             "case \"{done}\" in *\" \"{unit}\" \"*) ;; *) step {verb} {unit}; systemctl {verb} {unit} ;; esac"
         );
     }
+    prune::remove(&mut body, pruning);
     if !handlers.is_empty() {
         let _ = writeln!(body, "rm -f {pending}");
     }
     write_commands(&mut body, resources, &changed, Phase::Last);
     if !guarded.is_empty() {
         body.push_str(&guard.await_confirmation());
+    }
+    if let Some(after) = &pruning.after {
+        write_manifest(&mut body, &pruning.manifest, after);
     }
     body.push_str("step done\n");
     format!("main() {{\n{body}}}\nmain\n")
@@ -295,6 +323,7 @@ fn write_files<'a>(
     resources: &'a [Resource],
     changed: &dyn Fn(&Resource) -> Option<&'a Change>,
     before_renames: &str,
+    pruning: &Pruning,
 ) {
     let files: Vec<&File> = resources
         .iter()
@@ -304,6 +333,7 @@ fn write_files<'a>(
         })
         .collect();
     if files.is_empty() {
+        body.push_str(before_renames);
         return;
     }
     // File i is staged as "$stage"/i/NAME: its own name, for checks that care.
@@ -371,6 +401,18 @@ fn write_files<'a>(
         );
         let _ = writeln!(body, "step write {path}");
         let _ = writeln!(body, "[ -d {parent} ] || install -d -m 0755 {parent}");
+        if pruning.backups.contains(&file.path) {
+            // What deployer did not make (no marker in its first lines) is
+            // kept, to come back when deployer's goes.
+            let original = owned::original_path(&pruning.state_dir, &file.path);
+            let _ = writeln!(
+                body,
+                "if [ -f {path} ] && [ ! -e {o} ] && ! head -c 256 {path} | grep -q {marker}; then install -d -m 0700 {dir} && cp -a {path} {o}; fi",
+                o = quote(&original),
+                dir = quote(original.rsplit_once('/').map_or("/", |(d, _)| d)),
+                marker = quote(MANAGED_MARKER),
+            );
+        }
         let _ = writeln!(
             body,
             "install {} {} {temp}\nmv -f {temp} {path}",
@@ -378,6 +420,23 @@ fn write_files<'a>(
             staged(i)
         );
     }
+}
+
+/// Replaces the manifest at `path` with `text` (atomically, root-only);
+/// removes it when `text` is empty.
+fn write_manifest(body: &mut String, path: &str, text: &str) {
+    let file = quote(path);
+    if text.is_empty() {
+        let _ = writeln!(body, "step forget {file}\nrm -f {file}");
+        return;
+    }
+    let temp = quote(&format!("{path}.new"));
+    let _ = writeln!(
+        body,
+        "step record {file}\ninstall -d -m 0700 {dir}\nbase64 -d >{temp} <<'{BASE64_END}'\n{}\n{BASE64_END}\nchmod 0600 {temp} && mv -f {temp} {file}",
+        base64_lines(text.as_bytes()),
+        dir = quote(path.rsplit_once('/').map_or("/", |(d, _)| d)),
+    );
 }
 
 /// A check whose failure stops the script. Explicit, because `set -e`
@@ -428,7 +487,14 @@ mod tests {
             Handler::Restart("it's.service".into()),
         ];
         let guard = LockoutGuard::permissive(&lease.state_dir);
-        let script = script(&resources, &changes, &handlers, &lease, &guard);
+        let script = script(
+            &resources,
+            &changes,
+            &handlers,
+            &lease,
+            &guard,
+            &Pruning::default(),
+        );
         let syntax = std::process::Command::new("bash")
             .args(["-n", "-c", &script])
             .output()

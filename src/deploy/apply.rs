@@ -14,6 +14,7 @@ use super::plan::plan_all;
 use super::prepare::{Prepared, Source, prepare};
 use crate::plan::{HostPlan, Plan};
 use crate::resource::Kind;
+use crate::resource::diff::Action;
 use crate::safety::lock::Lease;
 use crate::spec::Loaded;
 use crate::ui::Console;
@@ -71,18 +72,11 @@ pub fn apply(
             if let Some(first) = failures.into_iter().next() {
                 return Err(first.context("planning failed; nothing was applied"));
             }
-            let plan = Plan::new(planned.iter().map(|(_, p)| p.clone()).collect());
-            console.show_plan(&plan);
-            if plan.is_converged() {
-                return Ok(ApplyOutcome::Converged);
+            match review(planned, options, console)? {
+                Reviewed::Go(prepared, expected) => (prepared, expected),
+                Reviewed::Converged => return Ok(ApplyOutcome::Converged),
+                Reviewed::Declined => return Ok(ApplyOutcome::Declined),
             }
-            if !console.confirm(options.yes, &plan)? {
-                return Ok(ApplyOutcome::Declined);
-            }
-            planned
-                .into_iter()
-                .map(|(host, plan)| (host, (plan.host.clone(), plan)))
-                .unzip()
         }
     };
     let ships_release = expected
@@ -105,6 +99,34 @@ pub fn apply(
         order,
         console,
     )))
+}
+
+/// What the operator made of the plans.
+pub(super) enum Reviewed {
+    Go(Vec<Prepared>, HashMap<String, HostPlan>),
+    Converged,
+    Declined,
+}
+
+/// Shows the plans and asks (or takes `--yes`).
+pub(super) fn review(
+    planned: Vec<(Prepared, HostPlan)>,
+    options: &ConvergeOptions,
+    console: &Console,
+) -> Result<Reviewed> {
+    let plan = Plan::new(planned.iter().map(|(_, p)| p.clone()).collect());
+    console.show_plan(&plan);
+    if plan.is_converged() {
+        return Ok(Reviewed::Converged);
+    }
+    if !console.confirm(options.yes, &plan)? {
+        return Ok(Reviewed::Declined);
+    }
+    let (prepared, expected) = planned
+        .into_iter()
+        .map(|(host, plan)| (host, (plan.host.clone(), plan)))
+        .unzip();
+    Ok(Reviewed::Go(prepared, expected))
 }
 
 /// How the hosts are taken through their plans.
@@ -154,10 +176,26 @@ pub(super) fn converge(
         }
         result
     };
+    // Hosts that stop web instances or workers go after the rest, so that
+    // a load balancer's new upstream is live before its old members stop.
+    let retires = |host: &Prepared| {
+        expected.get(&host.name).is_some_and(|plan| {
+            plan.changes
+                .iter()
+                .any(|c| c.action == Action::Remove && c.id.kind == Kind::Service)
+        })
+    };
+    let (later, first): (Vec<Prepared>, Vec<Prepared>) = prepared.into_iter().partition(retires);
     match order {
-        Order::Waves { batch } => in_waves(prepared, batch, work),
+        Order::Waves { batch } => in_waves(first.into_iter().chain(later).collect(), batch, work),
         Order::Parallel { fail_fast } => {
-            hosts::run_parallel(prepared, reach.parallel, fail_fast, work)
+            let mut outcomes = hosts::run_parallel(first, reach.parallel, fail_fast, work);
+            if fail_fast && outcomes.iter().any(|o| matches!(o, Outcome::Failed(_))) {
+                outcomes.extend(later.into_iter().map(|h| Outcome::Skipped(h.name)));
+            } else {
+                outcomes.extend(hosts::run_parallel(later, reach.parallel, fail_fast, work));
+            }
+            outcomes
         }
     }
 }

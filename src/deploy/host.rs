@@ -4,9 +4,11 @@
 use anyhow::{Result, bail};
 
 use super::exposure::Exposure;
+use super::removal::Removal;
 use crate::converge;
 use crate::plan::HostPlan;
 use crate::protocol::{self, Tag};
+use crate::resource::owned::{self, Pruning};
 use crate::resource::{Resource, diff, facts};
 use crate::safety::lock::{self, Lease};
 use crate::safety::lockout::{self, LockoutGuard};
@@ -19,32 +21,61 @@ pub struct Desired {
     pub guard: LockoutGuard,
     /// What the spec expects the host to listen on publicly.
     pub exposure: Exposure,
+    /// The app whose manifest lists what deployer made here.
+    pub app: String,
+    /// What leaves the host that the spec no longer declares: what stays,
+    /// and why each thing goes. `None` when `resources` are only part of
+    /// what the spec makes (a rollback's release): nothing is removed and
+    /// the manifest is left as it is.
+    pub removal: Option<Removal>,
 }
 
-fn host_plan(host: &str, desired: &Desired, facts: &facts::Facts) -> Result<HostPlan> {
+fn host_plan(host: &str, desired: &Desired, facts: &facts::Facts) -> Result<(HostPlan, Pruning)> {
     let Desired {
         resources,
         guard,
         exposure,
+        app,
+        removal,
     } = desired;
     if let Some(why) = facts.login.as_ref().and_then(|l| guard.refusal(l)) {
         bail!("{host}: {why}");
     }
-    let changes = diff::changes(resources, facts).map_err(|e| anyhow::anyhow!("{host}: {e}"))?;
-    Ok(HostPlan {
+    let in_host = |e: anyhow::Error| anyhow::anyhow!("{host}: {e:#}");
+    let mut changes = diff::changes(resources, facts).map_err(in_host)?;
+    let (removals, kept, pruning) = match removal {
+        Some(removal) => owned::prune(
+            resources,
+            facts,
+            &guard.state_dir,
+            app,
+            removal.keep,
+            &|id| removal.reasons.why(id),
+        )
+        .map_err(in_host)?,
+        None => (Vec::new(), Vec::new(), Pruning::default()),
+    };
+    changes.extend(removals);
+    let mut handlers = diff::handlers(resources, &changes, &facts.pending);
+    handlers.extend(pruning.handlers());
+    handlers.sort();
+    handlers.dedup();
+    let plan = HostPlan {
         host: host.to_string(),
         facts_digest: facts.digest.clone(),
         desired_digest: diff::desired_digest(resources),
-        handlers: diff::handlers(resources, &changes, &facts.pending),
+        handlers,
         changes,
         exposed: exposure.unexpected(&facts.listening),
-    })
+        kept,
+    };
+    Ok((plan, pruning))
 }
 
 /// Reads the host's facts and works out what would change. Changes nothing.
 pub fn plan(host: &str, transport: &mut dyn Transport, desired: &Desired) -> Result<HostPlan> {
     let resources = &desired.resources;
-    let script = facts::script(resources, &desired.guard.state_dir);
+    let script = facts::script(resources, &desired.guard.state_dir, &desired.app);
     let output = transport.run(&script, &mut |_| {})?;
     if output.status != 0 {
         bail!(
@@ -55,7 +86,7 @@ pub fn plan(host: &str, transport: &mut dyn Transport, desired: &Desired) -> Res
     }
     let facts =
         facts::parse(&output.stdout, resources).map_err(|e| anyhow::anyhow!("{host}: {e:#}"))?;
-    host_plan(host, desired, &facts)
+    host_plan(host, desired, &facts).map(|(plan, _)| plan)
 }
 
 /// What an apply did on one host.
@@ -97,7 +128,7 @@ pub fn apply(
         "{}acquire_lock || exit 75\n{{ {}}} >/dev/null\n{}",
         lease.functions(),
         guard.confirm(),
-        facts::script(resources, &lease.state_dir)
+        facts::script(resources, &lease.state_dir, &desired.app)
     );
     let output = transport.run(&script, &mut |_| {})?;
     if output.status == 75 {
@@ -125,8 +156,8 @@ pub fn apply(
     let planned = facts::parse(&output.stdout, resources)
         .map_err(|e| anyhow::anyhow!("{host}: {e:#}"))
         .and_then(|facts| host_plan(host, desired, &facts));
-    let plan = match planned {
-        Ok(plan) => plan,
+    let (plan, pruning) = match planned {
+        Ok(planned) => planned,
         Err(e) => {
             release(transport)?;
             return Err(e);
@@ -155,7 +186,14 @@ pub fn apply(
         });
     }
     let script = converge::detached(
-        &converge::script(resources, &plan.changes, &plan.handlers, lease, guard),
+        &converge::script(
+            resources,
+            &plan.changes,
+            &plan.handlers,
+            lease,
+            guard,
+            &pruning,
+        ),
         &lease.state_dir,
     );
     let mut last_step = String::from("start");
@@ -180,7 +218,9 @@ pub fn apply(
             output.stderr_tail()
         );
     }
-    if !lockout::changed_files(resources, &plan.changes).is_empty() {
+    if !lockout::changed_files(resources, &plan.changes).is_empty()
+        || !pruning.guarded_files().is_empty()
+    {
         progress("confirm with a new SSH connection");
         confirm(host, reconnect, guard)?;
     }

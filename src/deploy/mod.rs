@@ -1,10 +1,12 @@
 //! The deploy layer: what each command does, as one function apiece that
 //! the command line calls. An apply runs one way through it:
 //! prepare (pack the source, connect, render and expand each host's
-//! playbooks) → plan every host (facts, diff, exposure) → converge in
-//! waves under the deploy lock → report.
+//! playbooks) → plan every host (facts, diff and removals, exposure) →
+//! converge in waves under the deploy lock → report. `destroy` plans the
+//! same way with nothing desired.
 
 mod apply;
+mod destroy;
 mod exposure;
 mod host;
 mod hosts;
@@ -12,6 +14,7 @@ mod lock;
 mod plan;
 mod prepare;
 mod releases;
+mod removal;
 mod render;
 mod status;
 
@@ -19,6 +22,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use apply::{ApplyOutcome, ConvergeOptions, apply};
+pub use destroy::destroy;
 pub use exposure::Exposure;
 pub use host::{Applied, Desired, HostAccess};
 pub use hosts::{Outcome, named};
@@ -26,6 +30,7 @@ pub use lock::{LockAction, lock};
 pub use plan::{Planned, plan};
 pub use prepare::{Prepared, desired};
 pub use releases::{HostReleases, RollbackTarget, releases, rollback};
+pub use removal::Removal;
 pub use render::{RenderedHost, render};
 pub use status::{Certificate, HostStatus, UnitStatus, logs, status};
 

@@ -11,6 +11,7 @@ use super::Reach;
 use super::exposure::Exposure;
 use super::host::Desired;
 use super::hosts::{self, Connector};
+use super::removal::Removal;
 use crate::layout::CoreCounts;
 use crate::playbook;
 use crate::release;
@@ -161,6 +162,8 @@ pub fn prepare(
                 resources,
                 guard: LockoutGuard::new(spec, &reach.state_dir),
                 exposure: Exposure::new(spec, host),
+                app: spec.app.name.clone(),
+                removal: Some(Removal::edit(spec, host, &cores)),
             },
         });
     }

@@ -72,6 +72,8 @@ pub fn rollback(
                     id: target.id.clone(),
                     ..release
                 })];
+                // The release alone: everything else stays as it is.
+                host.desired.removal = None;
                 prepared.push(host);
             }
             Err(e) => problems.push(format!("{}: {e:#}", host.name)),

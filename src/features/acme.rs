@@ -64,6 +64,7 @@ pub fn view(loaded: &Loaded, host: &Host, paths: &Paths) -> AcmeView {
             name: "make a stand-in certificate until ACME issues one".into(),
             run: self_signed.run,
             unless: format!("test -s {cert}"),
+            owns: self_signed.owns,
         },
         obtain: Conditional {
             name: "obtain the certificate from the ACME server".into(),
@@ -77,6 +78,7 @@ pub fn view(loaded: &Loaded, host: &Host, paths: &Paths) -> AcmeView {
                 secs = RENEW_DAYS * 86_400,
                 names = quote(&names_text)
             ),
+            owns: vec![cert_dir, format!("{}/acme.names", paths.tls_dir)],
         },
         peer_listen: (!peers.is_empty())
             .then(|| host.private_address.as_ref().map(address))

@@ -18,4 +18,6 @@ pub struct Conditional {
     pub run: String,
     /// Exits 0 when the command need not run.
     pub unless: String,
+    /// What it makes: removed once the spec no longer asks for it.
+    pub owns: Vec<String>,
 }

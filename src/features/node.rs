@@ -51,6 +51,7 @@ mv -Tf {root}/current.new {root}/current"#,
             root = ROOT,
         ),
         unless: format!("{ROOT}/current/bin/node --version 2>/dev/null | grep -q '^v{major}\\.'"),
+        owns: vec![ROOT.to_string()],
     }
 }
 
@@ -136,6 +137,7 @@ mv -f {ring}.new {ring}"#,
             found = fingerprints("\"$work/key.gpg\""),
         ),
         unless: format!("[ \"$({})\" = {fpr} ]", fingerprints(&ring)),
+        owns: vec![keyring.clone()],
     };
     let verify = NamedCheck {
         name: format!("apt verifies {uri} with the key {fingerprint}"),
@@ -168,6 +170,8 @@ for old in /etc/apt/keyrings/nodesource-*.gpg; do [ "$old" = {ring} ] || rm -f "
         unless: format!(
             "dpkg-query -W -f='${{db:Status-Abbrev}}${{Version}}' nodejs 2>/dev/null | grep -q '^ii *{major}\\.' && test -x /usr/bin/npm && ! dpkg-query -W -f='${{db:Status-Abbrev}}' npm 2>/dev/null | grep -q '^ii'"
         ),
+        // A package, which other things may need: it stays.
+        owns: Vec::new(),
     };
     Nodesource {
         origin: origin(repository),

@@ -17,5 +17,14 @@ pub fn install(paths: &Paths) -> Conditional {
              rm -rf {prefix}; mv -T {prefix}.new {prefix}"
         ),
         unless: format!("test -x {prefix}/bin/pm2-runtime"),
+        // The version's prefix, and the directory of all versions: a new
+        // pin prunes the old one, no pm2 at all prunes both.
+        owns: vec![
+            prefix.clone(),
+            prefix
+                .rsplit_once('/')
+                .map_or(prefix.as_str(), |(root, _)| root)
+                .to_string(),
+        ],
     }
 }

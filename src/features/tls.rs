@@ -43,5 +43,10 @@ pub fn self_signed(names: &[String], host: &Host, paths: &Paths) -> Conditional 
             "openssl x509 -in {cert} -noout -checkend 2592000 && test -s {key} && test \"$(cat {names_file})\" = {}",
             quote(&san)
         ),
+        owns: vec![
+            paths.tls_cert.clone(),
+            paths.tls_key.clone(),
+            format!("{}/self-signed.names", paths.tls_dir),
+        ],
     }
 }

@@ -34,6 +34,10 @@ pub struct HostPlan {
     /// Sockets on public addresses that the spec does not expect.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exposed: Vec<String>,
+    /// What deployer made here that the spec no longer declares, yet
+    /// stays, and why (the app's data, unless purged). Not a change.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<String>,
 }
 
 impl HostPlan {
@@ -41,7 +45,7 @@ impl HostPlan {
         self.changes.is_empty() && self.handlers.is_empty()
     }
 
-    /// `3 to install, 2 to create, 1 to update, 1 to start, 2 handlers`.
+    /// `3 to install, 2 to create, 1 to update, 1 to start, 1 to remove, 2 handlers`.
     pub fn summary(&self) -> String {
         let count = |action: Action| self.changes.iter().filter(|c| c.action == action).count();
         let mut parts: Vec<String> = [
@@ -50,6 +54,7 @@ impl HostPlan {
             (Action::Update, "to update"),
             (Action::Start, "to start"),
             (Action::Run, "to run"),
+            (Action::Remove, "to remove"),
         ]
         .into_iter()
         .filter_map(|(action, label)| {
@@ -125,6 +130,7 @@ impl Plan {
                     Action::Install | Action::Create => ("+", "32"),
                     Action::Update => ("~", "33"),
                     Action::Start | Action::Run => (">", "36"),
+                    Action::Remove => ("-", "31"),
                 };
                 let details = if change.details.is_empty() {
                     String::new()
@@ -151,6 +157,9 @@ impl Plan {
             }
             for handler in &host.handlers {
                 let _ = writeln!(out, "  {} then {handler}", paint("36", "!"));
+            }
+            for kept in &host.kept {
+                let _ = writeln!(out, "  {} kept: {}", paint("36", "="), sanitized(kept));
             }
             for exposed in &host.exposed {
                 let _ = writeln!(

@@ -18,6 +18,8 @@ pub enum Action {
     Update,
     Start,
     Run,
+    /// The spec no longer declares it (see `owned`).
+    Remove,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -286,7 +288,7 @@ fn attribute_changes(now: &Attributes, mode: Mode, owner: &str, group: &str) -> 
     details
 }
 
-fn unified_diff(path: &str, old: &str, new: &str) -> String {
+pub fn unified_diff(path: &str, old: &str, new: &str) -> String {
     TextDiff::from_lines(old, new)
         .unified_diff()
         .context_radius(3)
@@ -446,6 +448,7 @@ mod tests {
                 owner: "app".into(),
                 group: "app".into(),
                 mode: Mode(0o750),
+                data: false,
             }),
             Resource::File(file("new", false)),
             Resource::Service(Service {

@@ -2,7 +2,7 @@
 //! script in one round trip. Each line of its output is one fact, a
 //! [`protocol`] record.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use anyhow::{Context as _, Result, bail};
 use base64::Engine as _;
@@ -89,6 +89,15 @@ pub struct Facts {
     /// Handlers an earlier apply owed when it stopped: files it changed
     /// before failing still need their restarts.
     pub pending: Vec<Handler>,
+    /// Files of deployer's manifest that the spec no longer declares and
+    /// that are read by digest only.
+    pub owned_secret: HashSet<String>,
+    /// Such files whose original (from before deployer's) is kept.
+    pub owned_with_original: HashSet<String>,
+    /// Directories of the manifest: the names each holds.
+    pub children: HashMap<String, Vec<String>>,
+    /// Paths commands made: whether anything is there.
+    pub exists: HashMap<String, bool>,
     /// The SSH connection the facts came through; `None` without SSH.
     pub login: Option<Login>,
     /// Sockets listening for connections (TCP) or datagrams (UDP).
@@ -191,9 +200,10 @@ pub fn pending_handlers(state_dir: &str) -> String {
     format!("{state_dir}/handlers.pending")
 }
 
-/// The one script that reads every resource's facts, and the handlers an
-/// earlier apply left owing (kept in `state_dir`).
-pub fn script(resources: &[Resource], state_dir: &str) -> String {
+/// The one script that reads every resource's facts, the handlers an
+/// earlier apply left owing (kept in `state_dir`), and what `app`'s
+/// manifest lists that `resources` no longer make.
+pub fn script(resources: &[Resource], state_dir: &str, app: &str) -> String {
     let mut script = helpers();
     script.push_str(&format!(
         "printf '{}\\t%s\\t%s\\n' \"${{SSH_CONNECTION:-}}\" \"${{SUDO_USER:-$(id -un)}}\"\n",
@@ -244,6 +254,7 @@ pub fn script(resources: &[Resource], state_dir: &str) -> String {
             tag = Tag::Package,
         ));
     }
+    script.push_str(&super::owned::facts_script(resources, state_dir, app));
     script
 }
 
@@ -295,7 +306,11 @@ fn parse_line(facts: &mut Facts, line: &str, resources: &[Resource]) -> Result<(
                     group: group.to_string(),
                     content: match (kind, *content) {
                         (Kind::Dir, _) => Content::None,
-                        (_, digest) if digest.len() == 64 && is_secret(resources, path) => {
+                        (_, digest)
+                            if digest.len() == 64
+                                && (is_secret(resources, path)
+                                    || facts.owned_secret.contains(*path)) =>
+                        {
                             Content::Sha256(digest.to_string())
                         }
                         (_, encoded) => {
@@ -378,6 +393,22 @@ fn parse_line(facts: &mut Facts, line: &str, resources: &[Resource]) -> Result<(
             Some(handler) => facts.pending.push(handler),
             None => bail!("not a handler"),
         },
+        (Tag::Owned, [_kind, target, secret, original]) => {
+            if flag(secret)? {
+                facts.owned_secret.insert(target.to_string());
+            }
+            if flag(original)? {
+                facts.owned_with_original.insert(target.to_string());
+            }
+        }
+        (Tag::Children, [dir, names]) => {
+            facts
+                .children
+                .insert(dir.to_string(), super::owned::children(names)?);
+        }
+        (Tag::Exists, [path, exists]) => {
+            facts.exists.insert(path.to_string(), flag(exists)?);
+        }
         (Tag::Satisfied, [index, satisfied]) => {
             let index: usize = index.parse().context("command index")?;
             let Some(command @ Resource::Command(_)) = resources.get(index) else {
@@ -436,7 +467,11 @@ mod tests {
              user\thello\t1\t/srv/hello\t/usr/sbin/nologin\t1\n\
              service\tnginx.service\tenabled\tactive\n\
              service\tnew@1.service\t\tinactive\n\
-             satisfied\t2\t0\n"
+             satisfied\t2\t0\n\
+             owned\tfile\t/etc/old.key\t1\t1\n\
+             file\t/etc/old.key\tpresent\t600\troot\troot\t{digest}\n\
+             children\t/srv/x\tYQBiIGMA\n\
+             exists\t/opt/tool\t1\n"
         );
         let facts = parse(&output, &resources).unwrap();
         let id = |kind, target: &str| ResourceId {
@@ -463,6 +498,14 @@ mod tests {
         assert!(facts.users["hello"].account.is_some());
         assert_eq!(facts.services["new@1.service"].unit_file_state, "");
         assert!(!facts.satisfied[&id(Kind::Command, "reload fw")]);
+        // A secret file only the manifest knows is read by digest too.
+        let Some(PathFact::Present(old)) = facts.paths.get(&id(Kind::File, "/etc/old.key")) else {
+            panic!()
+        };
+        assert!(matches!(old.content, Content::Sha256(_)));
+        assert!(facts.owned_with_original.contains("/etc/old.key"));
+        assert_eq!(facts.children["/srv/x"], ["a", "b c"]);
+        assert!(facts.exists["/opt/tool"]);
         assert_eq!(facts.digest.len(), 64);
     }
 
@@ -484,7 +527,7 @@ mod tests {
                 name: "a b`id`.service".into(),
             }),
         ];
-        let script = script(&resources, "/var/lib/deployer");
+        let script = script(&resources, "/var/lib/deployer", "app");
         assert!(
             script.contains(r#"pathfact file '/etc/it'\''s $(reboot).conf' 0"#),
             "{script}"

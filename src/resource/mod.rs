@@ -4,6 +4,7 @@
 
 pub mod diff;
 pub mod facts;
+pub mod owned;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -48,6 +49,11 @@ pub struct Dir {
     #[serde(default = "root")]
     pub group: String,
     pub mode: Mode,
+    /// Holds the app's data (its releases, `shared/`): once the spec no
+    /// longer declares it, kept, and removed with its content only by
+    /// `destroy --purge`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub data: bool,
 }
 
 /// A file rendered from a template, written atomically with owner and mode.
@@ -167,6 +173,14 @@ pub struct Command {
     /// Handlers to run once after the apply when this command ran.
     #[serde(default)]
     pub notify: Vec<String>,
+    /// What the command makes (absolute paths), removed once the spec no
+    /// longer declares the command.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owns: Vec<String>,
+    /// What it makes that is data (an ACME account key): kept unless
+    /// `destroy --purge`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owns_data: Vec<String>,
 }
 
 impl Command {
@@ -180,6 +194,8 @@ impl Command {
             before_files: false,
             before_release: false,
             notify: Vec::new(),
+            owns: Vec::new(),
+            owns_data: Vec::new(),
         }
     }
 
@@ -269,6 +285,8 @@ pub enum Kind {
     Service,
     Command,
     Release,
+    /// What a command made (its `owns`): only ever removed.
+    Path,
 }
 
 impl fmt::Display for Kind {
@@ -282,6 +300,7 @@ impl fmt::Display for Kind {
             Kind::Service => "service",
             Kind::Command => "command",
             Kind::Release => "release",
+            Kind::Path => "path",
         })
     }
 }
@@ -333,6 +352,17 @@ impl Resource {
         }
         if name.contains(['\n', '\0', '\t']) {
             return Some(format!("{kind} `{name}` holds a control character"));
+        }
+        if let Resource::Command(c) = self
+            && let Some(path) = c.owns.iter().chain(&c.owns_data).find(|p| {
+                !p.starts_with('/')
+                    || p.split('/').any(|part| part == "..")
+                    || p.contains(['\n', '\0', '\t'])
+            })
+        {
+            return Some(format!(
+                "command `{name}`: what it owns, `{path}`, must be an absolute path without `..`"
+            ));
         }
         match self {
             Resource::Command(c) if c.unless.is_none() && c.creates.is_none() => {

@@ -181,6 +181,7 @@ pub fn sample_host(root: &TempDir, config: &str) -> Vec<Resource> {
             owner: "root".into(),
             group: "root".into(),
             mode: Mode(0o750),
+            data: false,
         }),
         Resource::File(File::new(path(root, "etc/app/app.conf"), 0o640, config)),
         Resource::File(File::new(
