@@ -40,8 +40,14 @@ fn hello_under(root: &Path, lease: &Lease) -> Desired {
     .expect("readable")
     .expect("valid");
     let host = &loaded.spec.hosts[0];
-    let resources =
-        deploy::desired(&Renderer::new().unwrap(), &loaded, host, &AssumedCores(2)).unwrap();
+    let resources = deploy::desired(
+        &Renderer::new().unwrap(),
+        &loaded,
+        host,
+        &AssumedCores(2),
+        &Default::default(),
+    )
+    .unwrap();
     let moved = |p: &str| format!("{}{p}", root.display());
     let resources = resources
         .into_iter()
@@ -76,6 +82,8 @@ fn hello_under(root: &Path, lease: &Lease) -> Desired {
         exposure: Exposure::unchecked(),
         app: "test".into(),
         removal: Some(deployer::deploy::Removal::without_spec()),
+        found: Vec::new(),
+        refusals: Vec::new(),
     }
 }
 

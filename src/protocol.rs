@@ -44,6 +44,18 @@ pub enum Tag {
     Children,
     /// Facts: a path and whether anything is there (`1`/`0`).
     Exists,
+    /// Survey: the host's core count.
+    Cores,
+    /// Survey: an nginx site that was not deployer's (base64 path), whether
+    /// it is Debian's untouched placeholder, whether it claims a
+    /// `default_server` (`1`/`0`).
+    Site,
+    /// Survey: another firewall manager that is active (`ufw`, `firewalld`).
+    Manager,
+    /// Survey: an nftables table that is not deployer's (family, name).
+    Table,
+    /// Survey: an app deployer keeps a manifest for.
+    App,
     /// A converge step starting.
     Step,
     /// The deploy lock's holder: owner, CI run, started, expires.
@@ -64,7 +76,7 @@ pub enum Tag {
     Clock,
 }
 
-const TAGS: [Tag; 24] = [
+const TAGS: [Tag; 29] = [
     Tag::File,
     Tag::Shadowed,
     Tag::Dir,
@@ -80,6 +92,11 @@ const TAGS: [Tag; 24] = [
     Tag::Owned,
     Tag::Children,
     Tag::Exists,
+    Tag::Cores,
+    Tag::Site,
+    Tag::Manager,
+    Tag::Table,
+    Tag::App,
     Tag::Step,
     Tag::Locked,
     Tag::Current,
@@ -110,6 +127,11 @@ impl Tag {
             Tag::Owned => "owned",
             Tag::Children => "children",
             Tag::Exists => "exists",
+            Tag::Cores => "cores",
+            Tag::Site => "site",
+            Tag::Manager => "manager",
+            Tag::Table => "table",
+            Tag::App => "app",
             Tag::Step => "step",
             Tag::Locked => "locked",
             Tag::Current => "current",

@@ -401,8 +401,14 @@ fn rendered(loaded: &Loaded) -> Result<Vec<Resource>, String> {
     let mut all = Vec::new();
     for host in &loaded.spec.hosts {
         all.extend(
-            deploy::desired(&renderer, loaded, host, &deployer::layout::AssumedCores(2))
-                .map_err(|e| format!("{e:#}"))?,
+            deploy::desired(
+                &renderer,
+                loaded,
+                host,
+                &deployer::layout::AssumedCores(2),
+                &Default::default(),
+            )
+            .map_err(|e| format!("{e:#}"))?,
         );
     }
     Ok(all)

@@ -52,6 +52,8 @@ fn desired(root: &TempDir, resources: &[Resource]) -> Desired {
         exposure: Exposure::unchecked(),
         app: "test".into(),
         removal: Some(deployer::deploy::Removal::without_spec()),
+        found: Vec::new(),
+        refusals: Vec::new(),
     }
 }
 

@@ -1057,7 +1057,7 @@ fn firewall_and_sshd_changes_cannot_lock_the_operator_out() {
         &plan,
         0,
         &[
-            "! exposed: *:5432/tcp (node) is not in the spec: bind it to loopback or the private address",
+            "! exposed: *:5432/tcp (node) is not in the spec: the firewall keeps it from outside clients; bind it to loopback or the private address",
         ],
     );
     let json = must(
@@ -1944,4 +1944,154 @@ fn what_leaves_the_spec_leaves_the_host_and_destroy_takes_the_app_off() {
         on("web1", "cut -f1,2 /var/lib/deployer/owned/hello"),
         "dir\t/etc/nginx/deployer\n"
     );
+}
+
+/// What a host ran before deployer, set up as an operator or Docker would:
+/// a blog in nginx's sites-enabled, and a "container" (a network namespace
+/// with its own nginx) whose port 80 is published on 8080 by a DNAT rule,
+/// with masquerading for its way out.
+const ALREADY_THERE: &str = r#"set -e
+export DEBIAN_FRONTEND=noninteractive
+apt-get install -y -qq nginx nftables >/dev/null
+mkdir -p /srv/blog /srv/ctr
+echo 'the blog' >/srv/blog/index.html
+cat >/etc/nginx/sites-available/blog <<'END'
+server {
+    listen 80;
+    listen [::]:80;
+    server_name blog.lab.test;
+    root /srv/blog;
+}
+END
+ln -sf ../sites-available/blog /etc/nginx/sites-enabled/blog
+systemctl reload nginx
+ip netns add ctr
+ip link add ctr0 type veth peer name eth0 netns ctr
+ip addr add 172.17.0.1/24 dev ctr0
+ip link set ctr0 up
+ip -n ctr addr add 172.17.0.2/24 dev eth0
+ip -n ctr link set eth0 up
+ip -n ctr link set lo up
+ip -n ctr route add default via 172.17.0.1
+nft -f - <<'END'
+table ip dockerish {
+    chain prerouting {
+        type nat hook prerouting priority dstnat;
+        tcp dport 8080 dnat to 172.17.0.2:80
+    }
+    chain postrouting {
+        type nat hook postrouting priority srcnat;
+        ip saddr 172.17.0.0/24 oif != "ctr0" masquerade
+    }
+}
+END
+echo 'the container' >/srv/ctr/index.html
+cat >/srv/ctr/nginx.conf <<'END'
+pid /run/ctr-nginx.pid;
+error_log stderr;
+events {}
+http {
+    access_log off;
+    server { listen 80; root /srv/ctr; }
+}
+END
+systemd-run --quiet --unit=ctr-web -p NetworkNamespacePath=/run/netns/ctr nginx -c /srv/ctr/nginx.conf -g 'daemon off;'
+"#;
+
+/// A host that already serves a site and forwards a published port to a
+/// container keeps both, and the container's way out, once deployer's apply
+/// converged it; an active ufw, or a site claiming the default server,
+/// stops the plan with what to do.
+#[test]
+fn a_host_that_already_runs_things_keeps_them() {
+    let dir = TempDir::new().unwrap();
+    let spec = dir.path().join("deployer.yaml");
+    fs::write(&spec, hello_yaml(dir.path(), "")).unwrap();
+    let spec_arg = spec.to_str().unwrap();
+    let (_lab, _) = Lab::up(spec_arg);
+    // The lab host's /proc/sys is read-only inside: routing is switched on
+    // from its namespace, as a container runtime's host would have it.
+    must(
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                "dlab-web1",
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
+            ])
+            .output()
+            .unwrap(),
+        "ip_forward",
+    );
+    on("web1", ALREADY_THERE);
+    let outside = TempDir::new().unwrap();
+    fs::write(outside.path().join("egress.txt"), "out and back\n").unwrap();
+    let port = common::sshd::free_port();
+    let _server = common::standins::http_server(outside.path(), port);
+    let blog = || curl(&["-H", "Host: blog.lab.test", "http://198.18.0.10/"]);
+    let container = || curl(&["http://198.18.0.10:8080/"]);
+    let egress = || {
+        on(
+            "web1",
+            &format!(
+                "ip netns exec ctr bash -c 'exec 3<>/dev/tcp/198.18.0.1/{port}; printf \"GET /egress.txt HTTP/1.0\\r\\n\\r\\n\" >&3; timeout 5 cat <&3' | tail -n 1"
+            ),
+        )
+    };
+    let all_there = || {
+        wait_until(Duration::from_secs(10), "the blog answers", || {
+            blog() == "the blog\n"
+        });
+        assert_eq!(container(), "the container\n", "the published port");
+        assert_eq!(egress(), "out and back\n", "the container's way out");
+    };
+    all_there();
+
+    // Another firewall manager, or a site deployer's could not sit beside,
+    // stops the plan, saying what to do.
+    on(
+        "web1",
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ufw >/dev/null && ufw allow 22/tcp >/dev/null && ufw --force enable",
+    );
+    on(
+        "web1",
+        "sed -i 's/listen 80;/listen 80 default_server;/' /etc/nginx/sites-available/blog",
+    );
+    assert_says(
+        &deployer(&["plan", "-f", spec_arg, "--lab"]),
+        1,
+        &[
+            "web1: ufw is active",
+            "(`ufw disable`)",
+            "web1: the nginx site /etc/nginx/sites-enabled/blog claims `default_server`",
+            "nginx.other_sites: ignore",
+        ],
+    );
+    on(
+        "web1",
+        "ufw --force disable && sed -i 's/listen 80 default_server;/listen 80;/' /etc/nginx/sites-available/blog && systemctl reload nginx",
+    );
+
+    plan_says(
+        spec_arg,
+        &[
+            "= found: nginx site /etc/nginx/sites-enabled/blog: kept, served beside the app's site",
+            "= found: nginx site /etc/nginx/sites-enabled/default: Debian's placeholder, not served",
+            "= found: nftables table ip dockerish: kept; deployer's table filters only what reaches this host's own sockets, not what it forwards",
+            "+    include \"/etc/nginx/sites-enabled/blog\";",
+        ],
+    );
+    must(
+        deployer(&["apply", "-f", spec_arg, "--lab", "--yes"]),
+        "the apply",
+    );
+    all_there();
+    let site = Site::new("hello.lab.test", "web1", "198.18.0.10");
+    assert!(site.get("/").starts_with("hello from"), "{}", site.get("/"));
+    assert_eq!(reach("198.18.0.10", 3000), None, "the app port is dropped");
+    assert!(on("web1", "nft list tables").contains("table ip dockerish"));
+    let plan = deployer(&["plan", "-f", spec_arg, "--lab", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
 }

@@ -167,8 +167,14 @@ fn every_host_resource_list_matches_its_snapshot() {
         .unwrap()
         .unwrap();
         for host in &loaded.spec.hosts {
-            let resources =
-                deployer::deploy::desired(&renderer, &loaded, host, &AssumedCores(2)).unwrap();
+            let resources = deployer::deploy::desired(
+                &renderer,
+                &loaded,
+                host,
+                &AssumedCores(2),
+                &Default::default(),
+            )
+            .unwrap();
             let json = serde_json::to_string_pretty(&resources).unwrap();
             insta::assert_snapshot!(format!("{name}__{}__resources", host.name), json);
         }
@@ -211,9 +217,14 @@ fn nodesource_renders_a_verified_source_a_pin_and_the_install() {
         .unwrap()
         .unwrap();
     let host = &loaded.spec.hosts[0];
-    let resources =
-        deployer::deploy::desired(&Renderer::new().unwrap(), &loaded, host, &AssumedCores(2))
-            .unwrap();
+    let resources = deployer::deploy::desired(
+        &Renderer::new().unwrap(),
+        &loaded,
+        host,
+        &AssumedCores(2),
+        &Default::default(),
+    )
+    .unwrap();
     let packages: Vec<&str> = resources
         .iter()
         .filter_map(|r| match r {

@@ -243,6 +243,8 @@ fn the_engine_converges_a_host_over_ssh() {
         exposure: deployer::deploy::Exposure::unchecked(),
         app: "test".into(),
         removal: Some(deployer::deploy::Removal::without_spec()),
+        found: Vec::new(),
+        refusals: Vec::new(),
     };
     let plan = deployer::deploy::single::plan("web1", &mut ssh, &desired).unwrap();
     let target = keys.target(&server, &known(&keys, &server, false));

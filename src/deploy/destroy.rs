@@ -37,6 +37,9 @@ pub fn destroy(
         packages.push((host.name.clone(), names));
         desired.resources.clear();
         desired.removal = Some(Removal::destroy(purge));
+        // Taking the app off leaves room for anything else on the host.
+        desired.found.clear();
+        desired.refusals.clear();
         // What SSH looks like afterwards is sshd's own default, which the
         // spec no longer shapes: any new connection confirms.
         desired.guard = LockoutGuard {

@@ -1,13 +1,18 @@
 //! The exposure report: sockets a host listens on at public addresses that
 //! the spec does not expect (say, a database bound to 0.0.0.0). The
-//! firewall drops them; the report says what would be open without it.
+//! firewall drops them (Docker's published ports aside: they are
+//! forwarded); the report says what would be open without it.
 
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 
 use crate::resource::facts::Listening;
-use crate::spec::{Host, Proto, Role, Spec};
+use crate::spec::{Forward, Host, Proto, Role, Spec};
+
+/// Docker's helper for published ports; the published traffic itself is
+/// rewritten to the container before the input chain sees it.
+const DOCKER_PROXY: &str = "docker-proxy";
 
 /// DHCP clients listen on every address to hear the network's server.
 const DHCP_CLIENTS: [u16; 2] = [68, 546];
@@ -21,6 +26,8 @@ pub struct Exposure {
     /// Addresses that are not public: the host's private address and
     /// `network.private` (loopback always).
     private: Vec<IpNet>,
+    /// `firewall.forward: drop`: Docker's published ports are dropped too.
+    forward_dropped: bool,
     /// No report at all: for callers with no spec (tests, benchmarks).
     unchecked: bool,
 }
@@ -47,6 +54,7 @@ impl Exposure {
         Exposure {
             public,
             private,
+            forward_dropped: spec.firewall.forward == Forward::Drop,
             unchecked: false,
         }
     }
@@ -80,11 +88,14 @@ impl Exposure {
                     None => format!("*:{}", s.port),
                     Some(ip) => std::net::SocketAddr::new(ip, s.port).to_string(),
                 };
-                format!(
-                    "{socket}/{} ({}) is not in the spec: bind it to loopback or the private address, or list it in firewall.open",
-                    s.proto,
-                    process_name(&s.process)
-                )
+                let process = process_name(&s.process);
+                let what = if process == DOCKER_PROXY && !self.forward_dropped {
+                    "a port Docker publishes: outside clients reach the container through forwarding, which deployer's firewall leaves alone \
+                     (firewall.forward); publish it on 127.0.0.1 or the private address to keep it in"
+                } else {
+                    "the firewall keeps it from outside clients; bind it to loopback or the private address, or list it in firewall.open"
+                };
+                format!("{socket}/{} ({process}) is not in the spec: {what}", s.proto)
             })
             .collect();
         lines.sort();
@@ -134,13 +145,15 @@ mod tests {
             socket("tcp", None, 5432, "postgres"),
             socket("tcp", Some("::"), 5432, "postgres"),
             socket("tcp", Some("198.18.0.10"), 8080, "node"),
+            socket("tcp", None, 8081, "docker-proxy"),
         ];
         assert_eq!(
             Exposure::new(&spec, &spec.hosts[0]).unexpected(&listening),
             [
-                "*:5432/tcp (postgres) is not in the spec: bind it to loopback or the private address, or list it in firewall.open",
-                "198.18.0.10:8080/tcp (node) is not in the spec: bind it to loopback or the private address, or list it in firewall.open",
-                "[::]:5432/tcp (postgres) is not in the spec: bind it to loopback or the private address, or list it in firewall.open",
+                "*:5432/tcp (postgres) is not in the spec: the firewall keeps it from outside clients; bind it to loopback or the private address, or list it in firewall.open",
+                "*:8081/tcp (docker-proxy) is not in the spec: a port Docker publishes: outside clients reach the container through forwarding, which deployer's firewall leaves alone (firewall.forward); publish it on 127.0.0.1 or the private address to keep it in",
+                "198.18.0.10:8080/tcp (node) is not in the spec: the firewall keeps it from outside clients; bind it to loopback or the private address, or list it in firewall.open",
+                "[::]:5432/tcp (postgres) is not in the spec: the firewall keeps it from outside clients; bind it to loopback or the private address, or list it in firewall.open",
             ]
         );
     }

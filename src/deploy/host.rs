@@ -28,6 +28,12 @@ pub struct Desired {
     /// what the spec makes (a rollback's release): nothing is removed and
     /// the manifest is left as it is.
     pub removal: Option<Removal>,
+    /// What was on the host before deployer, and what happens to each
+    /// (nginx sites, other rule sets): the plan's `found` lines.
+    pub found: Vec<String>,
+    /// What on the host stops this plan (another firewall manager, a site
+    /// nginx could not serve beside the app's), with what to do.
+    pub refusals: Vec<String>,
 }
 
 fn host_plan(host: &str, desired: &Desired, facts: &facts::Facts) -> Result<(HostPlan, Pruning)> {
@@ -37,9 +43,14 @@ fn host_plan(host: &str, desired: &Desired, facts: &facts::Facts) -> Result<(Hos
         exposure,
         app,
         removal,
+        found,
+        refusals,
     } = desired;
     if let Some(why) = facts.login.as_ref().and_then(|l| guard.refusal(l)) {
         bail!("{host}: {why}");
+    }
+    if !refusals.is_empty() {
+        bail!("{host}: {}", refusals.join(&format!("\n{host}: ")));
     }
     let in_host = |e: anyhow::Error| anyhow::anyhow!("{host}: {e:#}");
     let mut changes = diff::changes(resources, facts).map_err(in_host)?;
@@ -68,6 +79,7 @@ fn host_plan(host: &str, desired: &Desired, facts: &facts::Facts) -> Result<(Hos
         changes,
         exposed: exposure.unexpected(&facts.listening),
         kept,
+        found: found.clone(),
     };
     Ok((plan, pruning))
 }

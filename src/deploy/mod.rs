@@ -17,6 +17,7 @@ mod releases;
 mod removal;
 mod render;
 mod status;
+mod survey;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -5,17 +5,19 @@
 
 use std::collections::HashMap;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Result, bail};
 
 use super::Reach;
 use super::exposure::Exposure;
 use super::host::Desired;
 use super::hosts::{self, Connector};
 use super::removal::Removal;
+use super::survey::{self, Survey};
 use crate::layout::CoreCounts;
 use crate::playbook;
 use crate::release;
-use crate::render::{Renderer, context};
+use crate::render::Renderer;
+use crate::render::context::{self, Existing};
 use crate::resource::Resource;
 use crate::safety::lockout::LockoutGuard;
 use crate::spec::{Host, Instances, Loaded, Role};
@@ -48,24 +50,28 @@ impl CoreCounts for Probed {
     }
 }
 
-fn probe_cores(transport: &mut dyn Transport, host: &str) -> Result<u32> {
-    let output = transport.run("nproc\n", &mut |_| {})?;
-    output
-        .stdout
-        .trim()
-        .parse()
-        .with_context(|| format!("{host}: `nproc` answered {:?}", output.stdout.trim()))
+fn survey(transport: &mut dyn Transport, host: &str, state_dir: &str) -> Result<Survey> {
+    let output = transport.run(&survey::script(state_dir), &mut |_| {})?;
+    if output.status != 0 {
+        bail!(
+            "{host}: looking at what the host runs failed (exit {}):\n{}",
+            output.status,
+            output.stderr_tail()
+        );
+    }
+    survey::parse(host, &output.stdout)
 }
 
-/// What `host` must have, given the hosts' cores: the playbooks expanded
-/// over its context.
+/// What `host` must have, given the hosts' cores and what was there before
+/// deployer: the playbooks expanded over its context.
 pub fn desired(
     renderer: &Renderer,
     loaded: &Loaded,
     host: &Host,
     cores: &dyn CoreCounts,
+    existing: &Existing,
 ) -> Result<Vec<Resource>> {
-    playbook::expand(renderer, &context::build(loaded, host, cores))
+    playbook::expand(renderer, &context::build(loaded, host, cores, existing))
 }
 
 /// Connects to `hosts` (and, when a dedicated load balancer's upstream
@@ -110,12 +116,8 @@ pub fn prepare(
     let connected = hosts::run_parallel(to_connect, reach.parallel, false, |host| {
         let connector = hosts::connector(loaded, host, reach)?;
         let mut transport = connector.open()?;
-        let cores = if needs_cores {
-            probe_cores(transport.as_mut(), &host.name)?
-        } else {
-            1
-        };
-        Ok((host, (transport, connector), cores))
+        let survey = survey(transport.as_mut(), &host.name, &reach.state_dir)?;
+        Ok((host, (transport, connector), survey))
     });
     let (connected, failures) = hosts::partition(connected);
     if !failures.is_empty() {
@@ -126,9 +128,9 @@ pub fn prepare(
     }
     let mut cores = HashMap::new();
     let mut transports = Vec::new();
-    for (host, transport, count) in connected {
-        cores.insert(host.name.clone(), count);
-        transports.push((host, transport));
+    for (host, transport, survey) in connected {
+        cores.insert(host.name.clone(), survey.cores);
+        transports.push((host, transport, survey));
     }
     if reach.local {
         // This machine stands in for every host it is asked about.
@@ -141,13 +143,14 @@ pub fn prepare(
     let renderer = Renderer::new()?;
     let mut prepared = Vec::new();
     for host in hosts {
-        let (_, (transport, connector)) = transports.remove(
+        let (_, (transport, connector), survey) = transports.remove(
             transports
                 .iter()
-                .position(|(h, _)| h.name == host.name)
+                .position(|(h, _, _)| h.name == host.name)
                 .expect("connected"),
         );
-        let mut resources = desired(&renderer, loaded, host, &cores)?;
+        let found = survey::findings(spec, host, &survey);
+        let mut resources = desired(&renderer, loaded, host, &cores, &found.existing)?;
         for resource in &mut resources {
             if let (Resource::Release(release), Some(shipped)) = (resource, &shipped) {
                 release.id.clone_from(&shipped.id);
@@ -164,6 +167,8 @@ pub fn prepare(
                 exposure: Exposure::new(spec, host),
                 app: spec.app.name.clone(),
                 removal: Some(Removal::edit(spec, host, &cores)),
+                found: found.notes,
+                refusals: found.refusals,
             },
         });
     }

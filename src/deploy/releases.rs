@@ -72,8 +72,11 @@ pub fn rollback(
                     id: target.id.clone(),
                     ..release
                 })];
-                // The release alone: everything else stays as it is.
+                // The release alone: everything else stays as it is, and
+                // what else is on the host does not concern it.
                 host.desired.removal = None;
+                host.desired.found.clear();
+                host.desired.refusals.clear();
                 prepared.push(host);
             }
             Err(e) => problems.push(format!("{}: {e:#}", host.name)),

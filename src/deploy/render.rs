@@ -40,7 +40,13 @@ pub fn render(
     let renderer = Renderer::new()?;
     let mut rendered = Vec::new();
     for host in hosts {
-        let resources = desired(&renderer, loaded, host, &AssumedCores(cores))?;
+        let resources = desired(
+            &renderer,
+            loaded,
+            host,
+            &AssumedCores(cores),
+            &Default::default(),
+        )?;
         let dir = out.join(&host.name);
         if dir.exists() {
             fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;

@@ -86,7 +86,13 @@ pub fn status(loaded: &Loaded, reach: &Reach) -> Result<(Vec<HostStatus>, Vec<an
 /// every other unit its playbooks keep running.
 fn units(renderer: &Renderer, loaded: &Loaded, host: &Host) -> Result<Vec<String>> {
     let app = &loaded.spec.app.name;
-    let managed = desired(renderer, loaded, host, &AssumedCores(1))?;
+    let managed = desired(
+        renderer,
+        loaded,
+        host,
+        &AssumedCores(1),
+        &Default::default(),
+    )?;
     let mut units: Vec<String> = unit_patterns(app).into();
     let [web, others] = unit_patterns(app).map(|p| p.trim_end_matches('*').to_string());
     units.extend(managed.iter().filter_map(|r| match r {

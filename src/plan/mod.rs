@@ -38,6 +38,10 @@ pub struct HostPlan {
     /// stays, and why (the app's data, unless purged). Not a change.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kept: Vec<String>,
+    /// What was on the host before deployer, and what happens to it (an
+    /// nginx site kept being served, another nftables table left alone).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub found: Vec<String>,
 }
 
 impl HostPlan {
@@ -160,6 +164,9 @@ impl Plan {
             }
             for kept in &host.kept {
                 let _ = writeln!(out, "  {} kept: {}", paint("36", "="), sanitized(kept));
+            }
+            for found in &host.found {
+                let _ = writeln!(out, "  {} found: {}", paint("36", "="), sanitized(found));
             }
             for exposed in &host.exposed {
                 let _ = writeln!(

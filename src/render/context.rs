@@ -50,6 +50,16 @@ pub struct Context<'a> {
     /// The release resource of an app or worker host, as the playbook lists it
     /// (its id and archive are added once the source is packed).
     pub release: Option<Release>,
+    /// What was on the host before deployer that its files make room for.
+    pub existing: &'a Existing,
+}
+
+/// What deployer found on a host and keeps working there: the nginx sites
+/// its nginx.conf includes after the app's (full paths). Empty when
+/// rendering without hosts.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Existing {
+    pub nginx_sites: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -183,8 +193,14 @@ pub struct OpenView {
 }
 
 /// What the templates and playbooks see for `host`, whose core count (and,
-/// for a dedicated load balancer, the app hosts') `cores` gives.
-pub fn build<'a>(loaded: &'a Loaded, host: &'a Host, cores: &dyn CoreCounts) -> Context<'a> {
+/// for a dedicated load balancer, the app hosts') `cores` gives, and where
+/// `existing` was found.
+pub fn build<'a>(
+    loaded: &'a Loaded,
+    host: &'a Host,
+    cores: &dyn CoreCounts,
+    existing: &'a Existing,
+) -> Context<'a> {
     let spec = &loaded.spec;
     let paths = Paths::new(&spec.app.name);
     let units = Units::new(spec, host, cores);
@@ -219,6 +235,7 @@ pub fn build<'a>(loaded: &'a Loaded, host: &'a Host, cores: &dyn CoreCounts) -> 
         units,
         paths,
         spec,
+        existing,
     }
 }
 
@@ -542,13 +559,16 @@ hosts:
         .unwrap();
         let [web, db] = [&loaded.spec.hosts[0], &loaded.spec.hosts[1]];
         let assumed = layout::AssumedCores(1);
+        let existing = Existing::default();
         let url = "redis://:p%40ss%20w%22rd%5Cx@10.0.0.11:6379";
         assert_eq!(
-            build(&loaded, web, &assumed).secrets.get(REDIS_URL),
+            build(&loaded, web, &assumed, &existing)
+                .secrets
+                .get(REDIS_URL),
             Some(url)
         );
-        assert!(build(&loaded, web, &assumed).redis.is_none());
-        let on_db = build(&loaded, db, &assumed);
+        assert!(build(&loaded, web, &assumed, &existing).redis.is_none());
+        let on_db = build(&loaded, db, &assumed, &existing);
         assert_eq!(
             on_db.secrets.get(REDIS_URL),
             Some(url),

@@ -492,6 +492,20 @@ pub struct Nginx {
     pub headers: BTreeMap<String, String>,
     /// Raw nginx directives added to the HTTPS server block; checked by `nginx -t`.
     pub extra: Option<String>,
+    /// Sites that were on a host before deployer (sites-enabled, conf.d):
+    /// kept being served beside the app's site, or not.
+    #[serde(default)]
+    pub other_sites: OtherSites,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OtherSites {
+    /// deployer's nginx.conf includes them after its own sites.
+    #[default]
+    Include,
+    /// They stay on disk, unserved.
+    Ignore,
 }
 
 impl Nginx {
@@ -507,6 +521,7 @@ impl Default for Nginx {
             max_body: Self::default_max_body(),
             rate_limit: RateLimit::default(),
             sticky_sessions: false,
+            other_sites: OtherSites::default(),
             headers: BTreeMap::new(),
             extra: None,
         }
@@ -600,6 +615,20 @@ pub struct Firewall {
     /// by a new SSH connection before the host puts the old one back.
     #[serde(default = "Firewall::default_confirm_within")]
     pub confirm_within: Duration,
+    /// Packets the host routes for others (containers, VMs, a VPN): left to
+    /// whatever set that up, or dropped.
+    #[serde(default)]
+    pub forward: Forward,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Forward {
+    /// deployer's table has no forward chain.
+    #[default]
+    Leave,
+    /// deployer's table drops every forwarded packet.
+    Drop,
 }
 
 impl Firewall {
@@ -613,6 +642,7 @@ impl Default for Firewall {
         Firewall {
             open: Vec::new(),
             confirm_within: Self::default_confirm_within(),
+            forward: Forward::default(),
         }
     }
 }
