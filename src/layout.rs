@@ -9,6 +9,19 @@ use crate::spec::{Host, ProcessManager, Role, Spec};
 /// Where official Node.js builds are unpacked, side by side.
 pub const NODE_ROOT: &str = "/opt/nodejs";
 
+/// Every app's firewall rules, which the host's table includes.
+const FIREWALL_RULES: &str = "/etc/deployer/firewall.d";
+
+/// Every app's health checks, one script each.
+const HEALTH_SCRIPTS: &str = "/usr/local/lib/deployer/health.d";
+
+/// Every app's alert channels, one script each, which the host's alert
+/// script picks from (its template says how).
+const ALERT_CHANNELS: &str = "/usr/local/lib/deployer/alert.d";
+
+/// What every app deployed on a host claims of it, one JSON file each.
+pub const CLAIMS: &str = "/var/lib/deployer/claims";
+
 /// The pm2 release deployer is tested with; a new pin installs beside the old.
 pub const PM2_VERSION: &str = "7.0.4";
 
@@ -43,12 +56,28 @@ pub struct Paths {
     pub pm2_runtime: String,
     /// Where the pinned pm2 is installed.
     pub pm2_prefix: String,
+    /// The host's firewall policy, and the directory of every app's rules
+    /// it includes, and this app's.
     pub firewall: String,
+    pub firewall_rules_dir: String,
+    pub firewall_rules: String,
+    /// What the app claims of the host (names, ports, host policy), in the
+    /// directory where every app's claims are, which the others read.
+    pub claims_dir: String,
+    pub claims: String,
     /// The live official Node.js build's programs.
     pub node_bin: String,
     /// The health timer's failure counts, one file per unit
     /// (`StateDirectory=deployer/health`).
     pub health_state: String,
+    /// One round of the app's health checks, in the directory of every
+    /// app's.
+    pub health_scripts: String,
+    pub health_script: String,
+    /// Where the app's alerts go, in the directory the host's alert
+    /// script reads every app's from.
+    pub alert_channels_dir: String,
+    pub alert_channels: String,
 }
 
 impl Paths {
@@ -75,8 +104,16 @@ impl Paths {
             pm2_runtime: "/usr/bin/env pm2-runtime".into(),
             pm2_prefix: format!("/opt/pm2/{PM2_VERSION}"),
             firewall: "/etc/deployer/firewall.nft".into(),
+            firewall_rules_dir: FIREWALL_RULES.into(),
+            firewall_rules: format!("{FIREWALL_RULES}/{app}.nft"),
+            claims_dir: CLAIMS.into(),
+            claims: format!("{CLAIMS}/{app}.json"),
             node_bin: format!("{NODE_ROOT}/current/bin"),
             health_state: "/var/lib/deployer/health".into(),
+            health_scripts: HEALTH_SCRIPTS.into(),
+            health_script: format!("{HEALTH_SCRIPTS}/{app}"),
+            alert_channels_dir: ALERT_CHANNELS.into(),
+            alert_channels: format!("{ALERT_CHANNELS}/{app}"),
             root,
             config,
         }
@@ -133,6 +170,9 @@ pub struct Units {
     /// Every unit that runs the app on this host, web instances first:
     /// what a new runtime, environment or secret restarts.
     pub app: Vec<String>,
+    /// `APP-health.service` and its timer: the app's health checks.
+    pub health_service: String,
+    pub health_timer: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -190,8 +230,16 @@ impl Units {
             workers,
             pm2,
             app: all,
+            health_service: health_service(&app.name),
+            health_timer: format!("{}-health.timer", app.name),
         }
     }
+}
+
+/// `APP-health.service`: one round of the app's health checks, run by its
+/// timer; inactive between rounds.
+pub fn health_service(app: &str) -> String {
+    format!("{app}-health.service")
 }
 
 /// Shell patterns of every unit the app `app` can have on any host (web

@@ -1,6 +1,7 @@
 //! deployer: takes a Node.js app to hardened production hosts over SSH.
 //! See docs/ARCHITECTURE.md for the map of the modules.
 
+pub mod claims;
 pub mod cli;
 pub mod converge;
 pub mod deploy;

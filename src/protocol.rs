@@ -40,6 +40,9 @@ pub enum Tag {
     /// declares: kind, target, whether it is secret, whether the file that
     /// was there before deployer's is kept (`1`/`0`).
     Owned,
+    /// Facts: an entry of deployer's manifest that the spec no longer
+    /// declares and another app's manifest lists: kind, target.
+    Shared,
     /// Facts: a directory and the names it holds, NUL-separated, base64.
     Children,
     /// Facts: a path and whether anything is there (`1`/`0`).
@@ -76,7 +79,7 @@ pub enum Tag {
     Clock,
 }
 
-const TAGS: [Tag; 29] = [
+const TAGS: [Tag; 30] = [
     Tag::File,
     Tag::Shadowed,
     Tag::Dir,
@@ -90,6 +93,7 @@ const TAGS: [Tag; 29] = [
     Tag::Listening,
     Tag::Pending,
     Tag::Owned,
+    Tag::Shared,
     Tag::Children,
     Tag::Exists,
     Tag::Cores,
@@ -125,6 +129,7 @@ impl Tag {
             Tag::Listening => "listening",
             Tag::Pending => "pending",
             Tag::Owned => "owned",
+            Tag::Shared => "shared",
             Tag::Children => "children",
             Tag::Exists => "exists",
             Tag::Cores => "cores",

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use common::checkers::{nginx_check, site_of, systemd_verify};
+use common::checkers::{nft_check, nginx_check, site_of, systemd_verify};
 use common::{in_namespaces, require, text};
 use deployer::deploy;
 use deployer::dialect::yaml::scalar;
@@ -487,11 +487,8 @@ fn real_checkers(dir: &Path, loaded: &Loaded, changed: &[String]) -> Result<(), 
                 return Err(format!("systemd-analyze verify: {}", text(&result)));
             }
         }
-        if touched("/etc/deployer/firewall.nft") {
-            let result = in_namespaces(&format!(
-                "nft -c -f {}",
-                host_dir.join("etc/deployer/firewall.nft").display()
-            ));
+        if touched("/etc/deployer/firewall") {
+            let result = nft_check(&host_dir);
             if !result.status.success() {
                 return Err(format!("nft -c: {}", text(&result)));
             }

@@ -495,6 +495,15 @@ fn removable(root: &TempDir) -> Vec<Resource> {
     ]
 }
 
+/// What `plan` removes, as `KIND TARGET`.
+fn removals(plan: &deployer::plan::HostPlan) -> Vec<String> {
+    plan.changes
+        .iter()
+        .filter(|c| c.action == Action::Remove)
+        .map(|c| c.id.to_string())
+        .collect()
+}
+
 /// What the spec stops declaring leaves the host: each removal is planned
 /// with its reason (files with a diff), applied, and forgotten; a second
 /// plan is empty. A file deployer did not make in its directory stays.
@@ -509,14 +518,8 @@ fn what_leaves_the_spec_leaves_the_host() {
     // Only the data directory is still declared.
     let fewer: Vec<Resource> = all[1..2].to_vec();
     let planned = plan(&root, &fewer);
-    let removed: Vec<String> = planned
-        .changes
-        .iter()
-        .filter(|c| c.action == Action::Remove)
-        .map(|c| c.id.to_string())
-        .collect();
     assert_eq!(
-        removed,
+        removals(&planned),
         [
             format!("file {}", path(&root, "etc/app/app.conf")),
             format!("file {}", path(&root, "etc/app/extra.conf")),
@@ -693,4 +696,63 @@ fn a_failed_apply_leaves_its_removals_to_the_next() {
     apply(&root, &refused("good\n")).unwrap();
     assert!(!Path::new(&path(&root, "etc/app/app.conf")).exists());
     assert!(plan(&root, &refused("good\n")).is_converged());
+}
+
+/// Applies `resources` as `app`'s.
+fn apply_as(root: &TempDir, app: &str, resources: &[Resource]) -> deployer::plan::HostPlan {
+    let reconnect = || Ok(Box::new(Local) as Box<dyn Transport>);
+    let access = HostAccess {
+        host: "local",
+        transport: &mut Local,
+        reconnect: &reconnect,
+    };
+    let desired = Desired {
+        app: app.into(),
+        ..desired(root, resources)
+    };
+    single::apply(access, &desired, None, &lease(root), &mut |_| {})
+        .unwrap()
+        .plan
+}
+
+/// What two apps made alike (the host-wide files of apps sharing a host)
+/// stays while one of them still declares it, and leaves with the last.
+#[test]
+fn what_another_app_made_too_stays_until_the_last_one_lets_go() {
+    let root = TempDir::new().unwrap();
+    let all = removable(&root);
+    apply_as(&root, "test", &all);
+    // `other` declares the directory, the data directory and app.conf too.
+    apply_as(&root, "other", &all[..3]);
+
+    let gone = apply_as(&root, "test", &[]);
+    assert_eq!(
+        removals(&gone),
+        [
+            format!("file {}", path(&root, "etc/app/extra.conf")),
+            format!("symlink {}", path(&root, "etc/app/current")),
+            format!("path {}", path(&root, "opt/tool")),
+            format!("file {}", path(&root, "state/owned/test")),
+        ],
+        "{:?}",
+        gone.changes
+    );
+    assert_eq!(
+        fs::read_to_string(path(&root, "etc/app/app.conf")).unwrap(),
+        "port = 3000\n"
+    );
+    assert!(!Path::new(&path(&root, "state/owned/test")).exists());
+
+    let last = apply_as(&root, "other", &[]);
+    assert!(
+        last.changes
+            .iter()
+            .any(|c| c.id.to_string() == format!("file {}", path(&root, "etc/app/app.conf"))),
+        "{:?}",
+        last.changes
+    );
+    assert!(!Path::new(&path(&root, "etc/app")).exists());
+    let left = fs::read_to_string(path(&root, "state/owned/other")).unwrap();
+    assert_eq!(left.lines().count(), 1, "the data directory stays: {left}");
+    assert!(Path::new(&path(&root, "srv/data")).exists());
 }

@@ -9,7 +9,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use common::checkers::{nginx_check, site_of, systemd_verify, units};
+use common::checkers::{nft_check, nginx_check, site_of, systemd_verify, units};
 use common::{SPECS, hosts, in_namespaces, render, require, text};
 
 /// Rendered hosts of every spec, with the spec's name.
@@ -90,12 +90,7 @@ fn nftables_accepts_every_rendered_ruleset() {
     let mut checked = 0;
     for (spec, out) in rendered() {
         for (host, dir) in hosts(&out) {
-            let ruleset = dir.join("etc/deployer/firewall.nft");
-            // As a minimal Debian (no netbase) sees it: no protocol names.
-            let result = in_namespaces(&format!(
-                "if [ -e /etc/protocols ]; then mount --bind /dev/null /etc/protocols; fi\nnft -c -f {}",
-                ruleset.display()
-            ));
+            let result = nft_check(&dir);
             assert!(
                 result.status.success(),
                 "{spec}/{host}: nft -c failed:\n{}",
@@ -156,7 +151,13 @@ fn every_node_process_runs_in_a_sandbox_scoring_at_most_one() {
         for (host, dir) in hosts(&out) {
             for unit in units(&dir) {
                 let name = unit.file_name().unwrap().to_str().unwrap();
-                if name.starts_with("deployer-") {
+                // deployer's own units, not Node.js processes: `deployer-*`
+                // and each app's health checks (`APP-health`; a worker's
+                // would be the template `APP-health@`).
+                if name.starts_with("deployer-")
+                    || name.ends_with("-health.service")
+                    || name.ends_with("-health.timer")
+                {
                     continue;
                 }
                 let instance = name.replace("@.service", "@1.service");
@@ -347,13 +348,9 @@ fn overlapping_networks_make_a_ruleset_nft_accepts() {
         "hosts:\n",
         "network:\n  ssh_from: [0.0.0.0/0, 10.0.0.0/8, 2001:db8::/32, 2001:db8:1::/48]\n  private: [10.0.0.0/24, 10.0.0.0/25, 10.0.1.0/24]\nhosts:\n",
     )]);
-    let ruleset = dir.join("etc/deployer/firewall.nft");
-    let text_of = fs::read_to_string(&ruleset).unwrap();
-    assert!(text_of.contains("elements = { 10.0.0.0/23 }"), "{text_of}");
-    let result = in_namespaces(&format!(
-        "if [ -e /etc/protocols ]; then mount --bind /dev/null /etc/protocols; fi\nnft -c -f {}",
-        ruleset.display()
-    ));
+    let rules = fs::read_to_string(dir.join("etc/deployer/firewall.d/hello.nft")).unwrap();
+    assert!(rules.contains("ip saddr { 10.0.0.0/23 } accept"), "{rules}");
+    let result = nft_check(&dir);
     assert!(result.status.success(), "{}", text(&result));
 }
 

@@ -75,10 +75,15 @@ struct Site {
 
 impl Site {
     fn new(domain: &'static str, host: &str, address: &'static str) -> Site {
+        Site::of_app("hello", domain, host, address)
+    }
+
+    /// `app`'s site, whose certificate its host made.
+    fn of_app(app: &str, domain: &'static str, host: &str, address: &'static str) -> Site {
         let ca = tempfile::NamedTempFile::new().unwrap();
         fs::write(
             ca.path(),
-            on(host, "cat /etc/nginx/tls/hello/fullchain.pem"),
+            on(host, &format!("cat /etc/nginx/tls/{app}/fullchain.pem")),
         )
         .unwrap();
         Site {
@@ -983,7 +988,7 @@ fn firewall_and_sshd_changes_cannot_lock_the_operator_out() {
     sabotage(
         "web1",
         "firewall",
-        "/etc/deployer/firewall.nft",
+        "/etc/deployer/firewall.d/hello.nft",
         "dport 9999",
         "nft add table inet sabotage && nft add chain inet sabotage input '{ type filter hook input priority -10; }' && nft add rule inet sabotage input tcp dport 22 ct state new drop",
         "nft delete table inet sabotage 2>/dev/null || true",
@@ -999,7 +1004,7 @@ fn firewall_and_sshd_changes_cannot_lock_the_operator_out() {
     );
     let before = on(
         "web1",
-        "sha256sum /etc/deployer/firewall.nft /etc/ssh/sshd_config.d/00-deployer.conf",
+        "sha256sum /etc/deployer/firewall.nft /etc/deployer/firewall.d/hello.nft /etc/ssh/sshd_config.d/00-deployer.conf",
     );
     let breaking = [
         good.replace(
@@ -1025,7 +1030,7 @@ fn firewall_and_sshd_changes_cannot_lock_the_operator_out() {
         assert_eq!(
             on(
                 "web1",
-                "sha256sum /etc/deployer/firewall.nft /etc/ssh/sshd_config.d/00-deployer.conf"
+                "sha256sum /etc/deployer/firewall.nft /etc/deployer/firewall.d/hello.nft /etc/ssh/sshd_config.d/00-deployer.conf"
             ),
             before,
             "the previous files are back"
@@ -2094,4 +2099,166 @@ fn a_host_that_already_runs_things_keeps_them() {
     assert!(on("web1", "nft list tables").contains("table ip dockerish"));
     let plan = deployer(&["plan", "-f", spec_arg, "--lab", "--detailed-exitcode"]);
     assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+}
+
+/// A second app, from a spec of its own, for web1: a copy of the example
+/// app named `name` on `port`, answering `domain`, alerting to the lab's
+/// webhook.
+fn second_app_yaml(dir: &Path, name: &str, port: u16, domain: &str) -> String {
+    format!(
+        "app:\n  name: {name}\n  source: {}\n  start: node server.js\n  port: {port}\n  instances: 1\n  health:\n    path: /healthz\n\
+         runtime:\n  node:\n    source: distro\ndomain: {domain}\ntls:\n  mode: self-signed\n\
+         monitoring:\n  webhook: {}\nhosts:\n  - name: web1\n    address: 198.18.0.10\n",
+        app_copy(dir),
+        Webhook::URL
+    )
+}
+
+/// Two apps from two specs share web1 through one nginx, each on its own
+/// name, each alerted about its own units (and both about nginx); a third
+/// spec wanting a name and a port already taken is refused; destroying
+/// one leaves the other serving and converged.
+#[test]
+fn two_apps_share_a_host_and_one_leaves_without_the_other_noticing() {
+    let dir = TempDir::new().unwrap();
+    let hello = dir.path().join("hello.yaml");
+    let notes = dir.path().join("notes.yaml");
+    let clash = dir.path().join("clash.yaml");
+    let hello_dir = dir.path().join("hello");
+    let notes_dir = dir.path().join("notes");
+    let clash_dir = dir.path().join("clash");
+    for d in [&hello_dir, &notes_dir, &clash_dir] {
+        fs::create_dir(d).unwrap();
+    }
+    fs::write(
+        &hello,
+        hello_yaml(&hello_dir, "").replace(
+            "\nhosts:\n",
+            &format!("\nmonitoring:\n  webhook: {}\nhosts:\n", Webhook::URL),
+        ),
+    )
+    .unwrap();
+    fs::write(
+        &notes,
+        second_app_yaml(&notes_dir, "notes", 4000, "notes.lab.test"),
+    )
+    .unwrap();
+    fs::write(
+        &clash,
+        second_app_yaml(&clash_dir, "clash", 3000, "hello.lab.test"),
+    )
+    .unwrap();
+    let [hello, notes, clash] = [&hello, &notes, &clash].map(|p| p.to_str().unwrap().to_string());
+    let (_lab, _) = Lab::up(&hello);
+    let webhook = Webhook::listen();
+    let converged = |spec: &str| {
+        let plan = deployer(&["plan", "-f", spec, "--lab", "--detailed-exitcode"]);
+        assert_eq!(plan.status.code(), Some(0), "{spec}: {}", text(&plan));
+    };
+
+    must(
+        deployer(&["apply", "-f", &hello, "--lab", "--yes"]),
+        "hello",
+    );
+    let planned = must(deployer(&["plan", "-f", &notes, "--lab"]), "notes' plan");
+    assert!(
+        planned.contains("= found: app `hello`: deployed here too, from another spec"),
+        "{planned}"
+    );
+    must(
+        deployer(&["apply", "-f", &notes, "--lab", "--yes"]),
+        "notes",
+    );
+    converged(&hello);
+    converged(&notes);
+    let hello_site = Site::new("hello.lab.test", "web1", "198.18.0.10");
+    let notes_site = Site::of_app("notes", "notes.lab.test", "web1", "198.18.0.10");
+    assert!(
+        hello_site.get("/").starts_with("hello from"),
+        "{}",
+        hello_site.get("/")
+    );
+    assert!(
+        notes_site.get("/").contains(" port 4000 "),
+        "{}",
+        notes_site.get("/")
+    );
+    assert_eq!(
+        on(
+            "web1",
+            "ls /etc/deployer/firewall.d /etc/nginx/deployer | sort | grep -v '^$' | grep -v ':$'"
+        )
+        .trim(),
+        "hello.conf\nhello.nft\nnotes.conf\nnotes.nft"
+    );
+
+    // Each app hears about its own units; both about the host's.
+    on(
+        "web1",
+        "/usr/local/lib/deployer/alert failed notes@4000.service 'a test' && /usr/local/lib/deployer/alert failed nginx.service 'a test'",
+    );
+    wait_until(Duration::from_secs(10), "three alerts", || {
+        webhook.alerts().len() >= 3
+    });
+    let mut heard: Vec<String> = webhook
+        .alerts()
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {}",
+                a["app"].as_str().unwrap(),
+                a["unit"].as_str().unwrap()
+            )
+        })
+        .collect();
+    heard.sort();
+    assert_eq!(
+        heard,
+        [
+            "hello nginx.service",
+            "notes nginx.service",
+            "notes notes@4000.service"
+        ]
+    );
+
+    // A third app wanting hello's name and port is refused, naming both.
+    assert_says(
+        &deployer(&["plan", "-f", &clash, "--lab"]),
+        1,
+        &[
+            "web1: app `clash` cannot share this host with app `hello`: the name hello.lab.test is app `hello`'s on this host already",
+            "web1: app `clash` cannot share this host with app `hello`: port tcp/3000 is taken by app `hello` on this host",
+        ],
+    );
+
+    // notes leaves; hello neither changes nor stops answering.
+    let before = started("web1", "hello@3000.service nginx.service");
+    let (_, answered, failed) = under_requests(&hello_site, || {
+        must(
+            deployer(&["destroy", "-f", &notes, "--lab", "--yes"]),
+            "destroy notes",
+        )
+    });
+    assert!(answered > 5, "only {answered} requests went through");
+    assert_eq!(failed, Vec::<String>::new());
+    assert_eq!(
+        started("web1", "hello@3000.service nginx.service"),
+        before,
+        "nothing of hello's restarted"
+    );
+    assert_eq!(notes_site.get("/"), "", "notes is gone");
+    assert!(hello_site.get("/").starts_with("hello from"));
+    assert_eq!(
+        on("web1", "ls /etc/deployer/firewall.d /etc/nginx/deployer /var/lib/deployer/claims | sort | grep -v '^$' | grep -v ':$'").trim(),
+        "hello.conf\nhello.json\nhello.nft"
+    );
+    assert!(
+        on(
+            "web1",
+            "systemctl list-units --all --plain --no-legend 'notes*'"
+        )
+        .trim()
+        .is_empty()
+    );
+    converged(&hello);
 }

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use crate::claims::Claims;
 use crate::resource::facts::Listening;
 use crate::spec::{Forward, Host, Proto, Role, Spec};
 
@@ -57,6 +58,18 @@ impl Exposure {
             forward_dropped: spec.firewall.forward == Forward::Drop,
             unchecked: false,
         }
+    }
+
+    /// Also expects what other apps deployed on the host claim.
+    pub fn sharing_with(mut self, others: &[Claims]) -> Exposure {
+        for port in others.iter().flat_map(|o| &o.ports) {
+            let (proto, number) = port.split_once('/').unwrap_or(("tcp", port));
+            let proto = if proto == "udp" { "udp" } else { "tcp" };
+            if let Ok(number) = number.parse() {
+                self.public.push((proto, number));
+            }
+        }
+        self
     }
 
     /// Reports nothing.

@@ -149,7 +149,7 @@ pub fn prepare(
                 .position(|(h, _, _)| h.name == host.name)
                 .expect("connected"),
         );
-        let found = survey::findings(spec, host, &survey);
+        let found = survey::findings(spec, host, &cores, &survey);
         let mut resources = desired(&renderer, loaded, host, &cores, &found.existing)?;
         for resource in &mut resources {
             if let (Resource::Release(release), Some(shipped)) = (resource, &shipped) {
@@ -164,7 +164,7 @@ pub fn prepare(
             desired: Desired {
                 resources,
                 guard: LockoutGuard::new(spec, &reach.state_dir),
-                exposure: Exposure::new(spec, host),
+                exposure: Exposure::new(spec, host).sharing_with(&found.existing.other_apps),
                 app: spec.app.name.clone(),
                 removal: Some(Removal::edit(spec, host, &cores)),
                 found: found.notes,

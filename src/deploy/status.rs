@@ -13,7 +13,7 @@ use super::Reach;
 use super::hosts::{self, Outcome, run_parallel};
 use super::prepare::desired;
 use crate::dialect::shell::quote;
-use crate::layout::{AssumedCores, Paths, unit_patterns};
+use crate::layout::{AssumedCores, Paths, health_service, unit_patterns};
 use crate::protocol::{self, Tag};
 use crate::render::Renderer;
 use crate::resource::Resource;
@@ -118,7 +118,7 @@ for unit in $(systemctl list-units --all --plain --no-legend --type=service,time
   printf '\n'
 done
 printf '{release}\t%s\n' "$(readlink {current} 2>/dev/null || true)"
-for file in {health}/*; do [ -f "$file" ] && printf '{health_tag}\t%s\t%s\n' "${{file##*/}}" "$(cat "$file")"; done
+for file in {app_health}; do [ -f "$file" ] && printf '{health_tag}\t%s\t%s\n' "${{file##*/}}" "$(cat "$file")"; done
 if [ -f {cert} ]; then
   end=$(openssl x509 -enddate -noout -in {cert} | cut -d= -f2)
   printf '{certificate}\t%s\t%s\n' "$(date -u -d "$end" +%s)" "$(date -u -d "$end" +%Y-%m-%d)"
@@ -127,6 +127,10 @@ if nft list table inet deployer >/dev/null 2>&1; then printf '{firewall}\t1\n'; 
 printf '{clock}\t%s\n' "$(date -u +%s)"
 "#,
         current = quote(&paths.current),
+        // Only this app's units' counts: other apps on the host have theirs.
+        app_health = unit_patterns(&loaded.spec.app.name)
+            .map(|p| format!("{health}/{}*", quote(p.trim_end_matches('*'))))
+            .join(" "),
         unit = Tag::Unit,
         release = Tag::Current,
         health_tag = Tag::Health,
@@ -204,8 +208,16 @@ fn problems(loaded: &Loaded, lb: bool, status: &HostStatus) -> Vec<String> {
     if !status.firewall_loaded {
         problems.push("the firewall is not loaded".to_string());
     }
+    let health = health_service(&loaded.spec.app.name);
     for unit in &status.units {
-        if unit.active != "active" {
+        // The health checks' unit runs on its timer: between rounds it is
+        // inactive, and only a failed round is a problem.
+        let fine = if unit.name == health {
+            unit.active != "failed"
+        } else {
+            unit.active == "active"
+        };
+        if !fine {
             problems.push(format!("{} is {}", unit.name, unit.active));
         }
         if let Some(n) = unit.failed_checks.filter(|n| *n > 0) {

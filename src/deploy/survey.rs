@@ -8,8 +8,10 @@ use anyhow::{Context as _, Result, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
+use crate::claims::{self, Claims};
 use crate::dialect::shell::quote;
 use crate::dialect::terminal::shown;
+use crate::layout::{self, CoreCounts};
 use crate::protocol::{self, Tag};
 use crate::render::context::Existing;
 use crate::resource::owned;
@@ -36,7 +38,19 @@ pub struct Survey {
     /// nftables tables that are not deployer's, as `family name`.
     pub tables: Vec<String>,
     /// Apps with a manifest on the host.
-    pub apps: Vec<String>,
+    pub apps: Vec<App>,
+}
+
+/// An app deployer keeps a manifest for on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct App {
+    pub name: String,
+    /// Its manifest lists units: it is deployed, not only data a destroy
+    /// kept.
+    pub deployed: bool,
+    /// What it claims of the host; `None` when deployed by a deployer that
+    /// did not record claims.
+    pub claims: Option<Claims>,
 }
 
 /// The survey, as one script. The placeholder is Debian's `default` site,
@@ -71,7 +85,13 @@ if command -v nft >/dev/null; then
   done
 fi
 for manifest in {owned}*; do
-  [ -f "$manifest" ] && printf '{app}%s\n' "${{manifest##*/}}"
+  [ -f "$manifest" ] || continue
+  app=${{manifest##*/}}
+  # A manifest that lists no unit is what a destroy kept (data).
+  if grep -q '^service'$'\t' "$manifest"; then units=1; else units=0; fi
+  claims={claims}/$app.json
+  if [ -f "$claims" ]; then claimed=$(base64 -w0 <"$claims"); else claimed=; fi
+  printf '{app}%s\t%s\t%s\n' "$app" "$units" "$claimed"
 done
 exit 0
 "#,
@@ -80,6 +100,7 @@ exit 0
         manager = tag(Tag::Manager),
         table = tag(Tag::Table),
         app = tag(Tag::App),
+        claims = quote(layout::CLAIMS),
     )
 }
 
@@ -111,7 +132,27 @@ pub fn parse(host: &str, output: &str) -> Result<Survey> {
             }
             (Tag::Manager, [name]) => survey.managers.push(name.to_string()),
             (Tag::Table, [table]) => survey.tables.push(table.to_string()),
-            (Tag::App, [name]) => survey.apps.push(name.to_string()),
+            (Tag::App, [name, units, claims]) => {
+                let claims = if claims.is_empty() {
+                    None
+                } else {
+                    let json = BASE64.decode(claims).with_context(|| {
+                        format!("{host}: the claims of app {} are not base64", shown(name))
+                    })?;
+                    Some(serde_json::from_slice(&json).with_context(|| {
+                        format!(
+                            "{host}: {}/{}.json is not what deployer writes there",
+                            layout::CLAIMS,
+                            shown(name)
+                        )
+                    })?)
+                };
+                survey.apps.push(App {
+                    name: name.to_string(),
+                    deployed: *units == "1",
+                    claims,
+                });
+            }
             _ => bail!(
                 "{host}: unexpected survey line {}",
                 shown(&record.fields.join("\t"))
@@ -133,7 +174,7 @@ pub struct Findings {
     pub refusals: Vec<String>,
 }
 
-pub fn findings(spec: &Spec, host: &Host, survey: &Survey) -> Findings {
+pub fn findings(spec: &Spec, host: &Host, cores: &dyn CoreCounts, survey: &Survey) -> Findings {
     let mut found = Findings::default();
     let serves = host.has(Role::Lb);
     for site in &survey.sites {
@@ -194,13 +235,31 @@ pub fn findings(spec: &Spec, host: &Host, survey: &Survey) -> Findings {
             }
         ));
     }
-    for other in survey.apps.iter().filter(|a| **a != spec.app.name) {
-        found.refusals.push(format!(
-            "deployer already runs the app `{}` here, from another spec: one app per host for now, as the two would share nginx.conf, the firewall and the host's settings. \
-             Put this app on another host; or, if `{}` is this app under its former name, set app.name back, run `deployer destroy`, and rename it again",
-            shown(other),
-            shown(other)
-        ));
+    let mine = claims::of(spec, host, cores);
+    for other in survey.apps.iter().filter(|a| a.name != spec.app.name) {
+        let name = format!("`{}`", shown(&other.name));
+        match &other.claims {
+            Some(theirs) => {
+                let conflicts = claims::conflicts(&mine, theirs);
+                if conflicts.is_empty() {
+                    found.notes.push(format!(
+                        "app {name}: deployed here too, from another spec; nginx.conf, the firewall and the host's settings serve both"
+                    ));
+                    found.existing.other_apps.push(theirs.clone());
+                } else {
+                    let mine = shown(&spec.app.name);
+                    found.refusals.extend(conflicts.into_iter().map(|why| {
+                        format!("app `{mine}` cannot share this host with app {name}: {why}")
+                    }));
+                }
+            }
+            None if other.deployed => found.refusals.push(format!(
+                "deployer runs the app {name} here, deployed before deployer recorded what apps claim of a host: apply {name} again from its spec first, so that both can share the host"
+            )),
+            None => found.notes.push(format!(
+                "app {name}: only its data is left here (destroyed without --purge)"
+            )),
+        }
     }
     found
 }
@@ -213,7 +272,7 @@ mod tests {
     fn a_survey_reads_back() {
         let path = BASE64.encode("/etc/nginx/sites-enabled/blog");
         let output = format!(
-            "cores\t4\nsite\t{path}\t0\t1\nmanager\tufw\ntable\tip nat\napp\tshop\nchatter\n"
+            "cores\t4\nsite\t{path}\t0\t1\nmanager\tufw\ntable\tip nat\napp\tshop\t1\t\nchatter\n"
         );
         assert_eq!(
             parse("web1", &output).unwrap(),
@@ -226,12 +285,18 @@ mod tests {
                 }],
                 managers: vec!["ufw".into()],
                 tables: vec!["ip nat".into()],
-                apps: vec!["shop".into()],
+                apps: vec![App {
+                    name: "shop".into(),
+                    deployed: true,
+                    claims: None
+                }],
             }
         );
         assert!(parse("web1", "site\tnot base64!\t0\t0\ncores\t1\n").is_err());
         assert!(parse("web1", "").is_err());
     }
+
+    const ONE_CORE: layout::AssumedCores = layout::AssumedCores(1);
 
     fn spec(extra: serde_json::Value) -> Spec {
         let mut spec = serde_json::json!({
@@ -264,7 +329,7 @@ mod tests {
             ..Survey::default()
         };
         let included = spec(serde_json::json!({}));
-        let found = findings(&included, &included.hosts[0], &survey);
+        let found = findings(&included, &included.hosts[0], &ONE_CORE, &survey);
         assert_eq!(
             found.existing.nginx_sites,
             ["/etc/nginx/sites-enabled/blog"]
@@ -276,26 +341,74 @@ mod tests {
         );
 
         let ignored = spec(serde_json::json!({"nginx": {"other_sites": "ignore"}}));
-        let found = findings(&ignored, &ignored.hosts[0], &survey);
+        let found = findings(&ignored, &ignored.hosts[0], &ONE_CORE, &survey);
         assert!(found.existing.nginx_sites.is_empty() && found.refusals.is_empty());
         assert_eq!(found.notes.len(), 3);
     }
 
     #[test]
-    fn other_firewalls_and_apps_stop_the_plan_tables_do_not() {
+    fn other_firewalls_stop_the_plan_tables_do_not() {
         let survey = Survey {
             cores: 1,
             managers: vec!["ufw".into()],
             tables: vec!["ip nat".into(), "ip filter".into()],
-            apps: vec!["shop".into(), "blog".into()],
             ..Survey::default()
         };
         let spec = spec(serde_json::json!({}));
-        let found = findings(&spec, &spec.hosts[0], &survey);
-        assert_eq!(found.refusals.len(), 2, "{:?}", found.refusals);
+        let found = findings(&spec, &spec.hosts[0], &ONE_CORE, &survey);
+        assert_eq!(found.refusals.len(), 1, "{:?}", found.refusals);
         assert!(found.refusals[0].contains("ufw disable"));
-        assert!(found.refusals[1].contains("`blog`"));
         assert_eq!(found.notes.len(), 2);
         assert!(found.notes[0].contains("not what it forwards"));
+    }
+
+    #[test]
+    fn other_apps_share_the_host_unless_they_conflict() {
+        let blog_spec = spec(serde_json::json!({
+            "app": {"name": "blog", "start": "node server.js", "port": 4000},
+            "domain": "blog.example.com",
+            "tls": {"mode": "self-signed"},
+        }));
+        let blog = claims::of(&blog_spec, &blog_spec.hosts[0], &ONE_CORE);
+        let survey = |apps: Vec<App>| Survey {
+            cores: 1,
+            apps,
+            ..Survey::default()
+        };
+        let app = |name: &str, deployed: bool, claims: Option<Claims>| App {
+            name: name.into(),
+            deployed,
+            claims,
+        };
+        let shop =
+            spec(serde_json::json!({"domain": "shop.example.com", "tls": {"mode": "self-signed"}}));
+        let found = findings(
+            &shop,
+            &shop.hosts[0],
+            &ONE_CORE,
+            &survey(vec![
+                app("shop", true, None),
+                app("blog", true, Some(blog.clone())),
+                app("old", false, None),
+            ]),
+        );
+        assert_eq!(found.refusals, Vec::<String>::new());
+        assert_eq!(found.existing.other_apps, std::slice::from_ref(&blog));
+        assert_eq!(found.notes.len(), 2, "{:?}", found.notes);
+
+        let clash =
+            spec(serde_json::json!({"domain": "blog.example.com", "tls": {"mode": "self-signed"}}));
+        let found = findings(
+            &clash,
+            &clash.hosts[0],
+            &ONE_CORE,
+            &survey(vec![
+                app("blog", true, Some(blog)),
+                app("older", true, None),
+            ]),
+        );
+        assert_eq!(found.refusals.len(), 2, "{:?}", found.refusals);
+        assert!(found.refusals[0].contains("blog.example.com is app `blog`'s"));
+        assert!(found.refusals[1].contains("apply `older` again"));
     }
 }

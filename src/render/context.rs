@@ -8,12 +8,14 @@ use std::net::{IpAddr, SocketAddr};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 
+use crate::claims::{self, Claims, Site};
 use crate::dialect;
 use crate::features::{self, Conditional, acme::AcmeView, node::Nodesource};
 use crate::layout::{self, CoreCounts, Paths, Units};
 use crate::release::{self, Release};
 use crate::spec::{
     Cidr, Host, Loaded, NodeSource, ProcessManager, REDIS_URL, Role, SecretValues, Spec, TlsMode,
+    TlsProfile,
 };
 
 #[derive(Debug, Serialize)]
@@ -52,14 +54,32 @@ pub struct Context<'a> {
     pub release: Option<Release>,
     /// What was on the host before deployer that its files make room for.
     pub existing: &'a Existing,
+    /// What nginx.conf sets for every site on the host.
+    pub nginx: NginxView,
+    /// What this app claims of the host, for the apps deployed after it.
+    pub claims: Claims,
 }
 
 /// What deployer found on a host and keeps working there: the nginx sites
-/// its nginx.conf includes after the app's (full paths). Empty when
-/// rendering without hosts.
+/// its nginx.conf includes after the app's (full paths), and the claims of
+/// the other apps deployed there. Empty when rendering without hosts.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Existing {
     pub nginx_sites: Vec<String>,
+    pub other_apps: Vec<Claims>,
+}
+
+/// What nginx.conf sets for every site on the host: this app's and the
+/// other apps' deployed there.
+#[derive(Debug, Serialize)]
+pub struct NginxView {
+    /// Some site serves HTTPS, with this profile (apps on one host agree).
+    pub tls_profile: Option<TlsProfile>,
+    /// Some site has names: a default server refuses the others.
+    pub catch_all: bool,
+    /// `server_names_hash_bucket_size` when nginx's default (64 on x86_64)
+    /// cannot hold the longest name of any site.
+    pub names_bucket: Option<usize>,
 }
 
 #[derive(Debug, Serialize)]
@@ -129,9 +149,6 @@ pub struct TlsView {
     pub mode: TlsMode,
     /// `server_name` values; `_` (any) without a domain.
     pub server_names: Vec<String>,
-    /// `server_names_hash_bucket_size` when nginx's default (64 on x86_64)
-    /// cannot hold the longest name.
-    pub server_names_bucket: Option<usize>,
     /// Only real CA chains carry OCSP responders.
     pub stapling: bool,
     /// `tls.mode: files`: the operator's chain and key, as PEM.
@@ -234,8 +251,26 @@ pub fn build<'a>(
         release,
         units,
         paths,
+        nginx: nginx_view(spec, existing),
+        claims: claims::of(spec, host, cores),
         spec,
         existing,
+    }
+}
+
+fn nginx_view(spec: &Spec, existing: &Existing) -> NginxView {
+    let mine = Site {
+        names: spec.site_names(),
+        tls: (spec.tls_mode() != TlsMode::Off).then_some(spec.tls.profile),
+    };
+    let sites: Vec<&Site> = std::iter::once(&mine)
+        .chain(existing.other_apps.iter().filter_map(|o| o.site.as_ref()))
+        .collect();
+    let names: Vec<String> = sites.iter().flat_map(|s| s.names.clone()).collect();
+    NginxView {
+        tls_profile: sites.iter().find_map(|s| s.tls),
+        catch_all: !names.is_empty(),
+        names_bucket: names_bucket(&names),
     }
 }
 
@@ -419,7 +454,6 @@ fn tls_view(loaded: &Loaded, host: &Host, paths: &Paths) -> TlsView {
     TlsView {
         enabled: mode != TlsMode::Off,
         mode,
-        server_names_bucket: names_bucket(&server_names),
         server_names,
         stapling: matches!(mode, TlsMode::Acme | TlsMode::Files),
         chain: provided.map(|c| c.chain.clone()),

@@ -94,6 +94,9 @@ pub struct Facts {
     pub owned_secret: HashSet<String>,
     /// Such files whose original (from before deployer's) is kept.
     pub owned_with_original: HashSet<String>,
+    /// Entries of the manifest that another app's manifest lists too, as
+    /// `KIND TARGET`: they stay for that app.
+    pub shared: HashSet<String>,
     /// Directories of the manifest: the names each holds.
     pub children: HashMap<String, Vec<String>>,
     /// Paths commands made: whether anything is there.
@@ -400,6 +403,9 @@ fn parse_line(facts: &mut Facts, line: &str, resources: &[Resource]) -> Result<(
             if flag(original)? {
                 facts.owned_with_original.insert(target.to_string());
             }
+        }
+        (Tag::Shared, [kind, target]) => {
+            facts.shared.insert(format!("{kind} {target}"));
         }
         (Tag::Children, [dir, names]) => {
             facts

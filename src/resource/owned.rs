@@ -226,7 +226,10 @@ pub fn parse(text: &str) -> Result<Vec<Owned>> {
 /// The facts of what the manifest lists and `resources` no longer make:
 /// bash, after the facts script's helpers. Every such entry gets an
 /// [`Tag::Owned`] record (its secrecy, whether an original waits to be put
-/// back), then the facts of its kind.
+/// back), then the facts of its kind. An entry that another app's manifest
+/// lists too (nginx.conf, the firewall, `/opt/nodejs`) gets a
+/// [`Tag::Shared`] record instead: it leaves this app's manifest and stays
+/// on the host.
 pub fn facts_script(resources: &[Resource], state_dir: &str, app: &str) -> String {
     let manifest = manifest_path(state_dir, app);
     let desired: Vec<String> = entries(resources)
@@ -236,9 +239,19 @@ pub fn facts_script(resources: &[Resource], state_dir: &str, app: &str) -> Strin
     format!(
         r#"pathfact {file} {manifest} 0
 declare -A desired=({desired})
+# What another app's manifest lists stays while that app needs it.
+declare -A shared=()
+for other in {owned_dir}*; do
+  [ -f "$other" ] && [ "$other" != {manifest} ] || continue
+  while IFS=$TAB read -r kind target _; do shared["$kind $target"]=1; done <"$other"
+done
 if [ -f {manifest} ]; then
   while IFS=$TAB read -r kind target secret _; do
     [ -z "${{desired["$kind $target"]+1}}" ] || continue
+    if [ -n "${{shared["$kind $target"]+1}}" ]; then
+      printf '{shared_tag}\t%s\t%s\n' "$kind" "$target"
+      continue
+    fi
     if [ -e {originals}"$target" ]; then original=1; else original=0; fi
     printf '{owned}\t%s\t%s\t%s\t%s\n' "$kind" "$target" "$secret" "$original"
     case $kind in
@@ -259,9 +272,11 @@ fi
         file = Tag::File,
         dir = Tag::Dir,
         owned = Tag::Owned,
+        shared_tag = Tag::Shared,
         children = Tag::Children,
         exists = Tag::Exists,
         manifest = quote(&manifest),
+        owned_dir = quote(&manifest_path(state_dir, "")),
         originals = quote(&original_path(state_dir, "")),
         desired = desired.join(" "),
     )
@@ -404,6 +419,11 @@ pub fn prune(
     let undeclared: Vec<&Owned> = old
         .iter()
         .filter(|o| !desired_ids.contains(&o.id))
+        .filter(|o| {
+            !facts
+                .shared
+                .contains(&format!("{} {}", o.id.kind, o.id.target))
+        })
         .collect();
 
     let mut removed: Vec<&Owned> = Vec::new();

@@ -81,3 +81,26 @@ pub fn systemd_verify(host_dir: &Path) -> std::process::Output {
         units.join(" ")
     ))
 }
+
+/// `nft -c` of a host's ruleset as it loads: the policy with every app's
+/// rules it includes (read from the render, not from this machine's /etc),
+/// as a minimal Debian (no netbase) sees it: no protocol names.
+pub fn nft_check(host_dir: &Path) -> std::process::Output {
+    let etc = host_dir.join("etc/deployer");
+    let policy = fs::read_to_string(etc.join("firewall.nft"))
+        .unwrap()
+        .replace(
+            "/etc/deployer/firewall.d/",
+            &format!("{}/firewall.d/", etc.display()),
+        );
+    assert!(
+        policy.contains(&format!("include \"{}/firewall.d/*.nft\"", etc.display())),
+        "the rules are included from the render: {policy}"
+    );
+    let staged = tempfile::NamedTempFile::new().unwrap();
+    fs::write(staged.path(), policy).unwrap();
+    in_namespaces(&format!(
+        "if [ -e /etc/protocols ]; then mount --bind /dev/null /etc/protocols; fi\nnft -c -f {}",
+        staged.path().display()
+    ))
+}
