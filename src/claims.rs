@@ -10,9 +10,10 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::layout::{self, CoreCounts};
+use crate::dialect::terminal::shown;
+use crate::layout::{self, CoreCounts, Units};
 use crate::spec::{
-    ACME_PEER_PORT, Forward, Host, NodeSource, Proto, Role, Spec, TlsMode, TlsProfile,
+    ACME_PEER_PORT, Forward, Host, NodeSource, OtherSites, Proto, Role, Spec, TlsMode, TlsProfile,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +24,13 @@ pub struct Claims {
     pub site: Option<Site>,
     /// Ports the app listens on or opens here: `tcp/3000`.
     pub ports: BTreeSet<String>,
+    /// Those of them open to the public (nginx's on a load balancer,
+    /// `firewall.open`), which the exposure report expects.
+    #[serde(default)]
+    pub public: BTreeSet<String>,
+    /// The unit files it writes: `shop@.service`, `shop-api@.service`.
+    #[serde(default)]
+    pub units: BTreeSet<String>,
     /// The Node.js this host runs for the app (app and worker hosts):
     /// `official 24`, `nodesource 22`, `distro`.
     pub node: Option<String>,
@@ -37,6 +45,9 @@ pub struct Policy {
     pub ssh_from: BTreeSet<String>,
     pub allow_users: BTreeSet<String>,
     pub forward: Forward,
+    /// Which nginx sites found on the host nginx.conf includes.
+    #[serde(default)]
+    pub other_sites: OtherSites,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,13 +76,28 @@ pub fn of(spec: &Spec, host: &Host, cores: &dyn CoreCounts) -> Claims {
             ports.insert(format!("tcp/{ACME_PEER_PORT}"));
         }
     }
+    let mut public = BTreeSet::new();
+    if lb {
+        public.extend(["tcp/80".to_string(), "tcp/443".to_string()]);
+    }
     for open in &spec.firewall.open {
         let proto = match open.proto {
             Proto::Tcp => "tcp",
             Proto::Udp => "udp",
         };
         ports.insert(format!("{proto}/{}", open.port));
+        public.insert(format!("{proto}/{}", open.port));
     }
+    let names = Units::new(spec, host, cores);
+    let units = [
+        names.web_template,
+        names.pm2,
+        names.health_service,
+        names.health_timer,
+    ]
+    .into_iter()
+    .chain(names.workers.into_iter().map(|w| w.template))
+    .collect();
     let node = &spec.runtime.node;
     Claims {
         app: spec.app.name.clone(),
@@ -85,12 +111,15 @@ pub fn of(spec: &Spec, host: &Host, cores: &dyn CoreCounts) -> Claims {
                 .collect(),
             allow_users: spec.ssh.allow_users.iter().cloned().collect(),
             forward: spec.firewall.forward,
+            other_sites: spec.nginx.other_sites,
         },
         site: lb.then(|| Site {
             names: spec.site_names(),
             tls: (spec.tls_mode() != TlsMode::Off).then_some(spec.tls.profile),
         }),
         ports,
+        public,
+        units,
         node: (host.has(Role::App) || host.has(Role::Worker)).then(|| match node.source {
             NodeSource::Official => format!("official {}", node.version),
             NodeSource::Nodesource => format!("nodesource {}", node.version),
@@ -103,7 +132,8 @@ pub fn of(spec: &Spec, host: &Host, cores: &dyn CoreCounts) -> Claims {
 /// Why `mine` cannot share a host with `other`'s app: one line per
 /// conflict, naming the key and the other app.
 pub fn conflicts(mine: &Claims, other: &Claims) -> Vec<String> {
-    let them = format!("app `{}`", other.app);
+    // The other app's claims come from the host: shown escaped.
+    let them = format!("app `{}`", shown(&other.app));
     let mut found = Vec::new();
     let policy = |key: &str, here: String, there: String| {
         format!(
@@ -132,6 +162,13 @@ pub fn conflicts(mine: &Claims, other: &Claims) -> Vec<String> {
             list(&b.allow_users),
         ));
     }
+    if a.other_sites != b.other_sites {
+        found.push(format!(
+            "nginx.other_sites is {} in this spec and {} for {them}, deployed here too: nginx.conf either includes the sites found on the host or not, for every app on it",
+            format!("{:?}", a.other_sites).to_lowercase(),
+            format!("{:?}", b.other_sites).to_lowercase(),
+        ));
+    }
     if a.forward != b.forward {
         found.push(policy(
             "firewall.forward",
@@ -148,7 +185,10 @@ pub fn conflicts(mine: &Claims, other: &Claims) -> Vec<String> {
             ));
         }
         for name in a.names.iter().filter(|n| b.names.contains(n)) {
-            found.push(format!("the name {name} is {them}'s on this host already"));
+            found.push(format!(
+                "the name {} is {them}'s on this host already",
+                shown(name)
+            ));
         }
         if let (Some(x), Some(y)) = (a.tls, b.tls)
             && x != y
@@ -161,16 +201,30 @@ pub fn conflicts(mine: &Claims, other: &Claims) -> Vec<String> {
         }
     }
     for port in mine.ports.intersection(&other.ports) {
-        found.push(format!("port {port} is taken by {them} on this host"));
+        found.push(format!(
+            "port {} is taken by {them} on this host",
+            shown(port)
+        ));
+    }
+    for unit in mine.units.intersection(&other.units) {
+        found.push(format!(
+            "both would write the unit {}: {them}'s names are this app's (an app named after another's worker, or the reverse)",
+            shown(unit)
+        ));
     }
     if let (Some(x), Some(y)) = (&mine.node, &other.node)
         && x != y
     {
         found.push(format!(
-            "runtime.node gives Node.js `{x}` and {them} runs `{y}` here: a host has one Node.js (/usr/local/bin/node), so both specs must say the same"
+            "runtime.node gives Node.js `{x}` and {them} runs `{}` here: a host has one Node.js (/usr/local/bin/node), so both specs must say the same",
+            shown(y)
         ));
     }
-    for what in mine.only_one.intersection(&other.only_one) {
+    for what in mine
+        .only_one
+        .intersection(&other.only_one)
+        .map(|w| shown(w))
+    {
         found.push(format!(
             "{what}: {them} has it on this host already, and only one app per host may (for now)"
         ));
@@ -182,7 +236,14 @@ fn list(items: &BTreeSet<String>) -> String {
     if items.is_empty() {
         "empty".into()
     } else {
-        format!("[{}]", items.iter().cloned().collect::<Vec<_>>().join(", "))
+        format!(
+            "[{}]",
+            items
+                .iter()
+                .map(|i| shown(i))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     }
 }
 

@@ -10,6 +10,7 @@ pub mod features;
 pub mod lab;
 pub mod layout;
 pub mod plan;
+pub mod platform;
 pub mod playbook;
 pub mod protocol;
 pub mod release;

@@ -49,6 +49,10 @@ pub enum Tag {
     Exists,
     /// Survey: the host's core count.
     Cores,
+    /// Survey: the host's system, as /etc/os-release's `ID` and `VERSION_ID`.
+    Os,
+    /// Survey: what `nginx -v` says, when nginx is installed.
+    Nginx,
     /// Survey: an nginx site that was not deployer's (base64 path), whether
     /// it is Debian's untouched placeholder, whether it claims a
     /// `default_server` (`1`/`0`).
@@ -79,7 +83,7 @@ pub enum Tag {
     Clock,
 }
 
-const TAGS: [Tag; 30] = [
+const TAGS: [Tag; 32] = [
     Tag::File,
     Tag::Shadowed,
     Tag::Dir,
@@ -97,6 +101,8 @@ const TAGS: [Tag; 30] = [
     Tag::Children,
     Tag::Exists,
     Tag::Cores,
+    Tag::Os,
+    Tag::Nginx,
     Tag::Site,
     Tag::Manager,
     Tag::Table,
@@ -133,6 +139,8 @@ impl Tag {
             Tag::Children => "children",
             Tag::Exists => "exists",
             Tag::Cores => "cores",
+            Tag::Os => "os",
+            Tag::Nginx => "nginx",
             Tag::Site => "site",
             Tag::Manager => "manager",
             Tag::Table => "table",

@@ -469,7 +469,8 @@ fn bash_n(script: &str) -> Result<(), String> {
 fn real_checkers(dir: &Path, loaded: &Loaded, changed: &[String]) -> Result<(), String> {
     let out = dir.join("out");
     let _ = fs::remove_dir_all(&out);
-    deploy::render(loaded, None, 2, &out).map_err(|e| format!("{e:#}"))?;
+    deploy::render(loaded, None, 2, deployer::platform::System::Debian12, &out)
+        .map_err(|e| format!("{e:#}"))?;
     for host in &loaded.spec.hosts {
         let host_dir = out.join(&host.name);
         let touched = |prefix: &str| changed.iter().any(|p| p.starts_with(prefix));

@@ -8,7 +8,8 @@ use std::fs;
 use std::path::Path;
 use std::process::Output;
 
-use common::{SPECS, deployer, files, hosts, mode, render, text};
+use common::{ROOT, SPECS, assert_says, deployer, files, hosts, mode, render, text};
+use tempfile::TempDir;
 
 /// `deployer render -f SPEC --out OUT EXTRA...`
 fn render_to(out: &Path, spec: &str, extra: &[&str]) -> Output {
@@ -263,5 +264,130 @@ fn nodesource_renders_a_verified_source_a_pin_and_the_install() {
             .output()
             .unwrap();
         assert!(parsed.status.success(), "{}\n{script}", text(&parsed));
+    }
+}
+
+/// What differs between the systems deployer supports, as each host's
+/// render shows it: nginx's http2 syntax follows the nginx the system
+/// installs (1.25.1 made it a directive), and unattended-upgrades takes
+/// the system's own security pocket. An unknown system is refused.
+#[test]
+fn each_supported_system_gets_its_own_syntax() {
+    let spec = format!("{ROOT}/examples/hello/deployer.yaml");
+    for (os, directive, origin) in [
+        (
+            "debian-12",
+            false,
+            "origin=Debian,codename=${distro_codename}-security,label=Debian-Security",
+        ),
+        (
+            "debian-13",
+            true,
+            "origin=Debian,codename=${distro_codename}-security,label=Debian-Security",
+        ),
+        (
+            "ubuntu-24.04",
+            false,
+            "origin=Ubuntu,archive=${distro_codename}-security,label=Ubuntu",
+        ),
+        (
+            "ubuntu-26.04",
+            true,
+            "origin=Ubuntu,archive=${distro_codename}-security,label=Ubuntu",
+        ),
+    ] {
+        let out = TempDir::new().unwrap();
+        let result = render_to(out.path(), &spec, &["--os", os]);
+        assert!(result.status.success(), "{os}: {}", text(&result));
+        let web1 = out.path().join("web1");
+        let site = fs::read_to_string(web1.join("etc/nginx/deployer/hello.conf")).unwrap();
+        let main = fs::read_to_string(web1.join("etc/nginx/nginx.conf")).unwrap();
+        if directive {
+            assert!(
+                site.contains("    listen 443 ssl;\n") && site.contains("    http2 on;\n"),
+                "{os}: {site}"
+            );
+            assert!(
+                main.contains("listen 443 ssl default_server;"),
+                "{os}: {main}"
+            );
+            assert!(
+                !site.contains(" http2;") && !main.contains(" http2 "),
+                "{os}"
+            );
+        } else {
+            assert!(
+                site.contains("    listen 443 ssl http2;\n") && !site.contains("http2 on;"),
+                "{os}: {site}"
+            );
+            assert!(
+                main.contains("listen 443 ssl http2 default_server;"),
+                "{os}: {main}"
+            );
+        }
+        let upgrades =
+            fs::read_to_string(web1.join("etc/apt/apt.conf.d/52deployer-unattended-upgrades"))
+                .unwrap();
+        assert!(upgrades.contains(origin), "{os}: {upgrades}");
+        assert_eq!(
+            upgrades.matches("origin=").count(),
+            if os.starts_with("ubuntu") { 1 } else { 2 }
+        );
+    }
+    let out = TempDir::new().unwrap();
+    let refused = render_to(out.path(), &spec, &["--os", "debian-11"]);
+    assert_says(
+        &refused,
+        64,
+        &["debian-12, debian-13, ubuntu-24.04, ubuntu-26.04"],
+    );
+}
+
+/// Every setting nginx.conf gives in `http {}` that nginx refuses twice is
+/// in the list the survey holds found files against.
+#[test]
+fn nginx_conf_settings_are_all_known_to_the_survey() {
+    let repeatable = [
+        "include",
+        "access_log",
+        "proxy_hide_header",
+        "map",
+        "log_format",
+        "server",
+    ];
+    let mut seen = Vec::new();
+    for (spec, path) in SPECS {
+        let out = render(path);
+        for (host, dir) in hosts(&out) {
+            let Ok(conf) = fs::read_to_string(dir.join("etc/nginx/nginx.conf")) else {
+                continue;
+            };
+            let http = conf.split("\nhttp {\n").nth(1).unwrap();
+            for line in http
+                .lines()
+                .filter(|l| l.starts_with("    ") && !l.starts_with("     "))
+            {
+                let directive = line.trim().split([' ', ';']).next().unwrap();
+                if directive.starts_with('#') || directive == "}" || repeatable.contains(&directive)
+                {
+                    continue;
+                }
+                assert!(
+                    deployer::render::NGINX_CONF_SETS.contains(&directive),
+                    "{spec}/{host}: nginx.conf sets `{directive}`, which NGINX_CONF_SETS lacks"
+                );
+                seen.push(directive.to_string());
+            }
+        }
+    }
+    // The bucket size is set only for names longer than these specs have.
+    for known in deployer::render::NGINX_CONF_SETS
+        .iter()
+        .filter(|k| **k != "server_names_hash_bucket_size")
+    {
+        assert!(
+            seen.iter().any(|s| s == known),
+            "`{known}` is in no rendered nginx.conf"
+        );
     }
 }

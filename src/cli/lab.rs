@@ -6,6 +6,7 @@ use anyhow::{Context as _, Result};
 
 use super::{Cli, exit, load};
 use crate::lab;
+use crate::platform::System;
 use crate::spec::Secrets;
 
 #[derive(clap::Subcommand, Debug)]
@@ -14,6 +15,9 @@ pub enum Action {
     Up {
         /// Only these hosts of the spec.
         names: Vec<String>,
+        /// The hosts' system: `debian-12` or `debian-13`.
+        #[arg(long, default_value = "debian-12", value_parser = lab_system, env = "DEPLOYER_LAB_OS")]
+        os: System,
     },
     /// Stop every lab host and remove all the lab made (the cached image stays).
     Down,
@@ -28,11 +32,18 @@ pub enum Action {
     },
 }
 
+fn lab_system(slug: &str) -> Result<System, String> {
+    match System::from_slug(slug) {
+        Some(system @ (System::Debian12 | System::Debian13)) => Ok(system),
+        _ => Err("debian-12 or debian-13 (the lab boots Debian)".into()),
+    }
+}
+
 pub fn run(cli: &Cli, action: &Action) -> Result<u8> {
     match action {
-        Action::Up { names } => {
+        Action::Up { names, os } => {
             let loaded = load(cli, Secrets::Skip)?;
-            let booted = lab::up(&loaded, names, &|step| eprintln!("lab: {step}"))?;
+            let booted = lab::up(&loaded, names, *os, &|step| eprintln!("lab: {step}"))?;
             for host in &booted {
                 let private = host
                     .private

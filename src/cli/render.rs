@@ -7,6 +7,7 @@ use anyhow::Result;
 use super::{Cli, load};
 use crate::deploy::{self, RenderedHost};
 use crate::dialect::terminal::escaped;
+use crate::platform::{SYSTEMS, System};
 use crate::resource::{Kind, Resource};
 use crate::spec::Secrets;
 
@@ -21,11 +22,20 @@ pub struct Args {
     /// CPU cores to assume for `instances: max` (read from the hosts at plan time).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=1024), env = "DEPLOYER_RENDER_CPUS")]
     cpus: u32,
+    /// The hosts' system, which some files follow (nginx's http2 syntax,
+    /// unattended-upgrades' origins); plan and apply read it from the hosts.
+    #[arg(long, default_value = "debian-12", value_parser = system, env = "DEPLOYER_RENDER_OS")]
+    os: System,
+}
+
+fn system(slug: &str) -> Result<System, String> {
+    System::from_slug(slug)
+        .ok_or_else(|| format!("one of {}", SYSTEMS.map(|s| s.slug()).join(", ")))
 }
 
 pub fn run(cli: &Cli, args: &Args) -> Result<()> {
     let loaded = load(cli, Secrets::Skip)?;
-    for host in deploy::render(&loaded, args.host.as_deref(), args.cpus, &args.out)? {
+    for host in deploy::render(&loaded, args.host.as_deref(), args.cpus, args.os, &args.out)? {
         print_summary(&host);
     }
     Ok(())

@@ -60,9 +60,9 @@ impl Exposure {
         }
     }
 
-    /// Also expects what other apps deployed on the host claim.
+    /// Also expects what other apps deployed on the host open publicly.
     pub fn sharing_with(mut self, others: &[Claims]) -> Exposure {
-        for port in others.iter().flat_map(|o| &o.ports) {
+        for port in others.iter().flat_map(|o| &o.public) {
             let (proto, number) = port.split_once('/').unwrap_or(("tcp", port));
             let proto = if proto == "udp" { "udp" } else { "tcp" };
             if let Ok(number) = number.parse() {

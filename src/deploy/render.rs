@@ -11,7 +11,9 @@ use anyhow::{Context as _, Result, bail};
 use super::hosts::named;
 use super::prepare::desired;
 use crate::layout::AssumedCores;
+use crate::platform::System;
 use crate::render::Renderer;
+use crate::render::context::{Existing, Platform};
 use crate::resource::Resource;
 use crate::spec::{Host, Loaded};
 
@@ -25,11 +27,13 @@ pub struct RenderedHost {
     pub resources: Vec<Resource>,
 }
 
-/// Renders `host` (every host without) into `out/<host>/`, assuming `cores`.
+/// Renders `host` (every host without) into `out/<host>/`, assuming `cores`
+/// and `system` (as deployer installs it).
 pub fn render(
     loaded: &Loaded,
     host: Option<&str>,
     cores: u32,
+    system: System,
     out: &Path,
 ) -> Result<Vec<RenderedHost>> {
     let hosts: Vec<&Host> = match host {
@@ -38,15 +42,13 @@ pub fn render(
     };
     prepare_out(out)?;
     let renderer = Renderer::new()?;
+    let existing = Existing {
+        platform: Platform::of(system),
+        ..Existing::default()
+    };
     let mut rendered = Vec::new();
     for host in hosts {
-        let resources = desired(
-            &renderer,
-            loaded,
-            host,
-            &AssumedCores(cores),
-            &Default::default(),
-        )?;
+        let resources = desired(&renderer, loaded, host, &AssumedCores(cores), &existing)?;
         let dir = out.join(&host.name);
         if dir.exists() {
             fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;

@@ -4,6 +4,8 @@
 //! manifest for. What deployer finds decides what it renders (nginx.conf
 //! includes the sites) and what the plan says or refuses.
 
+use std::time::SystemTime;
+
 use anyhow::{Context as _, Result, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -12,10 +14,12 @@ use crate::claims::{self, Claims};
 use crate::dialect::shell::quote;
 use crate::dialect::terminal::shown;
 use crate::layout::{self, CoreCounts};
+use crate::platform::{self, System};
 use crate::protocol::{self, Tag};
-use crate::render::context::Existing;
+use crate::render::NGINX_CONF_SETS;
+use crate::render::context::{Existing, Platform};
 use crate::resource::owned;
-use crate::spec::{Forward, Host, OtherSites, Role, Spec};
+use crate::spec::{Forward, Host, NodeSource, OtherSites, Role, Spec, node_lines};
 
 /// An nginx site found on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,14 +28,47 @@ pub struct Site {
     /// Debian's placeholder (`sites-enabled/default` as the package ships
     /// it), which deployer's site replaces.
     pub placeholder: bool,
-    /// It claims `default_server` on some port.
+    /// It claims `default_server` on port 80 or 443.
     pub default_server: bool,
+    /// The directives it sets outside any block (`server`, `upstream`,
+    /// or http-level settings such as `server_tokens`).
+    pub directives: Vec<String>,
+}
+
+/// A glob nginx's `include` reads as exactly `path`: glob characters in
+/// the name bracketed, and one letter bracketed in any case, so that the
+/// include matches nothing rather than failing once the file is gone.
+/// `None` for what no nginx string can hold, or a glob cannot say.
+fn include_pattern(path: &str) -> Option<String> {
+    if path.contains('\\') || crate::dialect::nginx::string(path).is_err() {
+        return None;
+    }
+    let (dir, name) = path.rsplit_once('/')?;
+    let mut pattern: String = name
+        .chars()
+        .map(|c| match c {
+            '*' | '?' | '[' => format!("[{c}]"),
+            c => c.to_string(),
+        })
+        .collect();
+    if pattern == name {
+        let (at, last) = name
+            .char_indices()
+            .rev()
+            .find(|(_, c)| c.is_ascii_alphanumeric())?;
+        pattern = format!("{}[{last}]{}", &name[..at], &name[at + last.len_utf8()..]);
+    }
+    Some(format!("{dir}/{pattern}"))
 }
 
 /// What [`script`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Survey {
     pub cores: u32,
+    /// /etc/os-release's `ID` and `VERSION_ID`.
+    pub os: (String, String),
+    /// What `nginx -v` said, when nginx is installed.
+    pub nginx: Option<String>,
     pub sites: Vec<Site>,
     /// Other active firewall managers: `ufw`, `firewalld`.
     pub managers: Vec<String>,
@@ -53,6 +90,46 @@ pub struct App {
     pub claims: Option<Claims>,
 }
 
+/// Reads an nginx file as nginx splits it (comments, `;`, `{`, `}`;
+/// quotes aside) and prints the directives it sets outside any block,
+/// comma-separated, then a tab and whether a `listen` on port 80 or 443
+/// (any address) says `default_server` or its old name `default`.
+const NGINX_READER: &str = r#"
+function flush(  i, port) {
+  if (n > 0) {
+    if (depth == 0) top[stmt[1]] = 1
+    if (stmt[1] == "listen" && n >= 2) {
+      port = "80"
+      if (stmt[2] ~ /^[0-9]+$/) port = stmt[2]
+      else if (match(stmt[2], /:[0-9]+$/)) port = substr(stmt[2], RSTART + 1)
+      for (i = 3; i <= n; i++)
+        if ((stmt[i] == "default_server" || stmt[i] == "default") && (port == "80" || port == "443")) claims = 1
+    }
+  }
+  n = 0
+}
+{
+  sub(/#.*/, "")
+  s = $0
+  while (length(s) > 0) {
+    if (match(s, /^[ \t\r]+/)) { s = substr(s, RLENGTH + 1); continue }
+    c = substr(s, 1, 1)
+    if (c == "{") { flush(); depth++; s = substr(s, 2); continue }
+    if (c == "}") { flush(); depth--; s = substr(s, 2); continue }
+    if (c == ";") { flush(); s = substr(s, 2); continue }
+    match(s, /^[^ \t\r;{}]+/)
+    stmt[++n] = substr(s, 1, RLENGTH)
+    s = substr(s, RLENGTH + 1)
+  }
+}
+END {
+  flush()
+  d = ""
+  for (k in top) d = d (d == "" ? "" : ",") k
+  printf "%d\t%s", claims + 0, d
+}
+"#;
+
 /// The survey, as one script. The placeholder is Debian's `default` site,
 /// linked to sites-available and unchanged from the package (dpkg's
 /// checksum of the conffile).
@@ -62,16 +139,19 @@ pub fn script(state_dir: &str) -> String {
     format!(
         r#"set -u
 printf '{cores}%s\n' "$(nproc)"
-for site in /etc/nginx/sites-enabled/* /etc/nginx/conf.d/*.conf; do
+os_field() {{ sed -n "s/^$1=//p" /etc/os-release 2>/dev/null | head -n 1 | tr -d '"'"'"; }}
+printf '{os}%s\t%s\n' "$(os_field ID)" "$(os_field VERSION_ID)"
+if command -v nginx >/dev/null; then
+  printf '{nginx}%s\n' "$(nginx -v 2>&1 | head -n 1)"
+fi
+for site in /etc/nginx/conf.d/*.conf /etc/nginx/sites-enabled/*; do
   [ -f "$site" ] || continue
   placeholder=0
   if [ "$site" = /etc/nginx/sites-enabled/default ] && [ "$(readlink -f "$site")" = /etc/nginx/sites-available/default ]; then
     sum=$(dpkg-query -W -f='${{Conffiles}}\n' nginx-common 2>/dev/null | awk '$1 == "/etc/nginx/sites-available/default" {{ print $2 }}')
     [ -n "$sum" ] && [ "$(md5sum <"$site" | cut -d' ' -f1)" = "$sum" ] && placeholder=1
   fi
-  default_server=0
-  grep -v '^[[:space:]]*#' "$site" | grep -qw default_server && default_server=1
-  printf '{site}%s\t%s\t%s\n' "$(printf %s "$site" | base64 -w0)" "$placeholder" "$default_server"
+  printf '{site}%s\t%s\t%s\n' "$(printf %s "$site" | base64 -w0)" "$placeholder" "$(awk {reader} "$site")"
 done
 if command -v ufw >/dev/null && grep -qs '^ENABLED=yes' /etc/ufw/ufw.conf; then
   printf '{manager}ufw\n'
@@ -79,14 +159,19 @@ fi
 if systemctl is-active -q firewalld.service 2>/dev/null; then
   printf '{manager}firewalld\n'
 fi
+# Debian's own nftables service flushes every table when it (re)loads.
+if systemctl is-enabled -q nftables.service 2>/dev/null && grep -qs 'flush[[:space:]]*ruleset' /etc/nftables.conf; then
+  printf '{manager}nftables.service\n'
+fi
 if command -v nft >/dev/null; then
   nft list tables 2>/dev/null | while read -r _ family name; do
     [ "$family $name" = "inet deployer" ] || printf '{table}%s %s\n' "$family" "$name"
   done
 fi
 for manifest in {owned}*; do
-  [ -f "$manifest" ] || continue
   app=${{manifest##*/}}
+  # An app's name, not what an interrupted write left (`APP.new`).
+  [ -f "$manifest" ] && [[ $app =~ ^[a-z][a-z0-9-]*$ ]] || continue
   # A manifest that lists no unit is what a destroy kept (data).
   if grep -q '^service'$'\t' "$manifest"; then units=1; else units=0; fi
   claims={claims}/$app.json
@@ -96,11 +181,14 @@ done
 exit 0
 "#,
         cores = tag(Tag::Cores),
+        os = tag(Tag::Os),
+        nginx = tag(Tag::Nginx),
         site = tag(Tag::Site),
         manager = tag(Tag::Manager),
         table = tag(Tag::Table),
         app = tag(Tag::App),
         claims = quote(layout::CLAIMS),
+        reader = quote(NGINX_READER),
     )
 }
 
@@ -118,7 +206,9 @@ pub fn parse(host: &str, output: &str) -> Result<Survey> {
                         .with_context(|| format!("{host}: `nproc` answered {}", shown(count)))?,
                 );
             }
-            (Tag::Site, [path, placeholder, default_server]) => {
+            (Tag::Os, [id, version]) => survey.os = (id.to_string(), version.to_string()),
+            (Tag::Nginx, [said]) => survey.nginx = Some(said.to_string()),
+            (Tag::Site, [path, placeholder, default_server, directives]) => {
                 let path = BASE64
                     .decode(path)
                     .ok()
@@ -128,12 +218,17 @@ pub fn parse(host: &str, output: &str) -> Result<Survey> {
                     path,
                     placeholder: *placeholder == "1",
                     default_server: *default_server == "1",
+                    directives: directives
+                        .split(',')
+                        .filter(|d| !d.is_empty())
+                        .map(str::to_string)
+                        .collect(),
                 });
             }
             (Tag::Manager, [name]) => survey.managers.push(name.to_string()),
             (Tag::Table, [table]) => survey.tables.push(table.to_string()),
             (Tag::App, [name, units, claims]) => {
-                let claims = if claims.is_empty() {
+                let claims: Option<Claims> = if claims.is_empty() {
                     None
                 } else {
                     let json = BASE64.decode(claims).with_context(|| {
@@ -147,6 +242,14 @@ pub fn parse(host: &str, output: &str) -> Result<Survey> {
                         )
                     })?)
                 };
+                if let Some(claimed) = claims.as_ref().filter(|c| c.app != *name) {
+                    bail!(
+                        "{host}: {}/{}.json claims to be app {}'s",
+                        layout::CLAIMS,
+                        shown(name),
+                        shown(&claimed.app)
+                    );
+                }
                 survey.apps.push(App {
                     name: name.to_string(),
                     deployed: *units == "1",
@@ -176,15 +279,40 @@ pub struct Findings {
 
 pub fn findings(spec: &Spec, host: &Host, cores: &dyn CoreCounts, survey: &Survey) -> Findings {
     let mut found = Findings::default();
+    let (id, version) = &survey.os;
+    match System::from_os_release(id, version) {
+        Some(release) => {
+            found.existing.platform = Platform {
+                system: release,
+                nginx: survey.nginx.as_deref().and_then(platform::nginx_version),
+            };
+            let line = release.distro_node();
+            let runs_node = host.has(Role::App) || host.has(Role::Worker);
+            if let Some(end) = (runs_node && spec.runtime.node.source == NodeSource::Distro)
+                .then(|| node_lines::ended(line, SystemTime::now()))
+                .flatten()
+            {
+                found.notes.push(format!(
+                    "runtime.node.source: distro installs {release}'s Node.js {line}, which reached its end of life on {end} and gets no more security fixes: leave `source` out for the official build of runtime.node.version"
+                ));
+            }
+        }
+        None => found.refusals.push(format!(
+            "it runs {}, which deployer does not support: it supports {}",
+            if id.is_empty() {
+                "a system without /etc/os-release".to_string()
+            } else {
+                format!("{} {}", shown(id), shown(version))
+            },
+            platform::supported()
+        )),
+    }
     let serves = host.has(Role::Lb);
     for site in &survey.sites {
         let path = shown(&site.path);
+        // Debian's placeholder, which nginx's package brings: the app's
+        // site takes its place, as on every host deployer installs nginx on.
         if site.placeholder {
-            if serves {
-                found.notes.push(format!(
-                    "nginx site {path}: Debian's placeholder, not served (the app's site takes its place)"
-                ));
-            }
             continue;
         }
         if !serves {
@@ -198,30 +326,45 @@ pub fn findings(spec: &Spec, host: &Host, cores: &dyn CoreCounts, survey: &Surve
                 "nginx site {path}: not served (nginx.other_sites: ignore)"
             )),
             OtherSites::Include => {
-                if crate::dialect::nginx::string(&site.path).is_err() {
+                let twice: Vec<&str> = site
+                    .directives
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|d| NGINX_CONF_SETS.contains(d))
+                    .collect();
+                let pattern = include_pattern(&site.path);
+                if pattern.is_none() {
                     found.refusals.push(format!(
-                        "the nginx site {path} has a name nginx.conf cannot include (a `$` or a control character): rename it, or set nginx.other_sites: ignore"
+                        "the nginx site {path} has a name nginx.conf cannot include (a `$`, a `\\` or a control character): rename it, or set nginx.other_sites: ignore"
                     ));
                 } else if site.default_server {
                     found.refusals.push(format!(
-                        "the nginx site {path} claims `default_server`, which the app's site needs (it answers, or refuses, the names no site serves): take `default_server` out of it, or set nginx.other_sites: ignore to stop serving it"
+                        "the nginx site {path} claims `default_server` on port 80 or 443, which the app's site needs (it answers, or refuses, the names no site serves): take `default_server` out of it, or set nginx.other_sites: ignore to stop serving it"
                     ));
-                } else {
+                } else if !twice.is_empty() {
+                    found.refusals.push(format!(
+                        "the nginx file {path} sets {}, which deployer's nginx.conf sets too, and nginx refuses a setting given twice: take {} out of it, or set nginx.other_sites: ignore to stop including it",
+                        twice.iter().map(|d| format!("`{}`", shown(d))).collect::<Vec<_>>().join(", "),
+                        if twice.len() == 1 { "it" } else { "them" }
+                    ));
+                } else if let Some(pattern) = pattern {
                     found.notes.push(format!(
-                        "nginx site {path}: kept, served beside the app's site"
+                        "nginx site {path}: kept, served beside the app's site (deployer's plans see it again; one enabled later waits for the next apply)"
                     ));
-                    found.existing.nginx_sites.push(site.path.clone());
+                    found.existing.nginx_sites.push(pattern);
                 }
             }
         }
     }
     for manager in &survey.managers {
         found.refusals.push(format!(
-            "{manager} is active: deployer's firewall would be a second policy beside it, and a packet either one drops is dropped. \
+            "{} is active: deployer's firewall would be a second policy beside it, and a packet either one drops is dropped. \
              Turn it off ({}) and list the ports it opened in firewall.open, then plan again",
+            shown(manager),
             match manager.as_str() {
                 "ufw" => "`ufw disable`",
-                _ => "`systemctl disable --now firewalld`",
+                "firewalld" => "`systemctl disable --now firewalld`",
+                _ => "`systemctl disable nftables`; its /etc/nftables.conf says `flush ruleset`, which also removes deployer's table whenever it loads",
             }
         ));
     }
@@ -254,7 +397,7 @@ pub fn findings(spec: &Spec, host: &Host, cores: &dyn CoreCounts, survey: &Surve
                 }
             }
             None if other.deployed => found.refusals.push(format!(
-                "deployer runs the app {name} here, deployed before deployer recorded what apps claim of a host: apply {name} again from its spec first, so that both can share the host"
+                "deployer runs the app {name} here without a record of what it claims of the host (its first apply did not finish, or a deployer older than such records applied it): apply {name} again from its spec first, so that both can share the host"
             )),
             None => found.notes.push(format!(
                 "app {name}: only its data is left here (destroyed without --purge)"
@@ -272,16 +415,19 @@ mod tests {
     fn a_survey_reads_back() {
         let path = BASE64.encode("/etc/nginx/sites-enabled/blog");
         let output = format!(
-            "cores\t4\nsite\t{path}\t0\t1\nmanager\tufw\ntable\tip nat\napp\tshop\t1\t\nchatter\n"
+            "cores\t4\nos\tdebian\t13\nnginx\tnginx version: nginx/1.26.3\nsite\t{path}\t0\t1\tserver,upstream\nmanager\tufw\ntable\tip nat\napp\tshop\t1\t\nchatter\n"
         );
         assert_eq!(
             parse("web1", &output).unwrap(),
             Survey {
                 cores: 4,
+                os: ("debian".into(), "13".into()),
+                nginx: Some("nginx version: nginx/1.26.3".into()),
                 sites: vec![Site {
                     path: "/etc/nginx/sites-enabled/blog".into(),
                     placeholder: false,
                     default_server: true,
+                    directives: vec!["server".into(), "upstream".into()],
                 }],
                 managers: vec!["ufw".into()],
                 tables: vec!["ip nat".into()],
@@ -292,7 +438,7 @@ mod tests {
                 }],
             }
         );
-        assert!(parse("web1", "site\tnot base64!\t0\t0\ncores\t1\n").is_err());
+        assert!(parse("web1", "site\tnot base64!\t0\t0\t\ncores\t1\n").is_err());
         assert!(parse("web1", "").is_err());
     }
 
@@ -314,6 +460,7 @@ mod tests {
             path: path.into(),
             placeholder,
             default_server,
+            directives: vec!["server".into()],
         }
     }
 
@@ -321,6 +468,7 @@ mod tests {
     fn sites_are_kept_unless_they_cannot_be() {
         let survey = Survey {
             cores: 1,
+            os: ("debian".into(), "12".into()),
             sites: vec![
                 site("/etc/nginx/sites-enabled/default", true, true),
                 site("/etc/nginx/sites-enabled/blog", false, false),
@@ -332,9 +480,14 @@ mod tests {
         let found = findings(&included, &included.hosts[0], &ONE_CORE, &survey);
         assert_eq!(
             found.existing.nginx_sites,
-            ["/etc/nginx/sites-enabled/blog"]
+            ["/etc/nginx/sites-enabled/blo[g]"]
         );
-        assert_eq!(found.notes.len(), 2, "{:?}", found.notes);
+        assert_eq!(
+            found.notes.len(),
+            1,
+            "the placeholder goes unsaid: {:?}",
+            found.notes
+        );
         assert_eq!(found.refusals.len(), 1);
         assert!(
             found.refusals[0].contains("wiki.conf") && found.refusals[0].contains("default_server")
@@ -343,13 +496,14 @@ mod tests {
         let ignored = spec(serde_json::json!({"nginx": {"other_sites": "ignore"}}));
         let found = findings(&ignored, &ignored.hosts[0], &ONE_CORE, &survey);
         assert!(found.existing.nginx_sites.is_empty() && found.refusals.is_empty());
-        assert_eq!(found.notes.len(), 3);
+        assert_eq!(found.notes.len(), 2);
     }
 
     #[test]
     fn other_firewalls_stop_the_plan_tables_do_not() {
         let survey = Survey {
             cores: 1,
+            os: ("debian".into(), "12".into()),
             managers: vec!["ufw".into()],
             tables: vec!["ip nat".into(), "ip filter".into()],
             ..Survey::default()
@@ -363,6 +517,113 @@ mod tests {
     }
 
     #[test]
+    fn sites_are_included_by_patterns_that_match_only_them() {
+        for (path, pattern) in [
+            (
+                "/etc/nginx/sites-enabled/blog",
+                Some("/etc/nginx/sites-enabled/blo[g]"),
+            ),
+            (
+                "/etc/nginx/conf.d/wiki.conf",
+                Some("/etc/nginx/conf.d/wiki.con[f]"),
+            ),
+            (
+                "/etc/nginx/sites-enabled/a*b?[c]",
+                Some("/etc/nginx/sites-enabled/a[*]b[?][[]c]"),
+            ),
+            ("/etc/nginx/sites-enabled/--", None),
+            ("/etc/nginx/sites-enabled/a$b", None),
+            ("/etc/nginx/sites-enabled/a\\b", None),
+        ] {
+            assert_eq!(include_pattern(path).as_deref(), pattern, "{path}");
+        }
+    }
+
+    /// The survey's reader, run by this machine's awk as a host runs it.
+    #[test]
+    fn the_reader_finds_settings_and_default_servers() {
+        let read = |text: &str| {
+            let file = tempfile::NamedTempFile::new().unwrap();
+            std::fs::write(file.path(), text).unwrap();
+            let out = std::process::Command::new("awk")
+                .arg(NGINX_READER)
+                .arg(file.path())
+                .output()
+                .unwrap();
+            let out = String::from_utf8(out.stdout).unwrap();
+            let (default, directives) = out.split_once('\t').unwrap();
+            let mut directives: Vec<String> = directives
+                .split(',')
+                .filter(|d| !d.is_empty())
+                .map(str::to_string)
+                .collect();
+            directives.sort();
+            (default == "1", directives)
+        };
+        let site = "server {\n    listen 80;\n    listen [::]:80; # default_server\n    server_name blog;\n}\n";
+        assert_eq!(read(site), (false, vec!["server".to_string()]));
+        for listen in [
+            "listen 80 default_server;",
+            "listen [::]:443 ssl default;",
+            "listen 198.51.100.1 default_server;",
+            "listen 0.0.0.0:80\n  default_server ;",
+        ] {
+            assert!(read(&format!("server {{ {listen} }}")).0, "{listen}");
+        }
+        assert!(!read("server { listen 127.0.0.1:8080 default_server; }").0);
+        assert_eq!(
+            read("server_tokens off; gzip on;\nupstream u { server 127.0.0.1:1; }\nmap $a $b { default 1; }\n").1,
+            ["gzip", "map", "server_tokens", "upstream"]
+        );
+    }
+
+    #[test]
+    fn a_file_setting_what_nginx_conf_sets_is_refused() {
+        let survey = Survey {
+            cores: 1,
+            os: ("debian".into(), "12".into()),
+            sites: vec![Site {
+                directives: vec!["server_tokens".into(), "gzip".into(), "upstream".into()],
+                ..site("/etc/nginx/conf.d/tuning.conf", false, false)
+            }],
+            ..Survey::default()
+        };
+        let spec = spec(serde_json::json!({}));
+        let found = findings(&spec, &spec.hosts[0], &ONE_CORE, &survey);
+        assert_eq!(found.refusals.len(), 1, "{:?}", found.refusals);
+        assert!(
+            found.refusals[0]
+                .contains("sets `server_tokens`, `gzip`, which deployer's nginx.conf sets too"),
+            "{}",
+            found.refusals[0]
+        );
+    }
+
+    #[test]
+    fn a_system_deployer_does_not_support_is_refused() {
+        let spec = spec(serde_json::json!({}));
+        let on = |id: &str, version: &str| {
+            let survey = Survey {
+                cores: 1,
+                os: (id.into(), version.into()),
+                ..Survey::default()
+            };
+            findings(&spec, &spec.hosts[0], &ONE_CORE, &survey)
+        };
+        let old = on("debian", "11");
+        assert_eq!(old.refusals.len(), 1);
+        assert!(
+            old.refusals[0].starts_with("it runs debian 11, which deployer does not support: it supports Debian 12 (bookworm), Debian 13 (trixie), Ubuntu 24.04 LTS, Ubuntu 26.04 LTS"),
+            "{}",
+            old.refusals[0]
+        );
+        assert!(on("", "").refusals[0].contains("without /etc/os-release"));
+        let trixie = on("debian", "13");
+        assert!(trixie.refusals.is_empty());
+        assert_eq!(trixie.existing.platform.system, System::Debian13);
+    }
+
+    #[test]
     fn other_apps_share_the_host_unless_they_conflict() {
         let blog_spec = spec(serde_json::json!({
             "app": {"name": "blog", "start": "node server.js", "port": 4000},
@@ -372,6 +633,7 @@ mod tests {
         let blog = claims::of(&blog_spec, &blog_spec.hosts[0], &ONE_CORE);
         let survey = |apps: Vec<App>| Survey {
             cores: 1,
+            os: ("debian".into(), "12".into()),
             apps,
             ..Survey::default()
         };
@@ -409,6 +671,10 @@ mod tests {
         );
         assert_eq!(found.refusals.len(), 2, "{:?}", found.refusals);
         assert!(found.refusals[0].contains("blog.example.com is app `blog`'s"));
-        assert!(found.refusals[1].contains("apply `older` again"));
+        assert!(
+            found.refusals[1].contains("apply `older` again"),
+            "{}",
+            found.refusals[1]
+        );
     }
 }

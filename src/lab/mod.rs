@@ -18,12 +18,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::platform::System;
 use crate::spec::{Host, Loaded};
 
 /// Where the lab keeps its hosts, key, known_hosts and state.
 pub const DIR: &str = "/var/lib/deployer-lab";
-/// The cached base image, reused by every `up`.
-pub const IMAGE: &str = "/var/cache/deployer-lab/bookworm";
+/// Where the cached base images are, one per system, reused by every `up`.
+const IMAGES: &str = "/var/cache/deployer-lab";
 const PUBLIC_BRIDGE: &str = "dlab-pub";
 const PRIVATE_BRIDGE: &str = "dlab-priv";
 const GATEWAY: &str = "198.18.0.1";
@@ -196,8 +197,28 @@ fn chosen<'a>(
     Ok(chosen)
 }
 
-/// Boots the spec's hosts (or those named) as lab hosts.
-pub fn up(loaded: &Loaded, names: &[String], progress: &dyn Fn(&str)) -> Result<Vec<LabHost>> {
+/// The Debian suite debootstrap builds the image of `system` from; the
+/// lab boots Debian only.
+fn suite(system: System) -> Result<&'static str> {
+    match system {
+        System::Debian12 => Ok("bookworm"),
+        System::Debian13 => Ok("trixie"),
+        System::Ubuntu2404 | System::Ubuntu2604 => {
+            bail!(
+                "the lab boots Debian 12 and 13 only; {system} is rendered and unit-tested, not booted"
+            )
+        }
+    }
+}
+
+/// Boots the spec's hosts (or those named) as lab hosts running `system`.
+pub fn up(
+    loaded: &Loaded,
+    names: &[String],
+    system: System,
+    progress: &dyn Fn(&str),
+) -> Result<Vec<LabHost>> {
+    let image = Path::new(IMAGES).join(suite(system)?);
     preflight()?;
     let mut state = State::load()?;
     let wanted = chosen(loaded, names)?;
@@ -205,7 +226,7 @@ pub fn up(loaded: &Loaded, names: &[String], progress: &dyn Fn(&str)) -> Result<
     if !key().exists() {
         new_key(&key(), "deployer-lab")?;
     }
-    base_image(progress)?;
+    base_image(&image, progress)?;
     networks(&mut state)?;
     let mut booted = Vec::new();
     for (host, public, private) in wanted {
@@ -216,7 +237,7 @@ pub fn up(loaded: &Loaded, names: &[String], progress: &dyn Fn(&str)) -> Result<
             );
         }
         progress(&format!("booting {} ({public})", host.name));
-        let lab_host = boot(&host.name, public, private, state.hosts.len())?;
+        let lab_host = boot(&image, &host.name, public, private, state.hosts.len())?;
         state.hosts.push(lab_host.clone());
         state.save()?;
         booted.push(lab_host);
@@ -228,26 +249,33 @@ pub fn up(loaded: &Loaded, names: &[String], progress: &dyn Fn(&str)) -> Result<
 }
 
 /// The cached image: built once with debootstrap (about a minute).
-fn base_image(progress: &dyn Fn(&str)) -> Result<()> {
-    let done = Path::new(IMAGE).join(".deployer-complete");
+fn base_image(image: &Path, progress: &dyn Fn(&str)) -> Result<()> {
+    let done = image.join(".deployer-complete");
     if done.exists() {
         return Ok(());
     }
-    progress("building the base image with debootstrap (once; cached in /var/cache/deployer-lab)");
-    let building = format!("{IMAGE}.building");
+    let suite = image
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("an image is named after its suite")?;
+    progress(&format!(
+        "building the {suite} base image with debootstrap (once; cached in {IMAGES})"
+    ));
+    let building = format!("{}.building", image.display());
+    let image = image.to_string_lossy();
     run_quietly("rm", &["-rf", &building]);
-    fs::create_dir_all(Path::new(IMAGE).parent().expect("a parent"))?;
+    fs::create_dir_all(IMAGES)?;
     run(
         "debootstrap",
         &[
             "--variant=minbase",
             &format!("--include={PACKAGES}"),
-            "bookworm",
+            suite,
             &building,
         ],
     )?;
-    run_quietly("rm", &["-rf", IMAGE]);
-    fs::rename(&building, IMAGE)?;
+    run_quietly("rm", &["-rf", &image]);
+    fs::rename(&building, &*image)?;
     fs::write(&done, "")?;
     Ok(())
 }
@@ -348,7 +376,13 @@ fn root(name: &str) -> PathBuf {
     Path::new(DIR).join("hosts").join(name)
 }
 
-fn boot(name: &str, public: Ipv4Addr, private: Option<Ipv4Addr>, index: usize) -> Result<LabHost> {
+fn boot(
+    image: &Path,
+    name: &str,
+    public: Ipv4Addr,
+    private: Option<Ipv4Addr>,
+    index: usize,
+) -> Result<LabHost> {
     let ns = netns(name);
     run("ip", &["netns", "add", &ns])?;
     run("ip", &["-n", &ns, "link", "set", "lo", "up"])?;
@@ -377,7 +411,12 @@ fn boot(name: &str, public: Ipv4Addr, private: Option<Ipv4Addr>, index: usize) -
     run_quietly("rm", &["-rf", &root.to_string_lossy()]);
     run(
         "cp",
-        &["-a", "--reflink=auto", IMAGE, &root.to_string_lossy()],
+        &[
+            "-a",
+            "--reflink=auto",
+            &image.to_string_lossy(),
+            &root.to_string_lossy(),
+        ],
     )?;
     fs::write(root.join("etc/hostname"), format!("{name}\n"))?;
     let resolver = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();

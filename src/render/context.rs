@@ -12,6 +12,7 @@ use crate::claims::{self, Claims, Site};
 use crate::dialect;
 use crate::features::{self, Conditional, acme::AcmeView, node::Nodesource};
 use crate::layout::{self, CoreCounts, Paths, Units};
+use crate::platform::{self, System};
 use crate::release::{self, Release};
 use crate::spec::{
     Cidr, Host, Loaded, NodeSource, ProcessManager, REDIS_URL, Role, SecretValues, Spec, TlsMode,
@@ -56,6 +57,8 @@ pub struct Context<'a> {
     pub existing: &'a Existing,
     /// What nginx.conf sets for every site on the host.
     pub nginx: NginxView,
+    /// The host's system.
+    pub system: SystemView,
     /// What this app claims of the host, for the apps deployed after it.
     pub claims: Claims,
 }
@@ -65,14 +68,51 @@ pub struct Context<'a> {
 /// the other apps deployed there. Empty when rendering without hosts.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Existing {
+    pub platform: Platform,
     pub nginx_sites: Vec<String>,
     pub other_apps: Vec<Claims>,
+}
+
+/// The host's system, and its nginx when one is installed already (else
+/// the release's own is what will be).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Platform {
+    pub system: System,
+    pub nginx: Option<(u32, u32, u32)>,
+}
+
+impl Default for Platform {
+    /// What a render without a host assumes: Debian 12.
+    fn default() -> Self {
+        Platform::of(System::Debian12)
+    }
+}
+
+impl Platform {
+    /// `system`, as deployer installs it.
+    pub fn of(system: System) -> Platform {
+        Platform {
+            system,
+            nginx: None,
+        }
+    }
+}
+
+/// The host's system, as templates tell releases apart.
+#[derive(Debug, Serialize)]
+pub struct SystemView {
+    /// `Debian 13 (trixie)`.
+    pub name: String,
+    pub ubuntu: bool,
 }
 
 /// What nginx.conf sets for every site on the host: this app's and the
 /// other apps' deployed there.
 #[derive(Debug, Serialize)]
 pub struct NginxView {
+    /// `http2 on;` in servers, rather than `listen ... http2` (nginx
+    /// 1.25.1 and later, which warn about the parameter).
+    pub http2_directive: bool,
     /// Some site serves HTTPS, with this profile (apps on one host agree).
     pub tls_profile: Option<TlsProfile>,
     /// Some site has names: a default server refuses the others.
@@ -252,6 +292,10 @@ pub fn build<'a>(
         units,
         paths,
         nginx: nginx_view(spec, existing),
+        system: SystemView {
+            name: existing.platform.system.to_string(),
+            ubuntu: existing.platform.system.ubuntu(),
+        },
         claims: claims::of(spec, host, cores),
         spec,
         existing,
@@ -267,7 +311,11 @@ fn nginx_view(spec: &Spec, existing: &Existing) -> NginxView {
         .chain(existing.other_apps.iter().filter_map(|o| o.site.as_ref()))
         .collect();
     let names: Vec<String> = sites.iter().flat_map(|s| s.names.clone()).collect();
+    let platform = existing.platform;
     NginxView {
+        http2_directive: platform::http2_directive(
+            platform.nginx.unwrap_or_else(|| platform.system.nginx()),
+        ),
         tls_profile: sites.iter().find_map(|s| s.tls),
         catch_all: !names.is_empty(),
         names_bucket: names_bucket(&names),

@@ -16,6 +16,43 @@ mod embedded {
 
 pub use embedded::PLAYBOOKS;
 
+/// The settings templates/nginx/nginx.conf gives in `http {}`, any of which
+/// nginx refuses a second time in a file it includes there. Settings nginx
+/// takes more than once (`include`, `access_log`, `proxy_hide_header`) and
+/// named blocks (`map`, `log_format`) are not here. Kept in step with the
+/// template by `tests/render.rs`.
+pub const NGINX_CONF_SETS: &[&str] = &[
+    "sendfile",
+    "tcp_nopush",
+    "tcp_nodelay",
+    "types_hash_max_size",
+    "server_names_hash_bucket_size",
+    "server_tokens",
+    "default_type",
+    "client_header_timeout",
+    "client_body_timeout",
+    "send_timeout",
+    "keepalive_timeout",
+    "reset_timedout_connection",
+    "client_header_buffer_size",
+    "large_client_header_buffers",
+    "client_body_buffer_size",
+    "gzip",
+    "gzip_vary",
+    "gzip_proxied",
+    "gzip_comp_level",
+    "gzip_min_length",
+    "gzip_types",
+    "ssl_protocols",
+    "ssl_ciphers",
+    "ssl_prefer_server_ciphers",
+    "ssl_ecdh_curve",
+    "ssl_session_cache",
+    "ssl_session_timeout",
+    "ssl_session_tickets",
+    "limit_req_status",
+];
+
 pub struct Renderer {
     tera: Tera,
 }

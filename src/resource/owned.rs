@@ -242,7 +242,7 @@ declare -A desired=({desired})
 # What another app's manifest lists stays while that app needs it.
 declare -A shared=()
 for other in {owned_dir}*; do
-  [ -f "$other" ] && [ "$other" != {manifest} ] || continue
+  [ -f "$other" ] && [ "$other" != {manifest} ] && [[ ${{other##*/}} =~ ^[a-z][a-z0-9-]*$ ]] || continue
   while IFS=$TAB read -r kind target _; do shared["$kind $target"]=1; done <"$other"
 done
 if [ -f {manifest} ]; then

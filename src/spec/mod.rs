@@ -5,7 +5,7 @@
 
 mod files;
 mod load;
-mod node_lines;
+pub mod node_lines;
 mod provided_cert;
 mod reserved;
 mod secrets;

@@ -17,14 +17,17 @@ const LINES: &[(u32, &str, bool)] = &[
     (26, "2029-04-30", true),
 ];
 
-/// A warning when release line `major` is past its end of life at `now`;
+/// When release line `major` reached its end of life, if it did by `now`;
 /// lines newer than the table are taken as supported.
-pub fn end_of_life_warning(major: u32, now: SystemTime) -> Option<String> {
+pub fn ended(major: u32, now: SystemTime) -> Option<&'static str> {
     let (_, end, _) = LINES.iter().find(|(line, _, _)| *line == major)?;
     let ended = humantime::parse_rfc3339(&format!("{end}T00:00:00Z")).expect("valid table date");
-    if now < ended {
-        return None;
-    }
+    (now >= ended).then_some(*end)
+}
+
+/// A warning when release line `major` is past its end of life at `now`.
+pub fn end_of_life_warning(major: u32, now: SystemTime) -> Option<String> {
+    let end = ended(major, now)?;
     let suggestion = LINES
         .iter()
         .filter(|(_, end, lts)| {
