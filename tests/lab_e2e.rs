@@ -865,17 +865,23 @@ fn the_static_binary_and_the_debian_package_work_on_a_bare_host() {
         "a bare host has all to do:\n{plan}"
     );
 
+    the_package_installs_and_leaves("web1", artifacts);
+}
+
+/// The .deb, on `host`: installed with apt, the same version as the static
+/// binary, its man page and completions in their places; removed with apt.
+fn the_package_installs_and_leaves(host: &str, artifacts: &common::dist::Artifacts) {
     put(
-        "web1",
+        host,
         &artifacts.path(&artifacts.deb),
         "/root/deployer.deb",
         "0644",
     );
     on(
-        "web1",
+        host,
         "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq /root/deployer.deb",
     );
-    let version = on("web1", "deployer --version");
+    let version = on(host, "deployer --version");
     let built = must(
         Command::new(artifacts.path(&artifacts.binary))
             .arg("--version")
@@ -885,30 +891,45 @@ fn the_static_binary_and_the_debian_package_work_on_a_bare_host() {
     );
     assert_eq!(version, built);
     assert!(version.contains("(commit "), "{version}");
-    let man = on("web1", "deployer man");
+    let man = on(host, "deployer man");
     assert!(man.contains(".TH deployer 1"), "{man}");
-    assert_eq!(on("web1", "zcat /usr/share/man/man1/deployer.1.gz"), man);
+    assert_eq!(on(host, "zcat /usr/share/man/man1/deployer.1.gz"), man);
     for file in [
         "/usr/share/bash-completion/completions/deployer",
         "/usr/share/zsh/vendor-completions/_deployer",
         "/usr/share/fish/vendor_completions.d/deployer.fish",
     ] {
         assert!(
-            on("web1", &format!("cat {file}")).contains("deployer"),
+            on(host, &format!("cat {file}")).contains("deployer"),
             "{file}"
         );
     }
     on(
-        "web1",
+        host,
         "DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq deployer",
     );
     assert_eq!(
         on(
-            "web1",
+            host,
             "ls /usr/bin/deployer /usr/share/man/man1/deployer.1.gz 2>/dev/null || true"
         ),
         ""
     );
+}
+
+/// The .deb on Debian 13, as on Debian 12 above.
+#[test]
+fn the_debian_package_installs_on_debian_13() {
+    let artifacts = common::dist::artifacts();
+    let dir = TempDir::new().unwrap();
+    let spec = dir.path().join("deployer.yaml");
+    fs::write(&spec, hello_yaml(dir.path(), "")).unwrap();
+    let (_lab, _) = Lab::up_on(spec.to_str().unwrap(), "debian-13");
+    assert_eq!(
+        on("web1", ". /etc/os-release && echo $VERSION_CODENAME").trim(),
+        "trixie"
+    );
+    the_package_installs_and_leaves("web1", artifacts);
 }
 
 /// A stand-in for a change that passes every check yet shuts out new SSH
