@@ -168,10 +168,10 @@ if command -v nft >/dev/null; then
     [ "$family $name" = "inet deployer" ] || printf '{table}%s %s\n' "$family" "$name"
   done
 fi
+is_app_name() {{ {is_app_name}; }}
 for manifest in {owned}*; do
   app=${{manifest##*/}}
-  # An app's name, not what an interrupted write left (`APP.new`).
-  [ -f "$manifest" ] && [[ $app =~ ^[a-z][a-z0-9-]*$ ]] || continue
+  [ -f "$manifest" ] && is_app_name "$app" || continue
   # A manifest that lists no unit is what a destroy kept (data).
   if grep -q '^service'$'\t' "$manifest"; then units=1; else units=0; fi
   claims={claims}/$app.json
@@ -189,6 +189,7 @@ exit 0
         app = tag(Tag::App),
         claims = quote(layout::CLAIMS),
         reader = quote(NGINX_READER),
+        is_app_name = owned::IS_APP_NAME,
     )
 }
 

@@ -23,6 +23,10 @@ use crate::dialect::shell::quote;
 use crate::protocol::Tag;
 
 /// Where the app's manifest lives under deployer's state directory.
+/// A bash test that `$1` names an app's manifest, not what an interrupted
+/// write left beside it (`APP.new`): app names as `spec` allows them.
+pub const IS_APP_NAME: &str = "[[ $1 =~ ^[a-z][a-z0-9-]*$ ]]";
+
 pub fn manifest_path(state_dir: &str, app: &str) -> String {
     format!("{state_dir}/owned/{app}")
 }
@@ -240,9 +244,10 @@ pub fn facts_script(resources: &[Resource], state_dir: &str, app: &str) -> Strin
         r#"pathfact {file} {manifest} 0
 declare -A desired=({desired})
 # What another app's manifest lists stays while that app needs it.
+is_app_name() {{ {is_app_name}; }}
 declare -A shared=()
 for other in {owned_dir}*; do
-  [ -f "$other" ] && [ "$other" != {manifest} ] && [[ ${{other##*/}} =~ ^[a-z][a-z0-9-]*$ ]] || continue
+  [ -f "$other" ] && [ "$other" != {manifest} ] && is_app_name "${{other##*/}}" || continue
   while IFS=$TAB read -r kind target _; do shared["$kind $target"]=1; done <"$other"
 done
 if [ -f {manifest} ]; then
@@ -277,6 +282,7 @@ fi
         exists = Tag::Exists,
         manifest = quote(&manifest),
         owned_dir = quote(&manifest_path(state_dir, "")),
+        is_app_name = IS_APP_NAME,
         originals = quote(&original_path(state_dir, "")),
         desired = desired.join(" "),
     )
