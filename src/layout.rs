@@ -22,6 +22,10 @@ const ALERT_CHANNELS: &str = "/usr/local/lib/deployer/alert.d";
 /// What every app deployed on a host claims of it, one JSON file each.
 pub const CLAIMS: &str = "/var/lib/deployer/claims";
 
+/// NodeSource's InRelease as apt verified it when deployer last trusted the
+/// repository's key: later plans judge the key against it again, offline.
+pub const NODESOURCE_RELEASE: &str = "/var/lib/deployer/nodesource/InRelease";
+
 /// The pm2 release deployer is tested with; a new pin installs beside the old.
 pub const PM2_VERSION: &str = "7.0.4";
 

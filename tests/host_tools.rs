@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::checkers::{nft_check, nginx_check, site_of, systemd_verify, units};
-use common::{SPECS, hosts, in_namespaces, render, require, text};
+use common::{SPECS, hosts, in_namespaces, render_for_this_machine as render, require, text};
 
 /// Rendered hosts of every spec, with the spec's name.
 fn rendered() -> Vec<(String, tempfile::TempDir)> {
@@ -50,7 +50,7 @@ fn hello_site_with(nginx_lines: &str) -> (std::process::Output, String) {
         .replace("nginx:\n", &format!("nginx:\n{nginx_lines}"));
     let spec_path = dir.path().join("deployer.yaml");
     fs::write(&spec_path, spec).unwrap();
-    let out = common::render(spec_path.to_str().unwrap());
+    let out = render(spec_path.to_str().unwrap());
     let (_, host_dir) = hosts(&out).remove(0);
     let site = site_of(&host_dir).unwrap();
     (

@@ -25,7 +25,8 @@ pub struct Args {
 }
 
 pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
-    let loaded = load(cli, Secrets::Read)?;
+    let mut loaded = load(cli, Secrets::Read)?;
+    args.connect.adapt(&mut loaded)?;
     let console = Console {
         quiet: args.converge.quiet,
         verbose: cli.verbose,

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::deploy::{ConvergeOptions, LabAccess, Reach};
 use crate::lab;
+use crate::spec::Loaded;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Connection {
@@ -66,6 +67,17 @@ pub struct ConnectArgs {
 }
 
 impl ConnectArgs {
+    /// The spec as the hosts reached this way get it: with `--lab`, official
+    /// Node.js builds come from the lab's mirror, as lab hosts do not reach
+    /// nodejs.org (a spec naming its own mirror keeps it).
+    pub fn adapt(&self, loaded: &mut Loaded) -> anyhow::Result<()> {
+        if let Some(major) = self.lab.then(|| lab::official_node_line(loaded)).flatten() {
+            lab::node_mirror::ensure(major, &|step| eprintln!("lab: {step}"))?;
+            loaded.spec.runtime.node.mirror = Some(lab::node_mirror::url());
+        }
+        Ok(())
+    }
+
     pub fn reach(&self) -> Reach {
         Reach {
             hosts: self.hosts.clone(),

@@ -16,7 +16,7 @@ pub enum Action {
         /// Only these hosts of the spec.
         names: Vec<String>,
         /// The hosts' system: `debian-12` or `debian-13`.
-        #[arg(long, default_value = "debian-12", value_parser = lab_system, env = "DEPLOYER_LAB_OS")]
+        #[arg(long, default_value = "debian-13", value_parser = lab_system, env = "DEPLOYER_LAB_OS")]
         os: System,
     },
     /// Stop every lab host and remove all the lab made (the cached image stays).

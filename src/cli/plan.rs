@@ -26,7 +26,8 @@ pub struct Args {
 }
 
 pub fn run(cli: &Cli, args: &Args) -> Result<u8> {
-    let loaded = load(cli, Secrets::Read)?;
+    let mut loaded = load(cli, Secrets::Read)?;
+    args.connect.adapt(&mut loaded)?;
     let deploy::Planned { plan, failures } = deploy::plan(&loaded, &args.connect.reach())?;
     if args.json {
         println!(

@@ -24,7 +24,7 @@ pub struct Args {
     cpus: u32,
     /// The hosts' system, which some files follow (nginx's http2 syntax,
     /// unattended-upgrades' origins); plan and apply read it from the hosts.
-    #[arg(long, default_value = "debian-12", value_parser = system, env = "DEPLOYER_RENDER_OS")]
+    #[arg(long, default_value = "debian-13", value_parser = system, env = "DEPLOYER_RENDER_OS")]
     os: System,
 }
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::Conditional;
 use crate::dialect::shell::quote;
-use crate::layout::NODE_ROOT as ROOT;
+use crate::layout::{NODE_ROOT as ROOT, NODESOURCE_RELEASE};
 use crate::spec::NodeRuntime;
 
 const DEFAULT_MIRROR: &str = "https://nodejs.org/dist";
@@ -111,6 +111,9 @@ pub fn nodesource(runtime: &NodeRuntime) -> Nodesource {
     let key_url = format!("{repository}/gpgkey/nodesource-repo.gpg.key");
     let fpr = quote(&fingerprint);
     let ring = quote(&keyring);
+    // What apt answers, from the key and source as they stand, decides:
+    // apt on trixie (sqv) rejects keys bound by SHA-1 signatures that a
+    // fingerprint cannot tell from good ones.
     let trust_key = Conditional {
         name: format!("trust NodeSource's signing key {fingerprint}"),
         run: format!(
@@ -118,10 +121,13 @@ pub fn nodesource(runtime: &NodeRuntime) -> Nodesource {
 umask 022
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# apt reads the staged key as its own unprivileged user; gpg's home stays private.
+chmod 0755 "$work"
+mkdir -m 0700 "$work/gnupg"
 url={url}
 curl --globoff -fsS --retry 3 -o "$work/key" "$url" || {{ echo "deployer: could not download NodeSource's signing key from $url" >&2; exit 1; }}
 if grep -q -e '-----BEGIN PGP PUBLIC KEY BLOCK-----' "$work/key"; then
-  gpg --batch --quiet --homedir "$work" --dearmor <"$work/key" >"$work/key.gpg"
+  gpg --batch --quiet --homedir "$work/gnupg" --dearmor <"$work/key" >"$work/key.gpg"
 else
   cp "$work/key" "$work/key.gpg"
 fi
@@ -130,28 +136,37 @@ if [ "$found" != {fpr} ]; then
   echo "deployer: the signing key at $url has the fingerprint ${{found:-(none: no OpenPGP key there)}}, not the pinned "{fpr}" (runtime.node.key_fingerprint); apt was not told to trust it and NodeSource's repository was not added" >&2
   exit 1
 fi
-install -d -m 0755 /etc/apt/keyrings
+echo "deb [signed-by=$work/key.gpg] "{uri}" nodistro main" >"$work/sources.list"
+{fetch}
+[ -n "$verified" ] || {{ printf '%s\n' "$said" | grep -E '^(E|W): ' >&2; echo "deployer: apt on this host could not fetch "{uri}" or verify it with the key "{fpr}" as $url serves it (apt's words above): apt was not told to trust the key, and the host's NodeSource source, if any, is as it was. A key apt refuses (say, bound by SHA-1 signatures) has to be re-signed by NodeSource; until then set runtime.node.source: official" >&2; exit 1; }}
+install -d -m 0755 /etc/apt/keyrings {kept_dir}
 install -m 0644 "$work/key.gpg" {ring}.new
+install -m 0644 "$work/InRelease" {kept}.new
+mv -f {kept}.new {kept}
 mv -f {ring}.new {ring}"#,
+            kept = quote(NODESOURCE_RELEASE),
+            kept_dir = quote(NODESOURCE_RELEASE.rsplit_once('/').expect("a path").0),
             url = quote(&key_url),
+            uri = quote(&uri),
             found = fingerprints("\"$work/key.gpg\""),
+            fetch = apt_fetch("\"$work/sources.list\"", Some("\"$work/InRelease\"")),
         ),
-        unless: format!("[ \"$({})\" = {fpr} ]", fingerprints(&ring)),
-        owns: vec![keyring.clone()],
+        unless: format!(
+            "[ \"$({})\" = {fpr} ] && {}",
+            fingerprints(&ring),
+            apt_still_accepts(&ring)
+        ),
+        owns: vec![keyring.clone(), NODESOURCE_RELEASE.to_string()],
     };
     let verify = NamedCheck {
         name: format!("apt verifies {uri} with the key {fingerprint}"),
         run: format!(
             r#"[ "$({found})" = {fpr} ] || {{ echo "deployer: "{ring}" does not hold exactly the key "{fpr}"; NodeSource's repository was not added" >&2; exit 1; }}
-apt=$(mktemp -d)
-mkdir -p "$apt/lists/partial" "$apt/parts"
-chmod 0755 "$apt" "$apt/lists"
-chown _apt "$apt/lists/partial" 2>/dev/null || true
-if said=$(apt-get update -o APT::Update::Error-Mode=any -o Dir::Etc::SourceList={{}} -o Dir::Etc::SourceParts="$apt/parts" -o Dir::State::Lists="$apt/lists" -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= 2>&1); then verified=yes; else verified=; fi
-rm -rf "$apt"
+{fetch}
 [ -n "$verified" ] || {{ printf '%s\n' "$said" | grep -E '^(E|W): ' >&2; echo "deployer: apt could not fetch "{uri}" or verify it with the key "{fpr}"; NodeSource's repository was not added" >&2; exit 1; }}"#,
             found = fingerprints(&ring),
             uri = quote(&uri),
+            fetch = apt_fetch("{}", None),
         ),
     };
     let install = Conditional {
@@ -184,6 +199,37 @@ for old in /etc/apt/keyrings/nodesource-*.gpg; do [ "$old" = {ring} ] || rm -f "
         verify,
         install,
     }
+}
+
+/// Shell lines that have apt fetch and verify the sources listed in the
+/// file `sources` (a shell word) alone, into throwaway lists: `verified`
+/// is then `yes` or empty, and `said` holds what apt said. The InRelease
+/// apt verified is copied to `keep` (a shell word), if given.
+fn apt_fetch(sources: &str, keep: Option<&str>) -> String {
+    let keep = keep
+        .map(|file| format!("\n[ -z \"$verified\" ] || cat \"$apt\"/lists/*_InRelease >{file}"))
+        .unwrap_or_default();
+    format!(
+        r#"apt=$(mktemp -d)
+mkdir -p "$apt/lists/partial" "$apt/parts"
+chmod 0755 "$apt" "$apt/lists"
+chown _apt "$apt/lists/partial" 2>/dev/null || true
+if said=$(apt-get update -o APT::Update::Error-Mode=any -o Dir::Etc::SourceList={sources} -o Dir::Etc::SourceParts="$apt/parts" -o Dir::State::Lists="$apt/lists" -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= 2>&1); then verified=yes; else verified=; fi{keep}
+rm -rf "$apt""#
+    )
+}
+
+/// A shell test, without the network, that apt still accepts the key in
+/// `ring`: where apt checks signatures with sqv (Debian 13 on), the
+/// repository's InRelease kept when the key was trusted must pass sqv under
+/// apt's policy today, which a policy since turned against the key's
+/// binding signatures (SHA-1) fails. True where there is nothing to judge.
+fn apt_still_accepts(ring: &str) -> String {
+    format!(
+        r#"{{ ! command -v sqv >/dev/null || [ ! -s {release} ] || {{ policy=/etc/crypto-policies/back-ends/apt-sequoia.config; [ -e "$policy" ] || policy=/usr/share/apt/default-sequoia.config; out=$(mktemp -d); SEQUOIA_CRYPTO_POLICY="$policy" sqv --keyring {ring} --cleartext --output "$out/m" {release} >/dev/null 2>&1; judged=$?; rm -rf "$out"; [ "$judged" = 0 ]; }}; }}"#,
+        ring = quote(ring),
+        release = quote(NODESOURCE_RELEASE),
+    )
 }
 
 /// A shell command printing the fingerprints of the primary keys in `file`

@@ -9,6 +9,9 @@
 //! `up` records everything it makes in a state file; `down` removes exactly
 //! that. The base image and the lab's SSH key are kept for the next `up`.
 
+mod cgroups;
+pub mod node_mirror;
+
 use std::fs;
 use std::net::{Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -19,7 +22,7 @@ use anyhow::{Context as _, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::platform::System;
-use crate::spec::{Host, Loaded};
+use crate::spec::{Host, Loaded, NodeSource, Role};
 
 /// Where the lab keeps its hosts, key, known_hosts and state.
 pub const DIR: &str = "/var/lib/deployer-lab";
@@ -55,6 +58,9 @@ pub struct LabHost {
     pub private: Option<Ipv4Addr>,
     /// The process group running the host's systemd-nspawn.
     pub pid: u32,
+    /// The control groups the host runs in, its own.
+    #[serde(default)]
+    pub cgroups: Vec<PathBuf>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -227,6 +233,10 @@ pub fn up(
         new_key(&key(), "deployer-lab")?;
     }
     base_image(&image, progress)?;
+    if let Some(major) = official_node_line(loaded) {
+        node_mirror::ensure(major, progress)?;
+    }
+    fs::create_dir_all(node_mirror::CACHE)?;
     networks(&mut state)?;
     let mut booted = Vec::new();
     for (host, public, private) in wanted {
@@ -246,6 +256,20 @@ pub fn up(
         wait_for_ssh(host)?;
     }
     Ok(booted)
+}
+
+/// The Node.js line `loaded`'s hosts fetch from official builds through
+/// the lab's mirror: none when no host runs Node.js, the spec installs it
+/// another way, or names its own mirror.
+pub fn official_node_line(loaded: &Loaded) -> Option<u32> {
+    let node = &loaded.spec.runtime.node;
+    let runs_node = loaded
+        .spec
+        .hosts
+        .iter()
+        .any(|h| h.has(Role::App) || h.has(Role::Worker));
+    (runs_node && node.source == NodeSource::Official && node.mirror.is_none())
+        .then_some(node.version)
 }
 
 /// The cached image: built once with debootstrap (about a minute).
@@ -450,14 +474,26 @@ fn boot(
     let log = fs::File::create(Path::new(DIR).join("hosts").join(format!("{name}.log")))?;
     // nftables inside needs CAP_NET_ADMIN, which nspawn withholds by default;
     // the host's network namespace is its own, so this reaches nothing else.
+    // The Node.js mirror is the one directory of this machine hosts see.
     // nspawn exits with 133 when the host reboots; a loop boots it again,
     // as systemd-nspawn@.service would. setsid makes the loop a process
-    // group, so `down` stops the loop and the container together.
+    // group, so `down` stops the loop and the container together. The loop
+    // first moves into the host's own control groups.
+    let cgroups = cgroups::make(name)?;
     let child = Command::new("setsid")
+        .env(
+            "DEPLOYER_LAB_CGROUPS",
+            cgroups
+                .iter()
+                .map(|g| g.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
         .args([
             "sh",
             "-c",
-            "while :; do systemd-nspawn \"$@\"; [ $? -eq 133 ] || exit 0; done",
+            "printf '%s\\n' \"$DEPLOYER_LAB_CGROUPS\" | while read -r group; do [ -z \"$group\" ] || echo $$ >\"$group/cgroup.procs\" || exit 1; done || exit 1\n\
+             while :; do systemd-nspawn \"$@\"; [ $? -eq 133 ] || exit 0; done",
             "deployer-lab",
             "--quiet",
             "--boot",
@@ -470,6 +506,7 @@ fn boot(
         .arg(&root)
         .args([
             "--capability=CAP_NET_ADMIN",
+            &format!("--bind-ro={}:{}", node_mirror::CACHE, node_mirror::MOUNT),
             &format!("--network-namespace-path=/run/netns/{ns}"),
         ])
         .stdin(std::process::Stdio::null())
@@ -482,6 +519,7 @@ fn boot(
         public,
         private,
         pid: child.id(),
+        cgroups,
     })
 }
 
@@ -571,6 +609,7 @@ pub fn down() -> Result<Vec<String>> {
                 run_quietly("kill", &["-KILL", "--", &group]);
             }
         }
+        cgroups::remove(&host.cgroups);
         run_quietly("ip", &["netns", "del", &netns(&host.name)]);
         run_quietly("rm", &["-rf", &root(&host.name).to_string_lossy()]);
         let _ = fs::remove_file(

@@ -82,9 +82,9 @@ pub struct Platform {
 }
 
 impl Default for Platform {
-    /// What a render without a host assumes: Debian 12.
+    /// What a render without a host assumes: Debian 13, the current stable.
     fn default() -> Self {
-        Platform::of(System::Debian12)
+        Platform::of(System::Debian13)
     }
 }
 

@@ -62,9 +62,30 @@ pub fn app_copy(dir: &Path) -> String {
 
 /// Renders `spec` (relative to the crate root) for every host.
 pub fn render(spec: &str) -> TempDir {
+    render_for(spec, &[])
+}
+
+/// `render`, for the system this machine runs (`debian-12`), whose tools
+/// (nginx, sshd) judge what is rendered.
+pub fn render_for_this_machine(spec: &str) -> TempDir {
+    let release = fs::read_to_string("/etc/os-release").unwrap_or_default();
+    let field = |key: &str| {
+        release
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .map(|v| v.trim_matches('"').to_string())
+            .unwrap_or_default()
+    };
+    let os = format!("{}-{}", field("ID"), field("VERSION_ID"));
+    render_for(spec, &["--os", &os])
+}
+
+fn render_for(spec: &str, extra: &[&str]) -> TempDir {
     let out = TempDir::new().unwrap();
     let out_arg = out.path().join("out");
-    let result = deployer(&["render", "-f", spec, "--out", out_arg.to_str().unwrap()]);
+    let mut args = vec!["render", "-f", spec, "--out", out_arg.to_str().unwrap()];
+    args.extend(extra);
+    let result = deployer(&args);
     assert!(
         result.status.success(),
         "render {spec} failed:\n{}",

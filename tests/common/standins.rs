@@ -210,11 +210,12 @@ impl NodeMirror {
 /// holding a `nodejs` package made from this machine's Node.js and npm,
 /// versioned and declared as NodeSource's are (`-1nodesource1`, providing
 /// and replacing `npm`). `forged/` is the same repository serving the same
-/// key, but signed by another.
+/// key, but signed by another. The signing key is RSA, whose self-signatures
+/// can be remade with SHA-1 ([`AptRepo::publish_key`]).
 pub struct AptRepo {
     /// The throwaway keys' GNUPGHOME.
     gnupg: TempDir,
-    _served: TempDir,
+    served: TempDir,
     /// The signing key's fingerprint, and the other key's.
     pub fingerprint: String,
     pub other_fingerprint: String,
@@ -241,16 +242,16 @@ impl AptRepo {
                 &format!("export GNUPGHOME='{home}'\n{script}"),
             )
         };
-        let new_key = |uid: &str| {
+        let new_key = |uid: &str, algorithm: &str| {
             sh(&format!(
-                "gpg --batch --passphrase '' --quick-gen-key '{uid}' ed25519 sign never 2>/dev/null\n\
+                "gpg --batch --passphrase '' --quick-gen-key '{uid}' {algorithm} sign never 2>/dev/null\n\
                  gpg --with-colons --list-keys '{uid}' | awk -F: '$1 == \"fpr\" {{ print $10; exit }}'"
             ))
             .trim()
             .to_string()
         };
-        let fingerprint = new_key("lab repository <repo@lab.test>");
-        let other_fingerprint = new_key("someone else <other@lab.test>");
+        let fingerprint = new_key("lab repository <repo@lab.test>", "rsa3072");
+        let other_fingerprint = new_key("someone else <other@lab.test>", "ed25519");
         sh(&format!(
             r#"mkdir -p pkg/DEBIAN pkg/usr/bin pkg/usr/lib/node_modules
 cp /usr/bin/node pkg/usr/bin/node
@@ -280,11 +281,33 @@ rm -rf pkg"#
         AptRepo {
             _server: http_server(served.path(), 8097),
             gnupg,
-            _served: served,
+            served,
             fingerprint,
             other_fingerprint,
             version,
         }
+    }
+}
+
+impl AptRepo {
+    /// Serves the signing key (the same key, the same fingerprint) bound
+    /// only by new self-signatures made with `digest` (`SHA1`, `SHA512`),
+    /// and the repository signed anew, as a repository re-signing its key
+    /// publishes (a signature counts only while its key is bound).
+    pub fn publish_key(&self, digest: &str) {
+        // A second later than the last: the newest self-signature counts.
+        sh_in(
+            self.served.path(),
+            &format!(
+                "export GNUPGHOME='{home}'\n\
+                 sleep 1\n\
+                 gpg --batch --cert-digest-algo {digest} --quick-set-expire {fpr} 0 2>/dev/null\n\
+                 gpg --armor --export-options export-minimal --export {fpr} >gpgkey/nodesource-repo.gpg.key\n\
+                 for line in node_*.x; do gpg --batch --yes -u {fpr} --clearsign -o $line/dists/nodistro/InRelease $line/dists/nodistro/Release 2>/dev/null; done",
+                home = self.gnupg.path().display(),
+                fpr = self.fingerprint,
+            ),
+        );
     }
 }
 
