@@ -391,3 +391,65 @@ fn nginx_conf_settings_are_all_known_to_the_survey() {
         );
     }
 }
+
+/// Ubuntu starts sshd from ssh.socket, whose addresses a generator takes
+/// from sshd_config when systemd reloads: a change to deployer's sshd
+/// drop-in (a new Port) reloads systemd and restarts the socket where the
+/// host uses it, and the lockout guard's revert does the same. Debian's
+/// sshd listens by itself and only reloads.
+#[test]
+fn sshd_changes_reach_ubuntus_socket() {
+    use deployer::layout::AssumedCores;
+    use deployer::platform::System;
+    use deployer::render::Renderer;
+    use deployer::render::context::{Existing, Platform};
+    use deployer::resource::Resource;
+    let loaded = deployer::spec::load(
+        &Path::new(ROOT).join("examples/hello/deployer.yaml"),
+        deployer::spec::Secrets::Skip,
+    )
+    .unwrap()
+    .unwrap();
+    let host = &loaded.spec.hosts[0];
+    for (system, notify) in [
+        (System::Debian13, &["reload ssh.service"][..]),
+        (
+            System::Ubuntu2404,
+            &[
+                "daemon-reload",
+                "reload ssh.service",
+                "try-restart ssh.socket",
+            ][..],
+        ),
+        (
+            System::Ubuntu2604,
+            &[
+                "daemon-reload",
+                "reload ssh.service",
+                "try-restart ssh.socket",
+            ][..],
+        ),
+    ] {
+        let existing = Existing {
+            platform: Platform::of(system),
+            ..Default::default()
+        };
+        let resources = deployer::deploy::desired(
+            &Renderer::new().unwrap(),
+            &loaded,
+            host,
+            &AssumedCores(2),
+            &existing,
+        )
+        .unwrap();
+        let drop_in = resources
+            .iter()
+            .find_map(|r| match r {
+                Resource::File(f) if f.path == "/etc/ssh/sshd_config.d/00-deployer.conf" => Some(f),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(drop_in.notify, notify, "{system}");
+        assert!(drop_in.guarded, "{system}: the lockout guard reverts it");
+    }
+}

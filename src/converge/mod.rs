@@ -232,6 +232,7 @@ pub fn script(
             Handler::DaemonReload => continue,
             Handler::Restart(unit) => ("restart", unit, "$started$restarted"),
             Handler::Reload(unit) => ("reload", unit, "$started$restarted$reloaded"),
+            Handler::TryRestart(unit) => ("try-restart", unit, "$started$restarted"),
         };
         if let Some(instance) = web.iter().find(|i| &i.unit == unit) {
             // Web instances restart (or reload) one at a time, each answering before the next.

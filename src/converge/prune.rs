@@ -113,7 +113,9 @@ pub fn remove(body: &mut String, pruning: &Pruning) {
         // Units that stay pick up what went; inactive ones are left be.
         let line = match handler {
             Handler::DaemonReload => "systemctl daemon-reload".to_string(),
-            Handler::Restart(unit) => format!("systemctl try-restart {}", quote(&unit)),
+            Handler::Restart(unit) | Handler::TryRestart(unit) => {
+                format!("systemctl try-restart {}", quote(&unit))
+            }
             Handler::Reload(unit) => {
                 format!("systemctl try-reload-or-restart {}", quote(&unit))
             }

@@ -405,6 +405,9 @@ pub enum Handler {
     DaemonReload,
     Restart(String),
     Reload(String),
+    /// Restarts the unit only if it runs: for one the host may not use
+    /// (Ubuntu's ssh.socket, where sshd may run without it).
+    TryRestart(String),
 }
 
 impl Handler {
@@ -414,6 +417,7 @@ impl Handler {
             None if text == "daemon-reload" => Some(Handler::DaemonReload),
             Some(("restart", unit)) if unit_ok(unit) => Some(Handler::Restart(unit.into())),
             Some(("reload", unit)) if unit_ok(unit) => Some(Handler::Reload(unit.into())),
+            Some(("try-restart", unit)) if unit_ok(unit) => Some(Handler::TryRestart(unit.into())),
             _ => None,
         }
     }
@@ -426,6 +430,7 @@ impl Handler {
             Handler::DaemonReload => "daemon-reload".into(),
             Handler::Restart(unit) => format!("restart {unit}"),
             Handler::Reload(unit) => format!("reload {unit}"),
+            Handler::TryRestart(unit) => format!("try-restart {unit}"),
         }
     }
 }
@@ -436,6 +441,7 @@ impl fmt::Display for Handler {
             Handler::DaemonReload => f.write_str("systemctl daemon-reload"),
             Handler::Restart(unit) => write!(f, "restart {unit}"),
             Handler::Reload(unit) => write!(f, "reload {unit}"),
+            Handler::TryRestart(unit) => write!(f, "try-restart {unit}"),
         }
     }
 }
@@ -454,6 +460,10 @@ mod tests {
         assert_eq!(
             Handler::parse("reload nginx.service"),
             Some(Handler::Reload("nginx.service".into()))
+        );
+        assert_eq!(
+            Handler::parse("try-restart ssh.socket"),
+            Some(Handler::TryRestart("ssh.socket".into()))
         );
         assert_eq!(Handler::parse("restart "), None);
         assert_eq!(Handler::parse("restart a b"), None);

@@ -367,7 +367,9 @@ impl Pruning {
             .filter_map(|text| Handler::parse(text))
             .filter(|h| match h {
                 Handler::DaemonReload => true,
-                Handler::Restart(unit) | Handler::Reload(unit) => stays(unit),
+                Handler::Restart(unit) | Handler::Reload(unit) | Handler::TryRestart(unit) => {
+                    stays(unit)
+                }
             })
             .collect();
         if self.removed.iter().any(|o| o.undo.unit) {
