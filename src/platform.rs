@@ -69,6 +69,24 @@ impl System {
         }
     }
 
+    /// The systemd its archive installs, as its major version.
+    pub fn systemd(self) -> u32 {
+        match self {
+            System::Debian12 => 252,
+            System::Debian13 => 257,
+            System::Ubuntu2404 => 255,
+            System::Ubuntu2604 => 259,
+        }
+    }
+
+    /// Whether its systemd knows `RestartMode=` (254 on). Without
+    /// `RestartMode=direct` there, a unit restarted after a crash passes
+    /// through the failed state and sets off `OnFailure=` each time (found
+    /// on Debian 13: an alert per crash, not once systemd gives up).
+    pub fn restart_mode(self) -> bool {
+        self.systemd() >= 254
+    }
+
     /// The Node.js line `runtime.node.source: distro` installs.
     pub fn distro_node(self) -> u32 {
         match self {

@@ -325,6 +325,14 @@ fn each_supported_system_gets_its_own_syntax() {
                 "{os}: {main}"
             );
         }
+        // systemd 254 on takes RestartMode=direct: a crash-restart does not
+        // set off OnFailure= (the alert) each time.
+        let unit = fs::read_to_string(web1.join("etc/systemd/system/hello@.service")).unwrap();
+        assert_eq!(
+            unit.contains("RestartMode=direct\n"),
+            os != "debian-12",
+            "{os}: {unit}"
+        );
         let upgrades =
             fs::read_to_string(web1.join("etc/apt/apt.conf.d/52deployer-unattended-upgrades"))
                 .unwrap();

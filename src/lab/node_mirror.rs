@@ -18,8 +18,9 @@ use sha2::{Digest, Sha512};
 
 /// Where this machine keeps the mirror.
 pub const CACHE: &str = "/var/cache/deployer-lab/node";
-/// Where lab hosts see it.
-pub const MOUNT: &str = "/srv/deployer-lab/node";
+/// Where lab hosts see it: under /mnt, where a host's own things (its
+/// /srv, which tests check is left empty) are not.
+pub const MOUNT: &str = "/mnt/deployer-lab/node";
 
 /// The mirror as lab hosts reach it: `runtime.node.mirror` under `--lab`.
 pub fn url() -> String {

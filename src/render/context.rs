@@ -104,6 +104,8 @@ pub struct SystemView {
     /// `Debian 13 (trixie)`.
     pub name: String,
     pub ubuntu: bool,
+    /// Its systemd takes `RestartMode=direct` (`platform::System::restart_mode`).
+    pub restart_mode: bool,
 }
 
 /// What nginx.conf sets for every site on the host: this app's and the
@@ -295,6 +297,7 @@ pub fn build<'a>(
         system: SystemView {
             name: existing.platform.system.to_string(),
             ubuntu: existing.platform.system.ubuntu(),
+            restart_mode: existing.platform.system.restart_mode(),
         },
         claims: claims::of(spec, host, cores),
         spec,
