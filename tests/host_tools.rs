@@ -173,6 +173,58 @@ fn every_node_process_runs_in_a_sandbox_scoring_at_most_one() {
     assert!(checked.len() >= 8, "{checked:?}");
 }
 
+/// deployer's own helper units (alerts, health checks, ACME, the firewall)
+/// and Debian's nginx.service with deployer's drop-in: each scores at most
+/// 5.0 (Debian's nginx alone: 9.6).
+#[test]
+fn helper_units_and_nginx_run_in_sandboxes_scoring_at_most_five() {
+    require("systemd-analyze");
+    let stock = Path::new("/lib/systemd/system/nginx.service");
+    assert!(
+        stock.exists(),
+        "Debian's nginx.service, as tests/run installs it"
+    );
+    let mut checked = Vec::new();
+    for (spec, out) in rendered() {
+        for (host, dir) in hosts(&out) {
+            let mut helpers: Vec<String> = units(&dir)
+                .iter()
+                .map(|u| u.file_name().unwrap().to_str().unwrap().to_string())
+                .filter(|n| {
+                    (n.starts_with("deployer-") || n.ends_with("-health.service"))
+                        && n.ends_with(".service")
+                })
+                .map(|n| n.replace("@.service", "@x.service"))
+                .collect();
+            if dir.join("etc/systemd/system/nginx.service.d").is_dir() {
+                let lib = dir.join("lib/systemd/system");
+                fs::create_dir_all(&lib).unwrap();
+                fs::copy(stock, lib.join("nginx.service")).unwrap();
+                helpers.push("nginx.service".into());
+            }
+            for unit in helpers {
+                let score = exposure(&dir, &unit);
+                assert!(score <= 5.0, "{spec}/{host}: {unit} exposure {score} > 5.0");
+                checked.push(format!("{spec}/{host}/{unit}={score}"));
+            }
+        }
+    }
+    for kind in [
+        "deployer-alert@x",
+        "deployer-firewall",
+        "deployer-acme",
+        "-health",
+        "nginx",
+    ] {
+        assert!(
+            checked
+                .iter()
+                .any(|c| c.contains(&format!("{kind}.service"))),
+            "{kind} not checked: {checked:?}"
+        );
+    }
+}
+
 #[test]
 fn sshd_accepts_the_hardening_drop_in() {
     require("sshd");

@@ -312,7 +312,7 @@ fn each_supported_system_gets_its_own_syntax() {
                 "{os}: {main}"
             );
             assert!(
-                !site.contains(" http2;") && !main.contains(" http2 "),
+                !site.contains(" http2;") && !main.contains("ssl http2"),
                 "{os}"
             );
         } else {
@@ -332,6 +332,11 @@ fn each_supported_system_gets_its_own_syntax() {
             unit.contains("RestartMode=direct\n"),
             os != "debian-12",
             "{os}: {unit}"
+        );
+        // A request misdirected over another site's HTTP/2 connection.
+        assert!(
+            main.contains("        location / {\n            return 421;\n        }"),
+            "{os}: {main}"
         );
         let upgrades =
             fs::read_to_string(web1.join("etc/apt/apt.conf.d/52deployer-unattended-upgrades"))

@@ -6,9 +6,17 @@ use crate::dialect::shell::quote;
 use crate::layout::Paths;
 use crate::spec::Host;
 
+/// How long a self-signed certificate lives: as long as an ACME one, well
+/// under the 366 days Mozilla's TLS profiles allow.
+const SELF_SIGNED_DAYS: u32 = 90;
+
+/// Renewed with fewer than this many days left, as ACME's are.
+const RENEW_DAYS: u32 = 30;
+
 /// Makes a key and a certificate for `names` (or, with none, the host's
-/// address) on the host. Made again when the names change or fewer than 30
-/// days are left; a names file records what it covers.
+/// address) on the host. Made again when the names change, fewer than 30
+/// days are left, or it outlives SELF_SIGNED_DAYS (one made before that
+/// limit); a names file records what it covers.
 pub fn self_signed(names: &[String], host: &Host, paths: &Paths) -> Conditional {
     let san = if names.is_empty() {
         let kind = if host.address.parse::<std::net::IpAddr>().is_ok() {
@@ -34,14 +42,16 @@ pub fn self_signed(names: &[String], host: &Host, paths: &Paths) -> Conditional 
     Conditional {
         name: "make a self-signed certificate".into(),
         run: format!(
-            "umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 397 -subj {subject} -addext {san_ext} -keyout {new_key} -out {new_cert} 2>/dev/null && chmod 0644 {new_cert} && mv -f {new_key} {key} && mv -f {new_cert} {cert} && printf '%s\\n' {san} >{names_file}",
+            "umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days {SELF_SIGNED_DAYS} -subj {subject} -addext {san_ext} -keyout {new_key} -out {new_cert} 2>/dev/null && chmod 0644 {new_cert} && mv -f {new_key} {key} && mv -f {new_cert} {cert} && printf '%s\\n' {san} >{names_file}",
             subject = quote(&format!("/CN={common_name}")),
             san_ext = quote(&format!("subjectAltName={san}")),
             san = quote(&san),
         ),
         unless: format!(
-            "openssl x509 -in {cert} -noout -checkend 2592000 && test -s {key} && test \"$(cat {names_file})\" = {}",
-            quote(&san)
+            "openssl x509 -in {cert} -noout -checkend {renew} && ! openssl x509 -in {cert} -noout -checkend {longest} && test -s {key} && test \"$(cat {names_file})\" = {}",
+            quote(&san),
+            renew = RENEW_DAYS * 86_400,
+            longest = (SELF_SIGNED_DAYS + 1) * 86_400,
         ),
         owns: vec![
             paths.tls_cert.clone(),
