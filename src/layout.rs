@@ -26,6 +26,9 @@ pub const CLAIMS: &str = "/var/lib/deployer/claims";
 /// repository's key: later plans judge the key against it again, offline.
 pub const NODESOURCE_RELEASE: &str = "/var/lib/deployer/nodesource/InRelease";
 
+/// The security archive's apt source deployer adds (`apt.security_source`).
+pub const SECURITY_SOURCE: &str = "/etc/apt/sources.list.d/deployer-security.list";
+
 /// The pm2 release deployer is tested with; a new pin installs beside the old.
 pub const PM2_VERSION: &str = "7.0.4";
 
@@ -69,6 +72,8 @@ pub struct Paths {
     /// directory where every app's claims are, which the others read.
     pub claims_dir: String,
     pub claims: String,
+    /// The security archive's source deployer adds (`apt.security_source`).
+    pub security_source: String,
     /// The live official Node.js build's programs.
     pub node_bin: String,
     /// The health timer's failure counts, one file per unit
@@ -112,6 +117,7 @@ impl Paths {
             firewall_rules: format!("{FIREWALL_RULES}/{app}.nft"),
             claims_dir: CLAIMS.into(),
             claims: format!("{CLAIMS}/{app}.json"),
+            security_source: SECURITY_SOURCE.into(),
             node_bin: format!("{NODE_ROOT}/current/bin"),
             health_state: "/var/lib/deployer/health".into(),
             health_scripts: HEALTH_SCRIPTS.into(),

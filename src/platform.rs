@@ -87,6 +87,39 @@ impl System {
         self.systemd() >= 254
     }
 
+    /// The release's codename, as apt's suites name it.
+    pub fn codename(self) -> &'static str {
+        match self {
+            System::Debian12 => "bookworm",
+            System::Debian13 => "trixie",
+            System::Ubuntu2404 => "noble",
+            System::Ubuntu2604 => "resolute",
+        }
+    }
+
+    /// The keyring the distribution's archive (security too) is signed with.
+    pub fn archive_keyring(self) -> &'static str {
+        if self.ubuntu() {
+            "/usr/share/keyrings/ubuntu-archive-keyring.gpg"
+        } else {
+            "/usr/share/keyrings/debian-archive-keyring.gpg"
+        }
+    }
+
+    /// Where the security archive is, given the URI of the host's main
+    /// archive: Debian's mirrors keep it beside the archive (`.../debian`
+    /// -> `.../debian-security`), Ubuntu's in the same archive. None for a
+    /// Debian mirror laid out otherwise.
+    pub fn security_uri(self, archive: &str) -> Option<String> {
+        let archive = archive.trim_end_matches('/');
+        if self.ubuntu() {
+            return Some(archive.to_string());
+        }
+        archive
+            .strip_suffix("/debian")
+            .map(|base| format!("{base}/debian-security"))
+    }
+
     /// The Node.js line `runtime.node.source: distro` installs.
     pub fn distro_node(self) -> u32 {
         match self {
@@ -131,6 +164,32 @@ pub fn nginx_version(said: &str) -> Option<(u32, u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_security_archive_is_found_from_the_main_one() {
+        assert_eq!(
+            System::Debian13
+                .security_uri("http://mirror.example.org/debian/")
+                .as_deref(),
+            Some("http://mirror.example.org/debian-security")
+        );
+        assert_eq!(
+            System::Debian12
+                .security_uri("http://mirror.example.org/pub/linux/debian")
+                .as_deref(),
+            Some("http://mirror.example.org/pub/linux/debian-security")
+        );
+        assert_eq!(
+            System::Debian13.security_uri("http://mirror.example.org/deb"),
+            None
+        );
+        assert_eq!(
+            System::Ubuntu2404
+                .security_uri("http://mirror.example.org/ubuntu")
+                .as_deref(),
+            Some("http://mirror.example.org/ubuntu")
+        );
+    }
 
     #[test]
     fn releases_are_named_both_ways() {

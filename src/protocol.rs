@@ -63,6 +63,10 @@ pub enum Tag {
     Table,
     /// Survey: an app deployer keeps a manifest for.
     App,
+    /// Survey: whether apt has a source for the release's security archive
+    /// (`1`/`0`, deployer's own source aside), then the URI and components
+    /// of the first source of the release itself.
+    Apt,
     /// A converge step starting.
     Step,
     /// The deploy lock's holder: owner, CI run, started, expires.
@@ -83,7 +87,7 @@ pub enum Tag {
     Clock,
 }
 
-const TAGS: [Tag; 32] = [
+const TAGS: [Tag; 33] = [
     Tag::File,
     Tag::Shadowed,
     Tag::Dir,
@@ -107,6 +111,7 @@ const TAGS: [Tag; 32] = [
     Tag::Manager,
     Tag::Table,
     Tag::App,
+    Tag::Apt,
     Tag::Step,
     Tag::Locked,
     Tag::Current,
@@ -142,6 +147,7 @@ impl Tag {
             Tag::Os => "os",
             Tag::Nginx => "nginx",
             Tag::Site => "site",
+            Tag::Apt => "apt",
             Tag::Manager => "manager",
             Tag::Table => "table",
             Tag::App => "app",

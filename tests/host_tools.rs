@@ -333,17 +333,7 @@ fn apt_reads_the_nodesource_source_as_written() {
     let list = out
         .path()
         .join("out/web1/etc/apt/sources.list.d/nodesource.list");
-    let lists = dir.path().join("lists");
-    fs::create_dir_all(lists.join("partial")).unwrap();
-    let result = Command::new("apt-get")
-        .args(["update", "--print-uris", "-o"])
-        .arg(format!("Dir::Etc::SourceList={}", list.display()))
-        .args(["-o", "Dir::Etc::SourceParts=/nonexistent", "-o"])
-        .arg(format!("Dir::State::Lists={}", lists.display()))
-        .output()
-        .unwrap();
-    let said = text(&result);
-    assert!(result.status.success(), "{said}");
+    let said = apt_would_fetch(&list);
     assert!(
         said.contains("'http://[2001:db8::1]:8097/nodesource/node_22.x/dists/nodistro/InRelease'"),
         "{said}"
@@ -435,4 +425,93 @@ fn pm2_runs_the_script_with_nodes_options_apart() {
         serde_json::json!(["--max-old-space-size=512"])
     );
     assert_eq!(web["args"], serde_json::json!(["--port-file=x"]));
+}
+
+/// What apt would fetch for the sources in `list` alone (it reads them
+/// without error), as `apt-get update --print-uris` says.
+fn apt_would_fetch(list: &Path) -> String {
+    let lists = tempfile::TempDir::new().unwrap();
+    fs::create_dir_all(lists.path().join("partial")).unwrap();
+    let result = Command::new("apt-get")
+        .args(["update", "--print-uris", "-o"])
+        .arg(format!("Dir::Etc::SourceList={}", list.display()))
+        .args(["-o", "Dir::Etc::SourceParts=/nonexistent", "-o"])
+        .arg(format!("Dir::State::Lists={}", lists.path().display()))
+        .output()
+        .unwrap();
+    let said = text(&result);
+    assert!(result.status.success(), "{said}");
+    said
+}
+
+/// A host whose apt has no source for its security archive, with
+/// `apt.security_source: true`: the source deployer adds is one apt reads
+/// as written (the release's `-security` suite from the host's mirror,
+/// signed by the distribution's keyring), and it goes live only once apt
+/// fetched and verified it.
+#[test]
+fn the_security_source_is_one_apt_reads() {
+    use deployer::layout::AssumedCores;
+    use deployer::platform::System;
+    use deployer::render::Renderer;
+    use deployer::render::context::{Existing, Platform, SecuritySource};
+    use deployer::resource::Resource;
+    require("apt-get");
+    let loaded = deployer::spec::load(
+        &Path::new(common::ROOT).join("examples/hello/deployer.yaml"),
+        deployer::spec::Secrets::Skip,
+    )
+    .unwrap()
+    .unwrap();
+    let existing = Existing {
+        platform: Platform::of(System::Debian13),
+        security_source: Some(SecuritySource {
+            uri: "http://[2001:db8::1]:8080/debian-security".into(),
+            suite: "trixie-security".into(),
+            components: "main non-free-firmware".into(),
+            keyring: System::Debian13.archive_keyring().into(),
+        }),
+        ..Default::default()
+    };
+    let resources = deployer::deploy::desired(
+        &Renderer::new().unwrap(),
+        &loaded,
+        &loaded.spec.hosts[0],
+        &AssumedCores(2),
+        &existing,
+    )
+    .unwrap();
+    let source = resources
+        .iter()
+        .find_map(|r| match r {
+            Resource::File(f) if f.path == "/etc/apt/sources.list.d/deployer-security.list" => {
+                Some(f)
+            }
+            _ => None,
+        })
+        .unwrap();
+    let check = source.check.as_ref().unwrap();
+    assert!(
+        check
+            .run
+            .contains("apt-get update -o APT::Update::Error-Mode=any"),
+        "{check:?}"
+    );
+    let dir = tempfile::TempDir::new().unwrap();
+    let list = dir.path().join("security.list");
+    fs::write(&list, &source.content).unwrap();
+    let said = apt_would_fetch(&list);
+    assert!(
+        said.contains(
+            "'http://[2001:db8::1]:8080/debian-security/dists/trixie-security/InRelease'"
+        ),
+        "{said}"
+    );
+    assert!(
+        source
+            .content
+            .contains("deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "),
+        "{}",
+        source.content
+    );
 }

@@ -77,6 +77,9 @@ fn human(status: &HostStatus) -> String {
     } else {
         line(&mut out, "status", &status.problems.join("; "));
     }
+    for warning in &status.warnings {
+        line(&mut out, "warning", warning);
+    }
     out
 }
 
@@ -91,6 +94,7 @@ mod tests {
             host: "web1".into(),
             release: Some("3f9a8c1b2d4e".into()),
             firewall_loaded: true,
+            security_updates: Some(false),
             certificate: None,
             units: vec![UnitStatus {
                 name: "hello@3000.service".into(),
@@ -100,8 +104,13 @@ mod tests {
                 failed_checks: Some(0),
             }],
             problems: Vec::new(),
+            warnings: vec!["apt has no source for the system's security archive".into()],
         };
         let text = human(&status);
+        assert!(
+            text.contains("  status    ok\n  warning   apt has no source"),
+            "{text}"
+        );
         assert!(text.contains("hello@3000.service: active since Wed 2026-11-25 14:48:43 UTC, 2 restart(s), healthy"), "{text}");
     }
 }

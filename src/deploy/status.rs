@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::Reach;
 use super::hosts::{self, Outcome, run_parallel};
 use super::prepare::desired;
+use super::survey;
 use crate::dialect::shell::quote;
 use crate::layout::{AssumedCores, Paths, health_service, unit_patterns};
 use crate::protocol::{self, Tag};
@@ -25,10 +26,15 @@ pub struct HostStatus {
     /// The release `current` points at.
     pub release: Option<String>,
     pub firewall_loaded: bool,
+    /// Whether apt has a source for the release's security archive; `None`
+    /// where the host's sources could not be read.
+    pub security_updates: Option<bool>,
     pub certificate: Option<Certificate>,
     pub units: Vec<UnitStatus>,
     /// What needs attention; empty when all is well.
     pub problems: Vec<String>,
+    /// Worth the operator's attention, though all runs as it should.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -77,6 +83,12 @@ pub fn status(loaded: &Loaded, reach: &Reach) -> Result<(Vec<HostStatus>, Vec<an
         let mut status = parse(&host.name, &output.stdout)
             .with_context(|| format!("{}: unexpected status report", host.name))?;
         status.problems = problems(loaded, host.has(Role::Lb), &status);
+        if status.security_updates == Some(false) {
+            status.warnings.push(
+                "apt has no source for the system's security archive: unattended upgrades find no security fixes to install (add one, or set apt.security_source: true and apply)"
+                    .to_string(),
+            );
+        }
         Ok(status)
     });
     Ok(hosts::partition(outcomes))
@@ -125,7 +137,9 @@ if [ -f {cert} ]; then
 fi
 if nft list table inet deployer >/dev/null 2>&1; then printf '{firewall}\t1\n'; else printf '{firewall}\t0\n'; fi
 printf '{clock}\t%s\n' "$(date -u +%s)"
+{apt_probe}
 "#,
+        apt_probe = survey::apt_probe(false),
         current = quote(&paths.current),
         // Only this app's units' counts: other apps on the host have theirs.
         app_health = unit_patterns(&loaded.spec.app.name)
@@ -145,9 +159,11 @@ fn parse(host: &str, report: &str) -> Result<HostStatus> {
         host: host.to_string(),
         release: None,
         firewall_loaded: false,
+        security_updates: None,
         certificate: None,
         units: Vec::new(),
         problems: Vec::new(),
+        warnings: Vec::new(),
     };
     let mut failed_checks = Vec::new();
     let (mut expires_at, mut now) = (None, None);
@@ -189,6 +205,7 @@ fn parse(host: &str, report: &str) -> Result<HostStatus> {
             }
             Some((Tag::Firewall, [loaded])) => status.firewall_loaded = *loaded == "1",
             Some((Tag::Clock, [epoch])) => now = Some(epoch.parse::<i64>().context("host clock")?),
+            Some((Tag::Apt, [security, _, _])) => status.security_updates = Some(*security == "1"),
             _ => bail!("{line:?}"),
         }
     }
@@ -208,6 +225,7 @@ fn problems(loaded: &Loaded, lb: bool, status: &HostStatus) -> Vec<String> {
     if !status.firewall_loaded {
         problems.push("the firewall is not loaded".to_string());
     }
+
     let health = health_service(&loaded.spec.app.name);
     for unit in &status.units {
         // The health checks' unit runs on its timer: between rounds it is
@@ -292,8 +310,10 @@ mod tests {
                       health\thello@3000.service\t0\n\
                       certificate\t1800000000\t2027-01-15\n\
                       firewall\t1\n\
-                      clock\t1799136000\n";
+                      clock\t1799136000\n\
+                      apt\t0\thttp://mirror.example.org/debian\tmain\n";
         let status = parse("web1", report).unwrap();
+        assert_eq!(status.security_updates, Some(false));
         assert_eq!(status.release.as_deref(), Some("3f9a8c1b2d4e"));
         assert!(status.firewall_loaded);
         assert_eq!(status.certificate.as_ref().unwrap().days_left, 10);

@@ -17,9 +17,9 @@ use crate::layout::{self, CoreCounts};
 use crate::platform::{self, System};
 use crate::protocol::{self, Tag};
 use crate::render::NGINX_CONF_SETS;
-use crate::render::context::{Existing, Platform};
+use crate::render::context::{Existing, Platform, SecuritySource};
 use crate::resource::owned;
-use crate::spec::{Forward, Host, NodeSource, OtherSites, Role, Spec, node_lines};
+use crate::spec::{Forward, Host, NodeSource, OtherSites, Role, Spec, node_lines, text};
 
 /// An nginx site found on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +76,57 @@ pub struct Survey {
     pub tables: Vec<String>,
     /// Apps with a manifest on the host.
     pub apps: Vec<App>,
+    /// The host's apt sources, as far as security updates go.
+    pub apt: Option<AptSources>,
 }
+
+/// What [`APT_READER`] found in the host's apt sources.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AptSources {
+    /// A source for the release's security archive (deployer's aside).
+    pub security: bool,
+    /// The URI and components of the first source of the release itself.
+    pub archive: String,
+    pub components: String,
+}
+
+/// Reads apt's source files (one-line `.list` and deb822 `.sources`, told
+/// apart by name) and prints whether a source of suite `sec` exists, then a
+/// tab, the URI and a tab and the components of the first source of suite
+/// `codename`. Disabled deb822 stanzas (`Enabled: no`) do not count.
+const APT_READER: &str = r#"
+function stanza_end(  n, s, i, u) {
+  if (uris != "" && enabled) {
+    n = split(suites, s, " ")
+    for (i = 1; i <= n; i++) {
+      if (s[i] == sec) found = 1
+      if (s[i] == codename && main == "") { split(uris, u, " "); main = u[1]; comps = components }
+    }
+  }
+  uris = ""; suites = ""; components = ""; enabled = 1
+}
+FNR == 1 { if (deb822) stanza_end(); deb822 = FILENAME ~ /\.sources$/; enabled = 1 }
+{ sub(/#.*/, "") }
+deb822 && /^[ 	]*$/ { stanza_end(); next }
+deb822 && /^[^ 	]/ {
+  key = tolower($1); sub(/:$/, "", key)
+  value = $0; sub(/^[^:]*:[ 	]*/, "", value); sub(/[ 	]+$/, "", value)
+  if (key == "uris") uris = value
+  else if (key == "suites") suites = value
+  else if (key == "components") components = value
+  else if (key == "enabled" && tolower(value) == "no") enabled = 0
+  next
+}
+!deb822 && $1 == "deb" {
+  i = 2
+  if ($i ~ /^\[/) { while ($i !~ /\]$/ && i < NF) i++; i++ }
+  c = ""
+  for (j = i + 2; j <= NF; j++) c = c (c == "" ? "" : " ") $j
+  if ($(i + 1) == sec) found = 1
+  if ($(i + 1) == codename && main == "") { main = $i; comps = c }
+}
+END { if (deb822) stanza_end(); printf "%d	%s	%s", found + 0, main, comps }
+"#;
 
 /// An app deployer keeps a manifest for on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,6 +218,7 @@ if command -v nft >/dev/null; then
     [ "$family $name" = "inet deployer" ] || printf '{table}%s %s\n' "$family" "$name"
   done
 fi
+{apt_probe}
 is_app_name() {{ {is_app_name}; }}
 for manifest in {owned}*; do
   app=${{manifest##*/}}
@@ -187,9 +238,34 @@ exit 0
         manager = tag(Tag::Manager),
         table = tag(Tag::Table),
         app = tag(Tag::App),
+        apt_probe = apt_probe(true),
         claims = quote(layout::CLAIMS),
         reader = quote(NGINX_READER),
         is_app_name = owned::IS_APP_NAME,
+    )
+}
+
+/// Bash lines printing the [`Tag::Apt`] record of the host's apt sources
+/// (none on a system without a codename or sources): the survey's, which
+/// leaves deployer's own security source out (`skip_own`), and `status`'s,
+/// which counts it.
+pub fn apt_probe(skip_own: bool) -> String {
+    format!(
+        r#"codename=$(sed -n 's/^VERSION_CODENAME=//p' /etc/os-release 2>/dev/null | head -n 1 | tr -d '"'"'")
+sources=()
+for file in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+  [ -f "$file" ] && [ "$file" != {skipped} ] && sources+=("$file")
+done
+if [ -n "$codename" ] && [ ${{#sources[@]}} -gt 0 ]; then
+  printf '{apt}%s\n' "$(awk -v codename="$codename" -v sec="$codename-security" {reader} "${{sources[@]}}")"
+fi"#,
+        apt = Tag::Apt.prefix(),
+        skipped = if skip_own {
+            quote(layout::SECURITY_SOURCE)
+        } else {
+            "''".to_string()
+        },
+        reader = quote(APT_READER),
     )
 }
 
@@ -209,6 +285,13 @@ pub fn parse(host: &str, output: &str) -> Result<Survey> {
             }
             (Tag::Os, [id, version]) => survey.os = (id.to_string(), version.to_string()),
             (Tag::Nginx, [said]) => survey.nginx = Some(said.to_string()),
+            (Tag::Apt, [security, archive, components]) => {
+                survey.apt = Some(AptSources {
+                    security: *security == "1",
+                    archive: archive.to_string(),
+                    components: components.to_string(),
+                });
+            }
             (Tag::Site, [path, placeholder, default_server, directives]) => {
                 let path = BASE64
                     .decode(path)
@@ -287,6 +370,9 @@ pub fn findings(spec: &Spec, host: &Host, cores: &dyn CoreCounts, survey: &Surve
                 system: release,
                 nginx: survey.nginx.as_deref().and_then(platform::nginx_version),
             };
+            if let Some(apt) = survey.apt.as_ref().filter(|a| !a.security) {
+                security_source(&mut found, spec, release, apt);
+            }
             let line = release.distro_node();
             let runs_node = host.has(Role::App) || host.has(Role::Worker);
             if let Some(end) = (runs_node && spec.runtime.node.source == NodeSource::Distro)
@@ -408,6 +494,47 @@ pub fn findings(spec: &Spec, host: &Host, cores: &dyn CoreCounts, survey: &Surve
     found
 }
 
+/// A host whose apt has no source for its security archive: the spec's
+/// `apt.security_source` adds one from the mirror the host uses, else the
+/// plan warns.
+fn security_source(found: &mut Findings, spec: &Spec, release: System, apt: &AptSources) {
+    let suite = format!("{}-security", release.codename());
+    if !spec.apt.security_source {
+        found.notes.push(format!(
+            "warning: apt has no source for {release}'s security archive ({suite}): the unattended upgrades deployer sets up find no security fixes to install here. Add one, or set apt.security_source: true for deployer to add it"
+        ));
+        return;
+    }
+    let components_ok = !apt.components.is_empty()
+        && apt.components.split(' ').all(|c| {
+            !c.is_empty()
+                && c.chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
+        });
+    match release
+        .security_uri(&apt.archive)
+        .filter(|uri| text::url_ok(uri) && components_ok)
+    {
+        Some(uri) => {
+            found.notes.push(format!(
+                "apt has no source for {release}'s security archive: deployer adds {uri} {suite} (apt.security_source)"
+            ));
+            found.existing.security_source = Some(SecuritySource {
+                uri,
+                suite,
+                components: apt.components.clone(),
+                keyring: release.archive_keyring().to_string(),
+            });
+        }
+        None => found.refusals.push(format!(
+            "apt.security_source: the security archive cannot be told from this host's source of {} ({} {}): add a source for {suite} yourself, or leave apt.security_source out",
+            release.codename(),
+            shown(&apt.archive),
+            shown(&apt.components)
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -416,7 +543,7 @@ mod tests {
     fn a_survey_reads_back() {
         let path = BASE64.encode("/etc/nginx/sites-enabled/blog");
         let output = format!(
-            "cores\t4\nos\tdebian\t13\nnginx\tnginx version: nginx/1.26.3\nsite\t{path}\t0\t1\tserver,upstream\nmanager\tufw\ntable\tip nat\napp\tshop\t1\t\nchatter\n"
+            "cores\t4\nos\tdebian\t13\nnginx\tnginx version: nginx/1.26.3\nsite\t{path}\t0\t1\tserver,upstream\nmanager\tufw\ntable\tip nat\napp\tshop\t1\t\napt\t0\thttp://mirror.example.org/debian\tmain contrib\nchatter\n"
         );
         assert_eq!(
             parse("web1", &output).unwrap(),
@@ -437,6 +564,11 @@ mod tests {
                     deployed: true,
                     claims: None
                 }],
+                apt: Some(AptSources {
+                    security: false,
+                    archive: "http://mirror.example.org/debian".into(),
+                    components: "main contrib".into(),
+                }),
             }
         );
         assert!(parse("web1", "site\tnot base64!\t0\t0\t\ncores\t1\n").is_err());
@@ -541,6 +673,115 @@ mod tests {
     }
 
     /// The survey's reader, run by this machine's awk as a host runs it.
+    #[test]
+    fn apt_sources_are_read_in_both_formats() {
+        // Files named as apt names them, read as the survey reads them.
+        let read = |files: &[(&str, &str)]| {
+            let dir = tempfile::TempDir::new().unwrap();
+            let paths: Vec<_> = files
+                .iter()
+                .map(|(name, text)| {
+                    let path = dir.path().join(name);
+                    std::fs::write(&path, text).unwrap();
+                    path
+                })
+                .collect();
+            let out = std::process::Command::new("awk")
+                .args([
+                    "-v",
+                    "codename=trixie",
+                    "-v",
+                    "sec=trixie-security",
+                    APT_READER,
+                ])
+                .args(&paths)
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let archive = "deb http://mirror.example.org/debian trixie main\n";
+        assert_eq!(
+            read(&[("sources.list", archive)]),
+            "0\thttp://mirror.example.org/debian\tmain"
+        );
+        assert_eq!(
+            read(&[(
+                "sources.list",
+                "# deb http://mirror.example.org/debian-security trixie-security main\ndeb [ arch=amd64 signed-by=/k.gpg ] http://mirror.example.org/debian trixie main contrib\ndeb http://mirror.example.org/debian-security trixie-security main # fixes\n"
+            )]),
+            "1\thttp://mirror.example.org/debian\tmain contrib"
+        );
+        let deb822 = "Types: deb\nURIs: http://mirror.example.org/debian\nSuites: trixie trixie-updates\nComponents: main non-free-firmware\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\nTypes: deb\nURIs: http://mirror.example.org/debian-security\nSuites: trixie-security\nComponents: main\n";
+        assert_eq!(
+            read(&[("debian.sources", deb822)]),
+            "1\thttp://mirror.example.org/debian\tmain non-free-firmware"
+        );
+        let disabled = deb822.replace(
+            "Suites: trixie-security\n",
+            "Suites: trixie-security\nEnabled: no\n",
+        );
+        assert_eq!(
+            read(&[("debian.sources", &disabled)]),
+            "0\thttp://mirror.example.org/debian\tmain non-free-firmware"
+        );
+        // A .list and a .sources file read together, each in its format.
+        assert_eq!(
+            read(&[
+                ("sources.list", archive),
+                (
+                    "security.sources",
+                    "URIs: http://mirror.example.org/debian-security\nSuites: trixie-security\nComponents: main\n"
+                )
+            ]),
+            "1\thttp://mirror.example.org/debian\tmain"
+        );
+    }
+
+    #[test]
+    fn a_host_without_security_updates_is_warned_about_or_given_them() {
+        let apt = AptSources {
+            security: false,
+            archive: "http://mirror.example.org/debian".into(),
+            components: "main".into(),
+        };
+        let mut found = Findings::default();
+        security_source(
+            &mut found,
+            &spec(serde_json::json!({})),
+            System::Debian13,
+            &apt,
+        );
+        assert!(found.notes[0].starts_with("warning: apt has no source for Debian 13 (trixie)'s security archive (trixie-security)"), "{:?}", found.notes);
+        assert_eq!(found.existing.security_source, None);
+        let adds = spec(serde_json::json!({"apt": {"security_source": true}}));
+        let mut found = Findings::default();
+        security_source(&mut found, &adds, System::Debian13, &apt);
+        let source = found.existing.security_source.unwrap();
+        assert_eq!(
+            (
+                source.uri.as_str(),
+                source.suite.as_str(),
+                source.components.as_str()
+            ),
+            (
+                "http://mirror.example.org/debian-security",
+                "trixie-security",
+                "main"
+            )
+        );
+        let elsewhere = AptSources {
+            archive: "http://mirror.example.org/pub".into(),
+            ..apt
+        };
+        let mut found = Findings::default();
+        security_source(&mut found, &adds, System::Debian13, &elsewhere);
+        assert!(
+            found.refusals[0].contains("add a source for trixie-security yourself"),
+            "{:?}",
+            found.refusals
+        );
+    }
+
     #[test]
     fn the_reader_finds_settings_and_default_servers() {
         let read = |text: &str| {

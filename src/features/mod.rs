@@ -1,9 +1,10 @@
 //! What installing things on a host takes, as commands the playbooks run:
-//! Node.js (official builds or NodeSource), pm2, and certificates
-//! (self-signed, or from an ACME server). Each feature computes the shell
+//! Node.js (official builds or NodeSource), pm2, certificates (self-signed,
+//! or from an ACME server), and the checks of apt sources. Each feature computes the shell
 //! programs; playbooks say when they run and what they set off.
 
 pub mod acme;
+pub mod apt;
 pub mod node;
 pub mod pm2;
 pub mod tls;

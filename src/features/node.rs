@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use super::Conditional;
+use super::{Conditional, apt};
 use crate::dialect::shell::quote;
 use crate::layout::{NODE_ROOT as ROOT, NODESOURCE_RELEASE};
 use crate::spec::NodeRuntime;
@@ -149,7 +149,7 @@ mv -f {ring}.new {ring}"#,
             url = quote(&key_url),
             uri = quote(&uri),
             found = fingerprints("\"$work/key.gpg\""),
-            fetch = apt_fetch("\"$work/sources.list\"", Some("\"$work/InRelease\"")),
+            fetch = apt::fetch("\"$work/sources.list\"", Some("\"$work/InRelease\"")),
         ),
         unless: format!(
             "[ \"$({})\" = {fpr} ] && {}",
@@ -166,7 +166,7 @@ mv -f {ring}.new {ring}"#,
 [ -n "$verified" ] || {{ printf '%s\n' "$said" | grep -E '^(E|W): ' >&2; echo "deployer: apt could not fetch "{uri}" or verify it with the key "{fpr}"; NodeSource's repository was not added" >&2; exit 1; }}"#,
             found = fingerprints(&ring),
             uri = quote(&uri),
-            fetch = apt_fetch("{}", None),
+            fetch = apt::fetch("{}", None),
         ),
     };
     let install = Conditional {
@@ -199,24 +199,6 @@ for old in /etc/apt/keyrings/nodesource-*.gpg; do [ "$old" = {ring} ] || rm -f "
         verify,
         install,
     }
-}
-
-/// Shell lines that have apt fetch and verify the sources listed in the
-/// file `sources` (a shell word) alone, into throwaway lists: `verified`
-/// is then `yes` or empty, and `said` holds what apt said. The InRelease
-/// apt verified is copied to `keep` (a shell word), if given.
-fn apt_fetch(sources: &str, keep: Option<&str>) -> String {
-    let keep = keep
-        .map(|file| format!("\n[ -z \"$verified\" ] || cat \"$apt\"/lists/*_InRelease >{file}"))
-        .unwrap_or_default();
-    format!(
-        r#"apt=$(mktemp -d)
-mkdir -p "$apt/lists/partial" "$apt/parts"
-chmod 0755 "$apt" "$apt/lists"
-chown _apt "$apt/lists/partial" 2>/dev/null || true
-if said=$(apt-get update -o APT::Update::Error-Mode=any -o Dir::Etc::SourceList={sources} -o Dir::Etc::SourceParts="$apt/parts" -o Dir::State::Lists="$apt/lists" -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= 2>&1); then verified=yes; else verified=; fi{keep}
-rm -rf "$apt""#
-    )
 }
 
 /// A shell test, without the network, that apt still accepts the key in

@@ -233,6 +233,7 @@ pub fn up(
         new_key(&key(), "deployer-lab")?;
     }
     base_image(&image, progress)?;
+    security_source(&image, system)?;
     if let Some(major) = official_node_line(loaded) {
         node_mirror::ensure(major, progress)?;
     }
@@ -270,6 +271,30 @@ pub fn official_node_line(loaded: &Loaded) -> Option<u32> {
         .any(|h| h.has(Role::App) || h.has(Role::Worker));
     (runs_node && node.source == NodeSource::Official && node.mirror.is_none())
         .then_some(node.version)
+}
+
+/// Adds the security archive to the image's apt sources, as a Debian
+/// install has it and debootstrap does not: from the same mirror, so the
+/// hosts' unattended upgrades have fixes to install. Once per image.
+fn security_source(image: &Path, system: System) -> Result<()> {
+    let file = image.join("etc/apt/sources.list");
+    let sources = fs::read_to_string(&file).context("reading the image's apt sources")?;
+    let suite = format!("{}-security", system.codename());
+    if sources.contains(&suite) {
+        return Ok(());
+    }
+    let archive = sources
+        .lines()
+        .find_map(|l| l.strip_prefix("deb ")?.split_whitespace().next())
+        .and_then(|uri| system.security_uri(uri))
+        .context("the image's apt source names no Debian archive")?;
+    let sources = if sources.ends_with('\n') || sources.is_empty() {
+        sources
+    } else {
+        sources + "\n"
+    };
+    fs::write(&file, format!("{sources}deb {archive} {suite} main\n"))
+        .context("adding the security archive to the image's apt sources")
 }
 
 /// The cached image: built once with debootstrap (about a minute).

@@ -37,6 +37,9 @@ pub struct Context<'a> {
     pub node_install: Option<Conditional>,
     /// `runtime.node.source: nodesource` on an app or worker host.
     pub nodesource: Option<Nodesource>,
+    /// The check of the security archive's source deployer adds, when it
+    /// adds one: apt fetches and verifies it alone.
+    pub security_source_check: Option<String>,
     /// pm2 mode on an app or worker host.
     pub pm2_install: Option<Conditional>,
     /// `app.secrets`' values (and `REDIS_URL`); empty when the command did
@@ -71,6 +74,20 @@ pub struct Existing {
     pub platform: Platform,
     pub nginx_sites: Vec<String>,
     pub other_apps: Vec<Claims>,
+    /// The security archive's source, when the host has none and the spec
+    /// says to add it (`apt.security_source`).
+    pub security_source: Option<SecuritySource>,
+}
+
+/// An apt source of the release's security archive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecuritySource {
+    pub uri: String,
+    /// `trixie-security`.
+    pub suite: String,
+    /// As the host's main source has them: `main contrib`.
+    pub components: String,
+    pub keyring: String,
 }
 
 /// The host's system, and its nginx when one is installed already (else
@@ -283,6 +300,12 @@ pub fn build<'a>(
             .then(|| features::node::official_install(&spec.runtime.node)),
         nodesource: (runs_node && spec.runtime.node.source == NodeSource::Nodesource)
             .then(|| features::node::nodesource(&spec.runtime.node)),
+        security_source_check: existing.security_source.as_ref().map(|source| {
+            features::apt::source_check(&dialect::shell::quote(&format!(
+                "{} {}",
+                source.uri, source.suite
+            )))
+        }),
         pm2_install: (runs_node && spec.app.process_manager == ProcessManager::Pm2)
             .then(|| features::pm2::install(&paths)),
         health_checks: health_checks(spec, release.as_ref()),

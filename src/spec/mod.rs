@@ -52,6 +52,20 @@ pub struct Spec {
     pub rollout: Rollout,
     #[serde(default)]
     pub services: Services,
+    #[serde(default)]
+    pub apt: Apt,
+}
+
+/// The hosts' package sources.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Apt {
+    /// On a host with no apt source for its distribution's security archive,
+    /// add one (`/etc/apt/sources.list.d/deployer-security.sources`, from the
+    /// mirror the host already uses), so that unattended-upgrades has security
+    /// fixes to install. Without it, plans and `status` warn about such hosts.
+    #[serde(default)]
+    pub security_source: bool,
 }
 
 /// Backing services deployer runs for the app.
