@@ -1261,6 +1261,29 @@ hosts:
             r#"deployer.yaml:5:9: domain: `hello.example.123` is not a lowercase DNS name such as `example.com` (no scheme, port or wildcard)"#,
         ],
     },
+    Case {
+        name: "host_baseline_keys_values_and_modules",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+host:
+  sysctl:
+    net.ipv4.conf.all.rp_filter: 2
+    swappiness: 10
+    vm.swappiness: "10; reboot"
+    vm.overcommit_memory: default
+  modules: [sctp, ext4]
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:7:17: host.sysctl.swappiness: a kernel setting is dotted words of letters, digits, `_` and `-`, such as `net.ipv4.conf.all.rp_filter`"#,
+            r#"deployer.yaml:8:20: host.sysctl.vm.swappiness: a value is words of letters, digits and `_ . : , -` separated by single spaces, such as `1` or `4096 87380 6291456`"#,
+            r#"deployer.yaml:9:27: host.sysctl.vm.overcommit_memory: `default` drops one of deployer's settings, and deployer sets no such key"#,
+            r#"deployer.yaml:10:19: host.modules[1]: deployer blocks only dccp, sctp, rds, tipc, cramfs, freevxfs, jffs2, hfs, hfsplus: `ext4` is loadable already"#,
+        ],
+    },
 ];
 
 /// `yaml` written as `deployer.yaml` in an empty directory and loaded: the

@@ -16,7 +16,7 @@ use crate::platform::{self, System};
 use crate::release::{self, Release};
 use crate::spec::{
     Cidr, Host, Loaded, NodeSource, ProcessManager, REDIS_URL, Role, SecretValues, Spec, TlsMode,
-    TlsProfile,
+    TlsProfile, baseline,
 };
 
 #[derive(Debug, Serialize)]
@@ -40,6 +40,8 @@ pub struct Context<'a> {
     /// The check of the security archive's source deployer adds, when it
     /// adds one: apt fetches and verifies it alone.
     pub security_source_check: Option<String>,
+    /// The host baseline: kernel settings, blocked modules, core dumps.
+    pub baseline: BaselineView,
     /// pm2 mode on an app or worker host.
     pub pm2_install: Option<Conditional>,
     /// `app.secrets`' values (and `REDIS_URL`); empty when the command did
@@ -77,6 +79,15 @@ pub struct Existing {
     /// The security archive's source, when the host has none and the spec
     /// says to add it (`apt.security_source`).
     pub security_source: Option<SecuritySource>,
+}
+
+/// The host baseline as its files say it (`spec::baseline`).
+#[derive(Debug, Serialize)]
+pub struct BaselineView {
+    /// `(key, value)` in name order.
+    pub sysctl: Vec<(String, String)>,
+    pub blocked_modules: Vec<&'static str>,
+    pub core_dumps_off: bool,
 }
 
 /// An apt source of the release's security archive.
@@ -300,6 +311,11 @@ pub fn build<'a>(
             .then(|| features::node::official_install(&spec.runtime.node)),
         nodesource: (runs_node && spec.runtime.node.source == NodeSource::Nodesource)
             .then(|| features::node::nodesource(&spec.runtime.node)),
+        baseline: BaselineView {
+            sysctl: baseline::sysctl(&spec.host),
+            blocked_modules: baseline::blocked_modules(&spec.host),
+            core_dumps_off: !spec.host.core_dumps,
+        },
         security_source_check: existing.security_source.as_ref().map(|source| {
             features::apt::source_check(&dialect::shell::quote(&format!(
                 "{} {}",

@@ -3,6 +3,7 @@
 //!
 //! Every field is documented in the README's YAML reference; keep the two in step.
 
+pub mod baseline;
 mod files;
 mod load;
 pub mod node_lines;
@@ -54,6 +55,28 @@ pub struct Spec {
     pub services: Services,
     #[serde(default)]
     pub apt: Apt,
+    #[serde(default)]
+    pub host: HostBaseline,
+}
+
+/// The hardening every host of the spec gets besides the app's own: kernel
+/// settings, kernel modules nobody needs, core dumps. Each is a file
+/// deployer owns; taking a setting out here takes it off the host.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct HostBaseline {
+    /// Kernel settings (sysctl) that replace deployer's or add to them,
+    /// e.g. `net.ipv4.conf.all.rp_filter: 2` for asymmetric routing; the
+    /// value `default` drops one of deployer's, leaving the kernel's.
+    #[serde(default)]
+    pub sysctl: BTreeMap<String, String>,
+    /// Kernel modules to keep loadable among those deployer blocks (`sctp`,
+    /// say): dccp, sctp, rds, tipc, cramfs, freevxfs, jffs2, hfs, hfsplus.
+    #[serde(default)]
+    pub modules: Vec<String>,
+    /// Keep core dumps (off by default: a dump holds the process's secrets).
+    #[serde(default)]
+    pub core_dumps: bool,
 }
 
 /// The hosts' package sources.

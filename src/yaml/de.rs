@@ -110,20 +110,45 @@ pub fn from_node<T: DeserializeOwned>(root: &Node) -> Typed<T> {
 }
 
 /// Where in `root` the dotted `path` was written; a path to a key that is not
-/// there (a default) points at its nearest written ancestor.
+/// there (a default) points at its nearest written ancestor. A key that
+/// holds dots itself (`host.sysctl.vm.swappiness`) is found too: the
+/// longest run of segments that names a key of the mapping wins.
 pub fn locate(root: &Node, path: &str) -> Mark {
+    let segments: Vec<Segment> = split_path(path).collect();
     let mut node = root;
-    for segment in split_path(path) {
-        let child = match (&node.kind, segment) {
-            (NodeKind::Map(entries), Segment::Key(key)) => entries
-                .iter()
-                .find(|(k, _)| k.scalar_text() == Some(key))
-                .map(|(_, v)| v),
-            (NodeKind::Seq(items), Segment::Index(i)) => items.get(i),
+    let mut i = 0;
+    while i < segments.len() {
+        let child = match (&node.kind, &segments[i]) {
+            (NodeKind::Map(entries), Segment::Key(_)) => (i..segments.len())
+                .map_while(|j| match &segments[j] {
+                    Segment::Key(_) => Some(j),
+                    Segment::Index(_) => None,
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .find_map(|j| {
+                    let key = segments[i..=j]
+                        .iter()
+                        .filter_map(|s| match s {
+                            Segment::Key(k) => Some(*k),
+                            Segment::Index(_) => None,
+                        })
+                        .collect::<Vec<_>>()
+                        .join(".");
+                    entries
+                        .iter()
+                        .find(|(k, _)| k.scalar_text() == Some(key.as_str()))
+                        .map(|(_, v)| (v, j + 1))
+                }),
+            (NodeKind::Seq(items), Segment::Index(n)) => items.get(*n).map(|v| (v, i + 1)),
             _ => None,
         };
         match child {
-            Some(child) => node = child,
+            Some((child, next)) => {
+                node = child;
+                i = next;
+            }
             None => break,
         }
     }
@@ -719,5 +744,13 @@ nots: x
         assert_eq!(locate(&root, "servers[0].port"), Mark { line: 3, col: 11 });
         assert_eq!(locate(&root, "servers[0].tags"), Mark { line: 2, col: 5 });
         assert_eq!(locate(&root, "note"), Mark { line: 1, col: 1 });
+        let dotted = parse("host:\n  sysctl:\n    vm.swappiness: 10\n    vm: 1\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            locate(&dotted, "host.sysctl.vm.swappiness"),
+            Mark { line: 3, col: 20 }
+        );
+        assert_eq!(locate(&dotted, "host.sysctl.vm"), Mark { line: 4, col: 9 });
     }
 }

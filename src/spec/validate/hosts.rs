@@ -1,4 +1,5 @@
-//! Hosts, networks, SSH, the firewall and every port a host listens on.
+//! Hosts, networks, SSH, the firewall, every port a host listens on, and
+//! the host baseline (`host.*`).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::IpAddr;
@@ -8,6 +9,7 @@ use ipnet::IpNet;
 
 use super::{Problems, check_user, push};
 use crate::dialect::terminal::shown;
+use crate::spec::baseline;
 use crate::spec::text::{NAME_RULE, domain_ok, safe_name};
 use crate::spec::{Cidr, Host, Instances, ProcessManager, Proto, Role, Spec, TlsMode};
 
@@ -20,6 +22,7 @@ pub(super) fn check(spec: &Spec, p: &mut Problems) {
         check_user(user, "ssh.user", p);
     }
     check_allow_users(spec, p);
+    check_baseline(spec, p);
     let confirm = spec.firewall.confirm_within.0;
     if !(Duration::from_secs(10)..=Duration::from_secs(3600)).contains(&confirm) {
         push(
@@ -442,6 +445,46 @@ fn check_allow_users(spec: &Spec, p: &mut Problems) {
                 format!(
                     "leaves out `{}` ({at}), whom deployer logs in as: add it, or nobody could apply again",
                     shown(user)
+                ),
+            );
+        }
+    }
+}
+
+/// `host.*`: sysctl keys and values as sysctl.d takes them, modules among
+/// those deployer blocks.
+fn check_baseline(spec: &Spec, p: &mut Problems) {
+    for (key, value) in &spec.host.sysctl {
+        let at = format!("host.sysctl.{key}");
+        if !baseline::key_ok(key) {
+            push(
+                p,
+                &at,
+                "a kernel setting is dotted words of letters, digits, `_` and `-`, such as `net.ipv4.conf.all.rp_filter`",
+            );
+        } else if value == baseline::DEFAULT && !baseline::SYSCTL.iter().any(|(k, _)| k == key) {
+            push(
+                p,
+                &at,
+                "`default` drops one of deployer's settings, and deployer sets no such key",
+            );
+        } else if !baseline::value_ok(value) {
+            push(
+                p,
+                &at,
+                "a value is words of letters, digits and `_ . : , -` separated by single spaces, such as `1` or `4096 87380 6291456`",
+            );
+        }
+    }
+    for (i, module) in spec.host.modules.iter().enumerate() {
+        if !baseline::BLOCKED_MODULES.contains(&module.as_str()) {
+            push(
+                p,
+                format!("host.modules[{i}]"),
+                format!(
+                    "deployer blocks only {}: `{}` is loadable already",
+                    baseline::BLOCKED_MODULES.join(", "),
+                    shown(module)
                 ),
             );
         }
