@@ -63,6 +63,9 @@ pub enum Tag {
     Table,
     /// Survey: an app deployer keeps a manifest for.
     App,
+    /// Survey: the host's ed25519 host key, as its `.pub` file says: type,
+    /// base64.
+    HostKey,
     /// Survey: whether apt has a source for the release's security archive
     /// (`1`/`0`, deployer's own source aside), then the URI and components
     /// of the first source of the release itself.
@@ -87,7 +90,7 @@ pub enum Tag {
     Clock,
 }
 
-const TAGS: [Tag; 33] = [
+const TAGS: [Tag; 34] = [
     Tag::File,
     Tag::Shadowed,
     Tag::Dir,
@@ -111,6 +114,7 @@ const TAGS: [Tag; 33] = [
     Tag::Manager,
     Tag::Table,
     Tag::App,
+    Tag::HostKey,
     Tag::Apt,
     Tag::Step,
     Tag::Locked,
@@ -148,6 +152,7 @@ impl Tag {
             Tag::Nginx => "nginx",
             Tag::Site => "site",
             Tag::Apt => "apt",
+            Tag::HostKey => "hostkey",
             Tag::Manager => "manager",
             Tag::Table => "table",
             Tag::App => "app",

@@ -249,8 +249,13 @@ fn sshd_accepts_the_hardening_drop_in() {
         let script = format!(
             "mount -t tmpfs tmpfs /run && mkdir -m 0755 /run/sshd
              sshd -t -f {config}
-             sshd -T -f {config} -C user=root,host=test,addr=192.0.2.1 | grep -qx 'port 2222'",
-            config = config.display()
+             sshd -T -f {config} -C user=root,host=test,addr=192.0.2.1 >{config}.effective
+             grep -qx 'port 2222' {config}.effective
+             grep -qx 'loglevel VERBOSE' {config}.effective
+             grep -qx 'hostkey /etc/ssh/ssh_host_ed25519_key' {config}.effective
+             ! grep '^hostkey ' {config}.effective | grep -v -e ed25519 -e {key} | grep -q .",
+            config = config.display(),
+            key = key.display()
         );
         let result = in_namespaces(&script);
         assert!(

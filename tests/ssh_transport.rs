@@ -355,3 +355,52 @@ fn the_cli_plans_over_ssh_from_the_spec() {
         text(&lock)
     );
 }
+
+/// A host that offered ECDSA and ed25519, of which deployer's known_hosts
+/// knew only the ECDSA key (libssh2 prefers it when pinning), then offers
+/// ed25519 alone, as deployer's sshd drop-in has it: the ed25519 key, read
+/// over the verified connection and learned before, lets the next
+/// connection in; without it, that connection is refused.
+#[test]
+fn a_host_key_learned_over_a_verified_connection_survives_sshd_dropping_a_type() {
+    use deployer::transport::Transport as _;
+    let keys = Keys::new();
+    let ecdsa = keys.dir.path().join("both_ecdsa_host_key");
+    let ed25519 = keys.dir.path().join("both_ed25519_host_key");
+    keygen(&ecdsa, "ecdsa", "");
+    keygen(&ed25519, "ed25519", "");
+    let port = free_port();
+    let both = keys.server_with("both", &[&ecdsa, &ed25519], port);
+    let public = |key: &Path| {
+        let text = fs::read_to_string(key.with_extension("pub")).unwrap();
+        let mut fields = text.split_whitespace();
+        (
+            fields.next().unwrap().to_string(),
+            fields.next().unwrap().to_string(),
+        )
+    };
+    let (ecdsa_type, ecdsa_key) = public(&ecdsa);
+    let known_hosts = keys.dir.path().join("known_hosts_ecdsa");
+    let pinned = format!("[127.0.0.1]:{port} {ecdsa_type} {ecdsa_key}\n");
+    fs::write(&known_hosts, &pinned).unwrap();
+    let target = keys.target(&both, &known_hosts);
+    let mut ssh = Ssh::connect(&target).expect("the ECDSA key is known");
+    let learned = ssh.learn_host_keys(&[public(&ed25519)]).unwrap();
+    assert_eq!(learned.len(), 1, "{learned:?}");
+    assert!(learned[0].starts_with("ssh-ed25519 SHA256:"), "{learned:?}");
+    drop(ssh);
+    drop(both);
+
+    let only_ed25519 = keys.server_with("ed25519-only", &[&ed25519], port);
+    Ssh::connect(&keys.target(&only_ed25519, &known_hosts)).expect("the learned key is known");
+    // Without the learned key, the same connection is refused, saying the
+    // key is of a type known_hosts holds none of (not that it changed).
+    fs::write(&known_hosts, &pinned).unwrap();
+    let refused = Ssh::connect(&keys.target(&only_ed25519, &known_hosts))
+        .err()
+        .unwrap();
+    assert!(
+        format!("{refused:#}").contains(&format!("knows only {ecdsa_type} for it")),
+        "{refused:#}"
+    );
+}

@@ -117,7 +117,16 @@ pub fn prepare(
         let connector = hosts::connector(loaded, host, reach)?;
         let mut transport = connector.open()?;
         let survey = survey(transport.as_mut(), &host.name, &reach.state_dir)?;
-        Ok((host, (transport, connector), survey))
+        // Before sshd offers only these keys, deployer must know them.
+        let learned = transport
+            .learn_host_keys(&survey.host_keys)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: {e:#}: deployer's sshd settings let sshd offer only this key, so a later connection would fail; add it yourself (ssh-keyscan -t ed25519) and plan again",
+                    host.name
+                )
+            })?;
+        Ok((host, (transport, connector), (survey, learned)))
     });
     let (connected, failures) = hosts::partition(connected);
     if !failures.is_empty() {
@@ -129,7 +138,7 @@ pub fn prepare(
     let mut cores = HashMap::new();
     let mut transports = Vec::new();
     for (host, transport, survey) in connected {
-        cores.insert(host.name.clone(), survey.cores);
+        cores.insert(host.name.clone(), survey.0.cores);
         transports.push((host, transport, survey));
     }
     if reach.local {
@@ -143,13 +152,16 @@ pub fn prepare(
     let renderer = Renderer::new()?;
     let mut prepared = Vec::new();
     for host in hosts {
-        let (_, (transport, connector), survey) = transports.remove(
+        let (_, (transport, connector), (survey, learned)) = transports.remove(
             transports
                 .iter()
                 .position(|(h, _, _)| h.name == host.name)
                 .expect("connected"),
         );
-        let found = survey::findings(spec, host, &cores, &survey);
+        let mut found = survey::findings(spec, host, &cores, &survey);
+        found.notes.extend(learned.iter().map(|key| {
+            format!("host key {key}: added to deployer's known_hosts (read over the verified connection), as sshd is to offer it alone")
+        }));
         let mut resources = desired(&renderer, loaded, host, &cores, &found.existing)?;
         for resource in &mut resources {
             if let (Resource::Release(release), Some(shipped)) = (resource, &shipped) {

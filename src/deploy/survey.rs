@@ -78,6 +78,9 @@ pub struct Survey {
     pub apps: Vec<App>,
     /// The host's apt sources, as far as security updates go.
     pub apt: Option<AptSources>,
+    /// The host keys sshd offers once deployer's drop-in is in place
+    /// (ed25519): `(type, base64)`.
+    pub host_keys: Vec<(String, String)>,
 }
 
 /// What [`APT_READER`] found in the host's apt sources.
@@ -219,6 +222,10 @@ if command -v nft >/dev/null; then
   done
 fi
 {apt_probe}
+# The only host key deployer's sshd drop-in lets sshd offer.
+if [ -r /etc/ssh/ssh_host_ed25519_key.pub ]; then
+  read -r kind key _ </etc/ssh/ssh_host_ed25519_key.pub && printf '{hostkey}%s\t%s\n' "$kind" "$key"
+fi
 is_app_name() {{ {is_app_name}; }}
 for manifest in {owned}*; do
   app=${{manifest##*/}}
@@ -239,6 +246,7 @@ exit 0
         table = tag(Tag::Table),
         app = tag(Tag::App),
         apt_probe = apt_probe(true),
+        hostkey = tag(Tag::HostKey),
         claims = quote(layout::CLAIMS),
         reader = quote(NGINX_READER),
         is_app_name = owned::IS_APP_NAME,
@@ -285,6 +293,9 @@ pub fn parse(host: &str, output: &str) -> Result<Survey> {
             }
             (Tag::Os, [id, version]) => survey.os = (id.to_string(), version.to_string()),
             (Tag::Nginx, [said]) => survey.nginx = Some(said.to_string()),
+            (Tag::HostKey, [kind, key]) => {
+                survey.host_keys.push((kind.to_string(), key.to_string()))
+            }
             (Tag::Apt, [security, archive, components]) => {
                 survey.apt = Some(AptSources {
                     security: *security == "1",
@@ -543,7 +554,7 @@ mod tests {
     fn a_survey_reads_back() {
         let path = BASE64.encode("/etc/nginx/sites-enabled/blog");
         let output = format!(
-            "cores\t4\nos\tdebian\t13\nnginx\tnginx version: nginx/1.26.3\nsite\t{path}\t0\t1\tserver,upstream\nmanager\tufw\ntable\tip nat\napp\tshop\t1\t\napt\t0\thttp://mirror.example.org/debian\tmain contrib\nchatter\n"
+            "cores\t4\nos\tdebian\t13\nnginx\tnginx version: nginx/1.26.3\nsite\t{path}\t0\t1\tserver,upstream\nmanager\tufw\ntable\tip nat\napp\tshop\t1\t\napt\t0\thttp://mirror.example.org/debian\tmain contrib\nhostkey\tssh-ed25519\tAAAAC3Nz\nchatter\n"
         );
         assert_eq!(
             parse("web1", &output).unwrap(),
@@ -569,6 +580,7 @@ mod tests {
                     archive: "http://mirror.example.org/debian".into(),
                     components: "main contrib".into(),
                 }),
+                host_keys: vec![("ssh-ed25519".into(), "AAAAC3Nz".into())],
             }
         );
         assert!(parse("web1", "site\tnot base64!\t0\t0\t\ncores\t1\n").is_err());

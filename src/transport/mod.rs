@@ -32,4 +32,12 @@ pub trait Transport: Send {
     /// as it arrives. A non-zero exit is an `Output`, not an error; errors
     /// are for not reaching the host at all.
     fn run(&mut self, script: &str, on_line: &mut dyn FnMut(&str)) -> Result<Output>;
+
+    /// Adds host keys the host reported over this verified connection
+    /// (`(type, base64)`) to the known_hosts the transport checks against,
+    /// where it knows no key of that type; says what it added. Nothing to
+    /// do without host keys to check (this machine).
+    fn learn_host_keys(&mut self, _keys: &[(String, String)]) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
 }

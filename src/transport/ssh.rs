@@ -28,6 +28,11 @@ pub struct Ssh {
     /// Not root: scripts run through `sudo -n`.
     sudo: bool,
     command_timeout: Duration,
+    /// The known_hosts the host's key was checked against, and the host
+    /// and port it names the host by.
+    known_hosts: std::path::PathBuf,
+    address: String,
+    port: u16,
     /// A jump host's session must outlive ours.
     _jump: Option<Box<Ssh>>,
 }
@@ -52,6 +57,12 @@ impl Ssh {
             }
         };
         session.set_timeout(millis(target.connect_timeout));
+        let known = known_hosts::known_types(&target.known_hosts, &target.address, target.port);
+        if let Some(preference) = known_hosts::method_preference(&known) {
+            session
+                .method_pref(ssh2::MethodType::HostKey, &preference)
+                .with_context(|| step("choosing host key types"))?;
+        }
         session.handshake().with_context(|| step("SSH handshake"))?;
         known_hosts::verify(
             &session,
@@ -68,6 +79,9 @@ impl Ssh {
             session,
             sudo: target.user != "root",
             command_timeout: target.command_timeout,
+            known_hosts: target.known_hosts.clone(),
+            address: target.address.clone(),
+            port: target.port,
             _jump: jump,
         })
     }
@@ -233,6 +247,10 @@ fn ask_passphrase(key: &Path) -> Result<String> {
 }
 
 impl Transport for Ssh {
+    fn learn_host_keys(&mut self, keys: &[(String, String)]) -> Result<Vec<String>> {
+        known_hosts::learn(&self.known_hosts, &self.address, self.port, keys)
+    }
+
     fn run(&mut self, script: &str, on_line: &mut dyn FnMut(&str)) -> Result<Output> {
         let step = |what: &str| format!("{}: {what}", self.label);
         self.session.set_blocking(true);

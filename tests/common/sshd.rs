@@ -81,18 +81,26 @@ impl Keys {
     }
 
     pub fn server(&self, name: &str) -> Server {
-        let base = self.dir.path();
-        let host_key = base.join(format!("{name}_host_key"));
+        let host_key = self.dir.path().join(format!("{name}_host_key"));
         keygen(&host_key, "ed25519", "");
-        let port = free_port();
+        self.server_with(name, &[&host_key], free_port())
+    }
+
+    /// An sshd on `port` offering `host_keys` (the first is `host_key`).
+    pub fn server_with(&self, name: &str, host_keys: &[&Path], port: u16) -> Server {
+        let base = self.dir.path();
+        let host_key = host_keys[0].to_path_buf();
         let config = base.join(format!("{name}_sshd_config"));
         fs::write(
             &config,
             format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\n\
+                "Port {port}\nListenAddress 127.0.0.1\n{}AuthorizedKeysFile {}\n\
                  PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                  StrictModes no\nUsePAM no\nPidFile none\nAllowTcpForwarding yes\nLogLevel {}\n",
-                host_key.display(),
+                host_keys
+                    .iter()
+                    .map(|k| format!("HostKey {}\n", k.display()))
+                    .collect::<String>(),
                 base.join("authorized_keys").display(),
                 // The jump server logs the tunnels it opens (and then also
                 // sends debug text to its sessions' stderr).
