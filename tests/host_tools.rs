@@ -520,3 +520,89 @@ fn the_security_source_is_one_apt_reads() {
         source.content
     );
 }
+
+/// An auditor from `target/auditors`, the pinned virtual environment
+/// tests/run makes.
+fn auditor(name: &str) -> std::path::PathBuf {
+    let path = Path::new(common::ROOT)
+        .join("target/auditors/bin")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: tests/run installs the auditors",
+        path.display()
+    );
+    path
+}
+
+/// ssh-audit (pinned) against a real sshd reading deployer's drop-in, on
+/// loopback in a private network namespace: no failure, no warning. Its
+/// connection-rate test is left out: on a host, deployer's firewall is what
+/// throttles new SSH connections, and a timing test on a busy machine
+/// would flake.
+#[test]
+fn ssh_audit_finds_nothing_to_warn_about() {
+    require("sshd");
+    let ssh_audit = auditor("ssh-audit");
+    let out = render(SPECS[0].1);
+    for (host, dir) in hosts(&out) {
+        let config = out.path().join(format!("{host}.audited_sshd_config"));
+        // The first Port and ListenAddress win over the drop-in's.
+        fs::write(
+            &config,
+            format!(
+                "Port 2200\nListenAddress 127.0.0.1\nPidFile none\nInclude {}\n",
+                dir.join("etc/ssh/sshd_config.d/00-deployer.conf").display()
+            ),
+        )
+        .unwrap();
+        let result = in_namespaces(&format!(
+            "ip link set lo up
+             mount -t tmpfs tmpfs /run && mkdir -m 0755 /run/sshd
+             $(command -v sshd) -D -e -f {config} >/dev/null 2>&1 &
+             sshd=$!
+             for _ in $(seq 100); do ss -Hltn 'sport = :2200' | grep -q . && break; sleep 0.1; done
+             status=0
+             {ssh_audit} --skip-rate-test -p 2200 127.0.0.1 || status=$?
+             kill $sshd
+             exit $status",
+            config = config.display(),
+            ssh_audit = ssh_audit.display(),
+        ));
+        assert!(
+            result.status.success(),
+            "{host}: ssh-audit (exit {:?}):\n{}",
+            result.status.code(),
+            text(&result)
+        );
+    }
+}
+
+/// gixy-ng (pinned) reads every rendered nginx configuration where nginx
+/// reads it (the render overlaid on /etc) and finds nothing, of any
+/// severity. Its CVE list is not asked: it goes by nginx's version, which
+/// Debian's security fixes leave as it was.
+#[test]
+fn gixy_finds_nothing_in_any_rendered_site() {
+    let gixy = auditor("gixy");
+    let mut checked = 0;
+    for (spec, out) in rendered() {
+        for (host, dir) in hosts(&out) {
+            if !dir.join("etc/nginx/nginx.conf").exists() {
+                continue;
+            }
+            let result = in_namespaces(&format!(
+                "mount -t overlay overlay -o lowerdir={etc}:/etc /etc
+                 {gixy} -f json /etc/nginx/nginx.conf",
+                etc = dir.join("etc").display(),
+                gixy = gixy.display(),
+            ));
+            let said = String::from_utf8_lossy(&result.stdout);
+            let findings: serde_json::Value = serde_json::from_str(&said)
+                .unwrap_or_else(|_| panic!("{spec}/{host}: gixy said:\n{}", text(&result)));
+            assert_eq!(findings, serde_json::json!([]), "{spec}/{host}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 4, "only {checked} nginx configurations read");
+}

@@ -219,8 +219,6 @@ pub struct TlsView {
     pub mode: TlsMode,
     /// `server_name` values; `_` (any) without a domain.
     pub server_names: Vec<String>,
-    /// Only real CA chains carry OCSP responders.
-    pub stapling: bool,
     /// `tls.mode: files`: the operator's chain and key, as PEM.
     pub chain: Option<String>,
     pub key: Option<String>,
@@ -545,7 +543,6 @@ fn tls_view(loaded: &Loaded, host: &Host, paths: &Paths) -> TlsView {
         enabled: mode != TlsMode::Off,
         mode,
         server_names,
-        stapling: matches!(mode, TlsMode::Acme | TlsMode::Files),
         chain: provided.map(|c| c.chain.clone()),
         key: provided.map(|c| c.key.clone()),
         self_signed: (mode == TlsMode::SelfSigned)
