@@ -4,7 +4,8 @@
 //! by unit start times.
 //!
 //! The app is shipped by deployer from a copy of examples/hello, on Debian's
-//! Node.js. The lab is machine-wide, so each test holds it alone, start to end.
+//! Node.js. The lab is machine-wide, so each test holds it alone, start to end,
+//! by a lock on a file that test runs from other checkouts take turns on too.
 
 mod common;
 
@@ -12,18 +13,19 @@ use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use common::standins::{AptRepo, NodeMirror, Pebble, Webhook};
 use common::{ROOT, app_copy, assert_says, deployer, must, reach, text, wait_until};
 use tempfile::TempDir;
 
-static LAB: Mutex<()> = Mutex::new(());
+/// Held (`flock`, exclusive) by the test that has the lab; the kernel lets
+/// go of it however that test's process ends.
+const LAB_LOCK: &str = "/run/lock/deployer-lab-tests.lock";
 
 /// The lab, held by one test, up for `spec`; torn down however the test ends.
 struct Lab {
-    _held: MutexGuard<'static, ()>,
+    _held: fs::File,
 }
 
 impl Lab {
@@ -36,7 +38,8 @@ impl Lab {
     fn up_on(spec: &str, os: &str) -> (Lab, String) {
         common::require("systemd-nspawn");
         common::require("curl");
-        let held = LAB.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let held = fs::File::create(LAB_LOCK).unwrap();
+        held.lock().unwrap();
         deployer(&["lab", "down"]);
         let lab = Lab { _held: held };
         let up = must(deployer(&["lab", "up", "-f", spec, "--os", os]), "lab up");
