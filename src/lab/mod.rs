@@ -500,12 +500,16 @@ fn boot(
     // nftables inside needs CAP_NET_ADMIN, which nspawn withholds by default;
     // the host's network namespace is its own, so this reaches nothing else.
     // The Node.js mirror is the one directory of this machine hosts see.
+    // /proc/sys/net is writable (the namespace's own settings), so the
+    // network half of a host's sysctl baseline applies as on a real host;
+    // kernel-wide settings stay read-only, this machine's.
     // nspawn exits with 133 when the host reboots; a loop boots it again,
     // as systemd-nspawn@.service would. setsid makes the loop a process
     // group, so `down` stops the loop and the container together. The loop
     // first moves into the host's own control groups.
     let cgroups = cgroups::make(name)?;
     let child = Command::new("setsid")
+        .env("SYSTEMD_NSPAWN_API_VFS_WRITABLE", "network")
         .env(
             "DEPLOYER_LAB_CGROUPS",
             cgroups

@@ -8,7 +8,8 @@ use super::HostBaseline;
 /// filtering, SYN cookies, martians logged; kernel pointers and the kernel
 /// log hidden, ptrace limited to parents, unprivileged BPF off; links,
 /// FIFOs and regular files in sticky directories protected; no setuid
-/// core dumps. Forwarding is left alone (containers, VPNs).
+/// core dumps; no line disciplines loaded on demand by an unprivileged
+/// TTY. Forwarding is left alone (containers, VPNs).
 pub const SYSCTL: &[(&str, &str)] = &[
     ("net.ipv4.conf.all.rp_filter", "1"),
     ("net.ipv4.conf.default.rp_filter", "1"),
@@ -35,6 +36,7 @@ pub const SYSCTL: &[(&str, &str)] = &[
     ("kernel.unprivileged_bpf_disabled", "1"),
     ("net.core.bpf_jit_harden", "2"),
     ("kernel.sysrq", "0"),
+    ("dev.tty.ldisc_autoload", "0"),
     ("fs.protected_hardlinks", "1"),
     ("fs.protected_symlinks", "1"),
     ("fs.protected_fifos", "2"),
@@ -42,10 +44,21 @@ pub const SYSCTL: &[(&str, &str)] = &[
     ("fs.suid_dumpable", "0"),
 ];
 
-/// Network protocols and filesystems a web host does not use, made
-/// unloadable: each has had holes a local user could reach by loading it.
+/// Network protocols, filesystems and removable-storage drivers a web host
+/// does not use, made unloadable: each has had holes a local user (or a
+/// plugged device) could reach by loading it.
 pub const BLOCKED_MODULES: &[&str] = &[
-    "dccp", "sctp", "rds", "tipc", "cramfs", "freevxfs", "jffs2", "hfs", "hfsplus",
+    "dccp",
+    "sctp",
+    "rds",
+    "tipc",
+    "cramfs",
+    "freevxfs",
+    "jffs2",
+    "hfs",
+    "hfsplus",
+    "usb-storage",
+    "firewire-core",
 ];
 
 /// What `host.sysctl` gives to drop one of deployer's settings.

@@ -71,7 +71,8 @@ pub struct HostBaseline {
     #[serde(default)]
     pub sysctl: BTreeMap<String, String>,
     /// Kernel modules to keep loadable among those deployer blocks (`sctp`,
-    /// say): dccp, sctp, rds, tipc, cramfs, freevxfs, jffs2, hfs, hfsplus.
+    /// say): dccp, sctp, rds, tipc, cramfs, freevxfs, jffs2, hfs, hfsplus,
+    /// usb-storage, firewire-core.
     #[serde(default)]
     pub modules: Vec<String>,
     /// Keep core dumps (off by default: a dump holds the process's secrets).
