@@ -1361,6 +1361,105 @@ fn hello_end_to_end(os: &str, http2: &str) {
     assert!(serving(&site.get("/")) == v2);
     let plan = deployer(&["plan", "-f", spec_arg, "--lab", "--detailed-exitcode"]);
     assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+
+    the_auditors_pass("web1", &site, &["hello@3000", "hello-jobs@1"]);
+}
+
+/// An auditor from `target/auditors`, which tests/run makes.
+fn auditor(path: &str) -> std::path::PathBuf {
+    let path = Path::new(common::ROOT).join("target/auditors").join(path);
+    assert!(
+        path.exists(),
+        "{} is missing: tests/run installs the auditors",
+        path.display()
+    );
+    path
+}
+
+/// The external auditors, run against converged `host` as an operator
+/// would run them: ssh-audit and sslyze from outside, gixy-ng on the host's
+/// nginx configuration and `systemd-analyze security` on the host.
+/// `app_units` are the app's and workers' (≤ 1.0 each); nginx and every
+/// unit deployer wrote score ≤ 5.0.
+fn the_auditors_pass(host: &str, site: &Site, app_units: &[&str]) {
+    // ssh-audit: no failure, no warning. The connection-rate test is left
+    // out: the firewall throttles new SSH connections on purpose.
+    let audit = Command::new(auditor("bin/ssh-audit"))
+        .args(["--skip-rate-test", site.address])
+        .output()
+        .unwrap();
+    assert!(audit.status.success(), "ssh-audit:\n{}", text(&audit));
+
+    // sslyze: Mozilla's intermediate configuration, all but trust (the
+    // certificate is self-signed: no public CA vouches for it).
+    let target = format!("{}{{{}}}", site.domain, site.address);
+    let scan = Command::new(auditor("bin/sslyze"))
+        .args(["--mozilla_config=intermediate", &target])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&scan.stdout);
+    let verdict = said
+        .split("COMPLIANCE AGAINST")
+        .nth(1)
+        .unwrap_or_else(|| panic!("sslyze:\n{}", text(&scan)));
+    let problems: Vec<&str> = verdict
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("* "))
+        .collect();
+    assert!(
+        verdict.contains(&format!("{}:443: FAILED - Not compliant", site.domain))
+            && problems.len() == 1
+            && problems[0].starts_with("* certificate_path_validation:"),
+        "sslyze:\n{said}"
+    );
+
+    // gixy-ng reads the host's /etc/nginx where nginx reads it.
+    let copy = TempDir::new().unwrap();
+    let tarball = copy.path().join("nginx.tar");
+    let fetched = Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .args(["lab", "ssh", host, "--", "tar -C /etc -cf - nginx"])
+        .stdout(fs::File::create(&tarball).unwrap())
+        .status()
+        .unwrap();
+    assert!(fetched.success(), "fetching /etc/nginx from {host}");
+    let gixy = common::in_namespaces(&format!(
+        "mkdir {dir}/etc && tar -C {dir}/etc -xf {tarball}
+         mount -t overlay overlay -o lowerdir={dir}/etc:/etc /etc
+         {gixy} -f json /etc/nginx/nginx.conf",
+        dir = copy.path().display(),
+        tarball = tarball.display(),
+        gixy = auditor("bin/gixy").display(),
+    ));
+    let findings: serde_json::Value = serde_json::from_slice(&gixy.stdout)
+        .unwrap_or_else(|_| panic!("gixy said:\n{}", text(&gixy)));
+    assert_eq!(findings, serde_json::json!([]), "gixy on {host}");
+
+    // systemd-analyze security, on the host.
+    let exposure = |unit: &str| -> f64 {
+        let said = on(host, &format!("systemd-analyze security --no-pager {unit}"));
+        said.lines()
+            .find_map(|l| l.strip_prefix("→ Overall exposure level for "))
+            .and_then(|l| l.split(": ").nth(1))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{unit}: {said}"))
+    };
+    for unit in app_units {
+        let score = exposure(unit);
+        assert!(score <= 1.0, "{unit} scores {score}");
+    }
+    let written = on(
+        host,
+        "cd /etc/systemd/system && grep -l '^# Managed by deployer' *.service",
+    );
+    let written: Vec<&str> = written.split_whitespace().collect();
+    assert!(written.len() >= 4, "deployer's units: {written:?}");
+    for unit in written.iter().chain(&["nginx.service"]) {
+        let unit = unit.replace("@.service", "@audit.service");
+        let score = exposure(&unit);
+        assert!(score <= 5.0, "{unit} scores {score}");
+    }
 }
 
 /// pm2 mode: the pinned pm2 keeps the cluster; secrets reach its workers and
