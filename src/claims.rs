@@ -1,19 +1,20 @@
 //! What an app claims of a host it may share with other apps deployed from
-//! other specs: the host's policy (one sshd, one firewall table), the names
-//! its site answers, the ports it takes, and what only one app per host may
-//! have. Each app's claims are written on the host
+//! other specs: the host's policy (one sshd, one firewall table, one kernel
+//! baseline, one set of apt sources), the names its site answers, the ports
+//! it takes, and what only one app per host may have. Each app's claims are written on the host
 //! (`layout::CLAIMS/<app>.json`); the next app deployed there reads them,
 //! composes the host-wide files with them (nginx.conf) and refuses what
 //! cannot be shared.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::dialect::terminal::shown;
 use crate::layout::{self, CoreCounts, Units};
 use crate::spec::{
-    ACME_PEER_PORT, Forward, Host, NodeSource, OtherSites, Proto, Role, Spec, TlsMode, TlsProfile,
+    ACME_PEER_PORT, Forward, Host, HostBaseline, NodeSource, OtherSites, Proto, Role, Spec,
+    TlsMode, TlsProfile,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +49,12 @@ pub struct Policy {
     /// Which nginx sites found on the host nginx.conf includes.
     #[serde(default)]
     pub other_sites: OtherSites,
+    /// `host` and `apt.security_source`: each renders a file the host has
+    /// one of (modules in name order).
+    #[serde(default)]
+    pub host: HostBaseline,
+    #[serde(default)]
+    pub security_source: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,6 +119,13 @@ pub fn of(spec: &Spec, host: &Host, cores: &dyn CoreCounts) -> Claims {
             allow_users: spec.ssh.allow_users.iter().cloned().collect(),
             forward: spec.firewall.forward,
             other_sites: spec.nginx.other_sites,
+            host: {
+                let mut host = spec.host.clone();
+                host.modules.sort();
+                host.modules.dedup();
+                host
+            },
+            security_source: spec.apt.security_source,
         },
         site: lb.then(|| Site {
             names: spec.site_names(),
@@ -174,6 +188,44 @@ pub fn conflicts(mine: &Claims, other: &Claims) -> Vec<String> {
             "firewall.forward",
             format!("{:?}", a.forward).to_lowercase(),
             format!("{:?}", b.forward).to_lowercase(),
+        ));
+    }
+    let baseline = |key: &str, here: String, there: String| {
+        format!(
+            "{key} is {here} in this spec and {there} for {them}, deployed here too: the host has one kernel and one apt, so every app on it must say the same"
+        )
+    };
+    let (x, y) = (&a.host, &b.host);
+    if x.sysctl != y.sysctl {
+        let settings = |m: &BTreeMap<String, String>| {
+            list(&m.iter().map(|(k, v)| format!("{k}: {v}")).collect())
+        };
+        found.push(baseline(
+            "host.sysctl",
+            settings(&x.sysctl),
+            settings(&y.sysctl),
+        ));
+    }
+    if x.modules != y.modules {
+        let modules = |m: &[String]| list(&m.iter().cloned().collect());
+        found.push(baseline(
+            "host.modules",
+            modules(&x.modules),
+            modules(&y.modules),
+        ));
+    }
+    if x.core_dumps != y.core_dumps {
+        found.push(baseline(
+            "host.core_dumps",
+            x.core_dumps.to_string(),
+            y.core_dumps.to_string(),
+        ));
+    }
+    if a.security_source != b.security_source {
+        found.push(baseline(
+            "apt.security_source",
+            a.security_source.to_string(),
+            b.security_source.to_string(),
         ));
     }
     if let (Some(a), Some(b)) = (&mine.site, &other.site) {
@@ -300,6 +352,8 @@ mod tests {
             "network": {"ssh_from": ["10.0.0.0/8"]},
             "runtime": {"node": {"source": "distro"}},
             "tls": {"mode": "self-signed", "profile": "modern"},
+            "host": {"sysctl": {"vm.swappiness": "10"}, "core_dumps": true},
+            "apt": {"security_source": true},
         }));
         let found = conflicts(&greedy, &shop);
         let all = found.join("\n");
@@ -309,10 +363,13 @@ mod tests {
             "tls.profile is modern here and intermediate for app `shop`",
             "port tcp/3001 is taken by app `shop` on this host",
             "runtime.node gives Node.js `distro` and app `shop` runs `official 24` here",
+            "host.sysctl is [vm.swappiness: 10] in this spec and empty for app `shop`",
+            "host.core_dumps is true in this spec and false for app `shop`",
+            "apt.security_source is true in this spec and false for app `shop`",
         ] {
             assert!(all.contains(expected), "no `{expected}` in:\n{all}");
         }
-        assert_eq!(found.len(), 5, "{all}");
+        assert_eq!(found.len(), 8, "{all}");
 
         let anywhere = claims(serde_json::json!({
             "app": {"name": "any", "start": "node server.js", "port": 5000},

@@ -62,7 +62,7 @@ pub struct Spec {
 /// The hardening every host of the spec gets besides the app's own: kernel
 /// settings, kernel modules nobody needs, core dumps. Each is a file
 /// deployer owns; taking a setting out here takes it off the host.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct HostBaseline {
     /// Kernel settings (sysctl) that replace deployer's or add to them,
