@@ -149,11 +149,17 @@ pub fn conflicts(mine: &Claims, other: &Claims) -> Vec<String> {
     // The other app's claims come from the host: shown escaped.
     let them = format!("app `{}`", shown(&other.app));
     let mut found = Vec::new();
-    let policy = |key: &str, here: String, there: String| {
-        format!(
-            "{key} is {here} in this spec and {there} for {them}, deployed here too: the host has one sshd and one firewall, so every app on it must say the same"
-        )
+    // A setting the host has one of: every app on it must say the same.
+    let one_per_host = |has: &'static str| {
+        let them = &them;
+        move |key: &str, here: String, there: String| {
+            format!(
+                "{key} is {here} in this spec and {there} for {them}, deployed here too: the host has {has}, so every app on it must say the same"
+            )
+        }
     };
+    let policy = one_per_host("one sshd and one firewall");
+    let baseline = one_per_host("one kernel and one apt");
     let (a, b) = (&mine.policy, &other.policy);
     if a.ssh_port != b.ssh_port {
         found.push(policy(
@@ -190,11 +196,6 @@ pub fn conflicts(mine: &Claims, other: &Claims) -> Vec<String> {
             format!("{:?}", b.forward).to_lowercase(),
         ));
     }
-    let baseline = |key: &str, here: String, there: String| {
-        format!(
-            "{key} is {here} in this spec and {there} for {them}, deployed here too: the host has one kernel and one apt, so every app on it must say the same"
-        )
-    };
     let (x, y) = (&a.host, &b.host);
     if x.sysctl != y.sysctl {
         let settings = |m: &BTreeMap<String, String>| {

@@ -521,20 +521,6 @@ fn the_security_source_is_one_apt_reads() {
     );
 }
 
-/// An auditor from `target/auditors`, the pinned virtual environment
-/// tests/run makes.
-fn auditor(name: &str) -> std::path::PathBuf {
-    let path = Path::new(common::ROOT)
-        .join("target/auditors/bin")
-        .join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: tests/run installs the auditors",
-        path.display()
-    );
-    path
-}
-
 /// ssh-audit (pinned) against a real sshd reading deployer's drop-in, on
 /// loopback in a private network namespace: no failure, no warning. Its
 /// connection-rate test is left out: on a host, deployer's firewall is what
@@ -543,7 +529,7 @@ fn auditor(name: &str) -> std::path::PathBuf {
 #[test]
 fn ssh_audit_finds_nothing_to_warn_about() {
     require("sshd");
-    let ssh_audit = auditor("ssh-audit");
+    let ssh_audit = common::auditor("bin/ssh-audit");
     let out = render(SPECS[0].1);
     for (host, dir) in hosts(&out) {
         let config = out.path().join(format!("{host}.audited_sshd_config"));
@@ -584,7 +570,7 @@ fn ssh_audit_finds_nothing_to_warn_about() {
 /// Debian's security fixes leave as it was.
 #[test]
 fn gixy_finds_nothing_in_any_rendered_site() {
-    let gixy = auditor("gixy");
+    let gixy = common::auditor("bin/gixy");
     let mut checked = 0;
     for (spec, out) in rendered() {
         for (host, dir) in hosts(&out) {

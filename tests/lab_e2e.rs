@@ -1377,17 +1377,6 @@ fn hello_end_to_end(os: &str, http2: &str) {
     the_auditors_pass("web1", &site, &["hello@3000", "hello-jobs@1"]);
 }
 
-/// An auditor from `target/auditors`, which tests/run makes.
-fn auditor(path: &str) -> std::path::PathBuf {
-    let path = Path::new(common::ROOT).join("target/auditors").join(path);
-    assert!(
-        path.exists(),
-        "{} is missing: tests/run installs the auditors",
-        path.display()
-    );
-    path
-}
-
 /// The external auditors, run against converged `host` as an operator
 /// would run them: ssh-audit and sslyze from outside, gixy-ng on the host's
 /// nginx configuration and `systemd-analyze security` on the host.
@@ -1396,7 +1385,7 @@ fn auditor(path: &str) -> std::path::PathBuf {
 fn the_auditors_pass(host: &str, site: &Site, app_units: &[&str]) {
     // ssh-audit: no failure, no warning. The connection-rate test is left
     // out: the firewall throttles new SSH connections on purpose.
-    let audit = Command::new(auditor("bin/ssh-audit"))
+    let audit = Command::new(common::auditor("bin/ssh-audit"))
         .args(["--skip-rate-test", site.address])
         .output()
         .unwrap();
@@ -1405,7 +1394,7 @@ fn the_auditors_pass(host: &str, site: &Site, app_units: &[&str]) {
     // sslyze: Mozilla's intermediate configuration, all but trust (the
     // certificate is self-signed: no public CA vouches for it).
     let target = format!("{}{{{}}}", site.domain, site.address);
-    let scan = Command::new(auditor("bin/sslyze"))
+    let scan = Command::new(common::auditor("bin/sslyze"))
         .args(["--mozilla_config=intermediate", &target])
         .output()
         .unwrap();
@@ -1441,7 +1430,7 @@ fn the_auditors_pass(host: &str, site: &Site, app_units: &[&str]) {
          {gixy} -f json /etc/nginx/nginx.conf",
         dir = copy.path().display(),
         tarball = tarball.display(),
-        gixy = auditor("bin/gixy").display(),
+        gixy = common::auditor("bin/gixy").display(),
     ));
     let findings: serde_json::Value = serde_json::from_slice(&gixy.stdout)
         .unwrap_or_else(|_| panic!("gixy said:\n{}", text(&gixy)));

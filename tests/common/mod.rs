@@ -274,3 +274,15 @@ pub fn reach(address: &str, port: u16) -> Option<bool> {
         Err(_) => None,
     }
 }
+
+/// `path` in `target/auditors`, where tests/run installs the external
+/// auditors (the pinned virtual environment).
+pub fn auditor(path: &str) -> PathBuf {
+    let path = Path::new(ROOT).join("target/auditors").join(path);
+    assert!(
+        path.exists(),
+        "{} is missing: tests/run installs the auditors",
+        path.display()
+    );
+    path
+}
