@@ -448,15 +448,19 @@ fn cluster_end_to_end(os: &str) {
     );
     // Monitoring: an instance killed again and again makes systemd give up
     // (a `failed` alert) and the health timer alert (`unhealthy`); once it
-    // is back, the timer says so (`recovered`). `unhealthy` takes
-    // `alert_after` (2) failed checks after systemd gave up, each a
-    // sandboxed oneshot started `app.health.interval` (10 s) after the last
-    // one began: 22 to 24 s measured beside a parallel build. The wait
-    // allows about twice that, and says what did arrive if it runs out
-    // (the Debian 12 run failed here under load, cause not yet known).
+    // is back, the timer says so (`recovered`). systemd's start limit (5
+    // starts in 60 s) counts in a fixed window that opens at the first start
+    // after the last window ran out, which may have been the rollout's restart
+    // up to a minute ago: a fixed number of kills could straddle a window's
+    // end and never reach the limit (seen on Debian 12, restart counter at
+    // 7). So the host kills the instance until systemd gives up, at most 20
+    // times (two windows' worth); `unhealthy` then takes `alert_after` (2)
+    // failed checks of the health timer.
     on(
         "app2",
-        "for i in 1 2 3 4 5 6 7; do systemctl kill -s KILL hello@3001.service 2>/dev/null; sleep 2.5; done",
+        "for i in $(seq 20); do systemctl -q is-failed hello@3001.service && exit 0; \
+         systemctl kill -s KILL hello@3001.service 2>/dev/null; sleep 2.5; done; \
+         echo 'systemd never gave up on hello@3001.service'; exit 1",
     );
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while !(webhook.has("failed", "app2", "hello@3001.service")
