@@ -5,11 +5,11 @@
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::{must, reach, text, wait_until};
+use super::{must, reach, text};
 
 /// Receives alerts on this machine's lab address, as monitoring.webhook.
 pub struct Webhook {
@@ -35,14 +35,13 @@ class Receiver(http.server.BaseHTTPRequestHandler):
         pass
 http.server.HTTPServer(('198.18.0.1', 8099), Receiver).serve_forever()
 "#;
-        let server = Command::new("python3")
-            .args(["-c", receiver])
-            .arg(log.path().join("alerts.jsonl"))
-            .spawn()
-            .unwrap();
-        wait_until(Duration::from_secs(10), "the webhook receiver", || {
-            reach("198.18.0.1", 8099) == Some(true)
-        });
+        let server = serve(
+            "the webhook receiver",
+            8099,
+            Command::new("python3")
+                .args(["-c", receiver])
+                .arg(log.path().join("alerts.jsonl")),
+        );
         Webhook { server, log }
     }
 
@@ -126,19 +125,43 @@ impl Drop for Served {
 
 /// `python3 -m http.server` for `dir` on this machine's lab address.
 pub fn http_server(dir: &Path, port: u16) -> Served {
-    let server = Command::new("python3")
-        .args(["-m", "http.server", "--bind", "198.18.0.1"])
-        .arg(port.to_string())
-        .arg("--directory")
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until(Duration::from_secs(10), "the server listens", || {
-        reach("198.18.0.1", port) == Some(true)
-    });
-    Served(server)
+    Served(serve(
+        &format!("the file server on port {port}"),
+        port,
+        Command::new("python3")
+            .args(["-m", "http.server", "--bind", "198.18.0.1"])
+            .arg(port.to_string())
+            .arg("--directory")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    ))
+}
+
+/// Starts `command`, a server for this machine's lab address and `port`,
+/// and waits until it listens there. A server an interrupted test run left
+/// on that port would answer in its place (seen: alerts going to an old
+/// receiver's log while the new one had failed to bind), so a port already
+/// taken, or a server that exits, fails the test at once, saying so.
+fn serve(what: &str, port: u16, command: &mut Command) -> std::process::Child {
+    assert_ne!(
+        reach("198.18.0.1", port),
+        Some(true),
+        "{what}: something already listens on 198.18.0.1:{port} (`ss -ltnp`), \
+         perhaps a server left by an interrupted test run"
+    );
+    let mut server = command.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while reach("198.18.0.1", port) != Some(true) {
+        let exited = server.try_wait().unwrap();
+        if exited.is_some() || Instant::now() >= deadline {
+            let _ = server.kill();
+            let _ = server.wait();
+            panic!("{what} did not listen on 198.18.0.1:{port} within 20 s (exited: {exited:?})");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    server
 }
 
 /// A Node.js download mirror on this machine's lab address, in the official
@@ -353,41 +376,41 @@ impl Pebble {
             "externalAccountBindingRequired": false
         }});
         fs::write(dir.path().join("pebble.json"), config.to_string()).unwrap();
-        let dns = Command::new("pebble-challtestsrv")
-            .args(["-defaultIPv4", "198.18.0.10", "-defaultIPv6", ""])
-            .args([
-                "-dns01",
-                "198.18.0.1:8053",
-                "-http01",
-                "",
-                "-https01",
-                "",
-                "-tlsalpn01",
-                "",
-            ])
-            .args(["-management", "198.18.0.1:8055"])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let pebble = Command::new("pebble")
-            .args([
-                "-config",
-                &path("pebble.json"),
-                "-dnsserver",
-                "198.18.0.1:8053",
-            ])
-            .env("PEBBLE_VA_NOSLEEP", "1")
-            .env("PEBBLE_WFE_NONCEREJECT", "0")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let started = Pebble {
-            servers: vec![dns, pebble],
+        let dns = serve(
+            "pebble-challtestsrv",
+            8055,
+            Command::new("pebble-challtestsrv")
+                .args(["-defaultIPv4", "198.18.0.10", "-defaultIPv6", ""])
+                .args([
+                    "-dns01",
+                    "198.18.0.1:8053",
+                    "-http01",
+                    "",
+                    "-https01",
+                    "",
+                    "-tlsalpn01",
+                    "",
+                ])
+                .args(["-management", "198.18.0.1:8055"])
+                .stdout(Stdio::null()),
+        );
+        let config = path("pebble.json");
+        // Held by `started` from here, so that a pebble that fails to
+        // start does not leave the test DNS server running (`Drop`).
+        let mut started = Pebble {
+            servers: vec![dns],
             dir,
         };
-        wait_until(Duration::from_secs(20), "pebble", || {
-            reach("198.18.0.1", 14000) == Some(true)
-        });
+        let pebble = serve(
+            "pebble",
+            14000,
+            Command::new("pebble")
+                .args(["-config", &config, "-dnsserver", "198.18.0.1:8053"])
+                .env("PEBBLE_VA_NOSLEEP", "1")
+                .env("PEBBLE_WFE_NONCEREJECT", "0")
+                .stdout(Stdio::null()),
+        );
+        started.servers.push(pebble);
         started
     }
 
