@@ -53,10 +53,12 @@ http.server.HTTPServer(('198.18.0.1', 8099), Receiver).serve_forever()
             .collect()
     }
 
-    pub fn has(&self, event: &str, host: &str, unit: &str) -> bool {
+    /// How many `event` alerts about `unit` on `host` arrived so far.
+    pub fn count(&self, event: &str, host: &str, unit: &str) -> usize {
         self.alerts()
             .iter()
-            .any(|a| a["event"] == event && a["host"] == host && a["unit"] == unit)
+            .filter(|a| a["event"] == event && a["host"] == host && a["unit"] == unit)
+            .count()
     }
 }
 
