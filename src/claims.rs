@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::dialect::terminal::shown;
 use crate::layout::{self, CoreCounts, Units};
 use crate::spec::{
-    ACME_PEER_PORT, Forward, Host, HostBaseline, NodeSource, OtherSites, Proto, Role, Spec,
+    ACME_PEER_PORT, Edge, Forward, Host, HostBaseline, NodeSource, OtherSites, Proto, Role, Spec,
     TlsMode, TlsProfile,
 };
 
@@ -63,6 +63,11 @@ pub struct Site {
     pub names: Vec<String>,
     /// The TLS profile, when the site serves HTTPS.
     pub tls: Option<TlsProfile>,
+    /// The proxies in front of nginx, which every site on the host shares:
+    /// 80 and 443 take the PROXY protocol or not, and are open to all or
+    /// to the proxies only.
+    #[serde(default)]
+    pub edge: Edge,
 }
 
 /// What the app of `spec` claims of `host`.
@@ -130,6 +135,7 @@ pub fn of(spec: &Spec, host: &Host, cores: &dyn CoreCounts) -> Claims {
         site: lb.then(|| Site {
             names: spec.site_names(),
             tls: (spec.tls_mode() != TlsMode::Off).then_some(spec.tls.profile),
+            edge: spec.edge.clone(),
         }),
         ports,
         public,
@@ -252,6 +258,25 @@ pub fn conflicts(mine: &Claims, other: &Claims) -> Vec<String> {
                 format!("{y:?}").to_lowercase()
             ));
         }
+        if a.edge != b.edge {
+            let said = |edge: &Edge| {
+                if edge.trusted.is_empty() {
+                    "none".to_string()
+                } else {
+                    format!(
+                        "{} (proxy_protocol: {}, only: {})",
+                        list(&edge.trusted.iter().map(|t| t.to_string()).collect()),
+                        edge.proxy_protocol,
+                        edge.only
+                    )
+                }
+            };
+            found.push(format!(
+                "edge is {} here and {} for {them}: ports 80 and 443 of one host have one set of proxies in front",
+                said(&a.edge),
+                said(&b.edge)
+            ));
+        }
     }
     for port in mine.ports.intersection(&other.ports) {
         found.push(format!(
@@ -330,7 +355,8 @@ mod tests {
             shop.site,
             Some(Site {
                 names: vec!["shop.example.com".into()],
-                tls: Some(TlsProfile::Intermediate)
+                tls: Some(TlsProfile::Intermediate),
+                edge: Edge::default(),
             })
         );
         let json = serde_json::to_string(&shop).unwrap();
@@ -355,6 +381,7 @@ mod tests {
             "tls": {"mode": "self-signed", "profile": "modern"},
             "host": {"sysctl": {"vm.swappiness": "10"}, "core_dumps": true},
             "apt": {"security_source": true},
+            "edge": {"trusted": ["cloudflare"], "only": true},
         }));
         let found = conflicts(&greedy, &shop);
         let all = found.join("\n");
@@ -367,10 +394,11 @@ mod tests {
             "host.sysctl is [vm.swappiness: 10] in this spec and empty for app `shop`",
             "host.core_dumps is true in this spec and false for app `shop`",
             "apt.security_source is true in this spec and false for app `shop`",
+            "edge is [cloudflare] (proxy_protocol: false, only: true) here and none for app `shop`",
         ] {
             assert!(all.contains(expected), "no `{expected}` in:\n{all}");
         }
-        assert_eq!(found.len(), 8, "{all}");
+        assert_eq!(found.len(), 9, "{all}");
 
         let anywhere = claims(serde_json::json!({
             "app": {"name": "any", "start": "node server.js", "port": 5000},

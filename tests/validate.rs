@@ -20,6 +20,55 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
+        name: "edge_proxies_are_named_networks",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+edge:
+  trusted: [0.0.0.0/0, cloudflare, "::/4"]
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:5:13: edge.trusted[0]: `0.0.0.0/0` is too wide: whoever is in it may say which address a client has; name the proxies' own networks (a /8 at the widest)"#,
+            r#"deployer.yaml:5:36: edge.trusted[2]: `::/4` is too wide: whoever is in it may say which address a client has; name the proxies' own networks (a /8 at the widest)"#,
+        ],
+    },
+    Case {
+        name: "edge_settings_need_the_proxies",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+edge:
+  proxy_protocol: true
+  only: true
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:5:19: edge.proxy_protocol: needs `edge.trusted`: the networks of the proxies in front (or `cloudflare`)"#,
+            r#"deployer.yaml:6:9: edge.only: needs `edge.trusted`: the networks of the proxies in front (or `cloudflare`)"#,
+        ],
+    },
+    Case {
+        name: "edge_presets_are_known",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+edge:
+  trusted: [fastly, 10.0.0.1/8]
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:5:13: edge.trusted[0]: expected a network such as `203.0.113.0/24` or `2001:db8::/32` (no host bits set), or `cloudflare` (the networks Cloudflare publishes), found string "fastly""#,
+            r#"deployer.yaml:5:21: edge.trusted[1]: expected a network such as `203.0.113.0/24` or `2001:db8::/32` (no host bits set), or `cloudflare` (the networks Cloudflare publishes), found string "10.0.0.1/8""#,
+        ],
+    },
+    Case {
         name: "sticky_sessions_need_one_port_per_instance",
         yaml: r#"app:
   name: hello
@@ -1325,7 +1374,10 @@ fn malformed_specs_report_every_problem_at_its_place() {
 /// Through the binary: exit 65, the report on stderr, nothing on stdout.
 #[test]
 fn an_invalid_spec_exits_65_with_the_report() {
-    let case = &CASES[1];
+    let case = CASES
+        .iter()
+        .find(|c| c.name == "releases_and_rollout_out_of_range")
+        .unwrap();
     let dir = tempfile::TempDir::new().unwrap();
     fs::write(dir.path().join("deployer.yaml"), case.yaml).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_deployer"))

@@ -47,10 +47,12 @@ fn human(status: &HostStatus) -> String {
     line(
         &mut out,
         "firewall",
-        if status.firewall_loaded {
-            "loaded"
-        } else {
-            "NOT LOADED"
+        match (status.firewall_loaded, status.web_open_to_all) {
+            (false, _) => "NOT LOADED",
+            (true, Some(false)) => {
+                "loaded; 80 and 443 from the proxies in front and the private network only"
+            }
+            (true, _) => "loaded",
         },
     );
     if let Some(cert) = &status.certificate {
@@ -94,6 +96,7 @@ mod tests {
             host: "web1".into(),
             release: Some("3f9a8c1b2d4e".into()),
             firewall_loaded: true,
+            web_open_to_all: Some(true),
             security_updates: Some(false),
             certificate: None,
             units: vec![UnitStatus {

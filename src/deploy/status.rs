@@ -26,6 +26,10 @@ pub struct HostStatus {
     /// The release `current` points at.
     pub release: Option<String>,
     pub firewall_loaded: bool,
+    /// On a load balancer, whether the loaded firewall admits 80 and 443
+    /// from anyone, rather than from `edge.trusted` and the private network
+    /// only (`edge.only`); `None` elsewhere, or where it is not loaded.
+    pub web_open_to_all: Option<bool>,
     /// Whether apt has a source for the release's security archive; `None`
     /// where the host's sources could not be read.
     pub security_updates: Option<bool>,
@@ -82,6 +86,9 @@ pub fn status(loaded: &Loaded, reach: &Reach) -> Result<(Vec<HostStatus>, Vec<an
         }
         let mut status = parse(&host.name, &output.stdout)
             .with_context(|| format!("{}: unexpected status report", host.name))?;
+        if !host.has(Role::Lb) {
+            status.web_open_to_all = None;
+        }
         status.problems = problems(loaded, host.has(Role::Lb), &status);
         if status.security_updates == Some(false) {
             status.warnings.push(
@@ -135,7 +142,12 @@ if [ -f {cert} ]; then
   end=$(openssl x509 -enddate -noout -in {cert} | cut -d= -f2)
   printf '{certificate}\t%s\t%s\n' "$(date -u -d "$end" +%s)" "$(date -u -d "$end" +%Y-%m-%d)"
 fi
-if nft list table inet deployer >/dev/null 2>&1; then printf '{firewall}\t1\n'; else printf '{firewall}\t0\n'; fi
+if nft list table inet deployer >/dev/null 2>&1; then
+  # A rule that admits 80 and 443 from anyone, as nft lists it.
+  printf '{firewall}\t1\t%s\n' "$(nft list chain inet deployer input | grep -cE '^\s*tcp dport \{{ 80, 443 \}} accept$')"
+else
+  printf '{firewall}\t0\t0\n'
+fi
 printf '{clock}\t%s\n' "$(date -u +%s)"
 {apt_probe}
 "#,
@@ -159,6 +171,7 @@ fn parse(host: &str, report: &str) -> Result<HostStatus> {
         host: host.to_string(),
         release: None,
         firewall_loaded: false,
+        web_open_to_all: None,
         security_updates: None,
         certificate: None,
         units: Vec::new(),
@@ -203,7 +216,12 @@ fn parse(host: &str, report: &str) -> Result<HostStatus> {
                     days_left: 0,
                 });
             }
-            Some((Tag::Firewall, [loaded])) => status.firewall_loaded = *loaded == "1",
+            Some((Tag::Firewall, [loaded, open_to_all])) => {
+                status.firewall_loaded = *loaded == "1";
+                status.web_open_to_all = status
+                    .firewall_loaded
+                    .then(|| open_to_all.parse::<u32>().is_ok_and(|n| n > 0));
+            }
             Some((Tag::Clock, [epoch])) => now = Some(epoch.parse::<i64>().context("host clock")?),
             Some((Tag::Apt, [security, _, _])) => status.security_updates = Some(*security == "1"),
             _ => bail!("{line:?}"),
@@ -224,6 +242,12 @@ fn problems(loaded: &Loaded, lb: bool, status: &HostStatus) -> Vec<String> {
     let mut problems = Vec::new();
     if !status.firewall_loaded {
         problems.push("the firewall is not loaded".to_string());
+    }
+    if lb && loaded.spec.edge.only && status.web_open_to_all == Some(true) {
+        problems.push(
+            "80 and 443 are open to anyone, though edge.only admits the proxies in front only: apply to close them"
+                .to_string(),
+        );
     }
 
     let health = health_service(&loaded.spec.app.name);
@@ -309,13 +333,14 @@ mod tests {
                       current\t/srv/hello/releases/3f9a8c1b2d4e\n\
                       health\thello@3000.service\t0\n\
                       certificate\t1800000000\t2027-01-15\n\
-                      firewall\t1\n\
+                      firewall\t1\t0\n\
                       clock\t1799136000\n\
                       apt\t0\thttp://mirror.example.org/debian\tmain\n";
         let status = parse("web1", report).unwrap();
         assert_eq!(status.security_updates, Some(false));
         assert_eq!(status.release.as_deref(), Some("3f9a8c1b2d4e"));
         assert!(status.firewall_loaded);
+        assert_eq!(status.web_open_to_all, Some(false));
         assert_eq!(status.certificate.as_ref().unwrap().days_left, 10);
         assert_eq!(status.units[0].restarts, 2);
         assert_eq!(status.units[0].failed_checks, Some(0));

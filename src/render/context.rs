@@ -33,6 +33,7 @@ pub struct Context<'a> {
     /// Seconds nginx keeps an instance out after it failed (`fail_timeout`).
     pub upstream_fail_timeout: u64,
     pub firewall: FirewallView,
+    pub edge: EdgeView,
     /// `runtime.node.source: official` on an app or worker host.
     pub node_install: Option<Conditional>,
     /// `runtime.node.source: nodesource` on an app or worker host.
@@ -150,6 +151,20 @@ pub struct NginxView {
     /// `server_names_hash_bucket_size` when nginx's default (64 on x86_64)
     /// cannot hold the longest name of any site.
     pub names_bucket: Option<usize>,
+    /// Every connection to 80 and 443 starts with the PROXY protocol
+    /// (`edge.proxy_protocol`; apps on one host agree): each server listening
+    /// there says so, or nginx warns.
+    pub proxy_protocol: bool,
+}
+
+/// `edge`, as a site's servers take it.
+#[derive(Debug, Serialize)]
+pub struct EdgeView {
+    /// Whom nginx believes about the client's address (`set_real_ip_from`),
+    /// presets replaced by their networks; empty: nginx is the edge.
+    pub trusted: Vec<String>,
+    /// Where they say it: `proxy_protocol` or `X-Forwarded-For`.
+    pub header: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -255,8 +270,11 @@ pub struct FirewallView {
     pub ssh_port: u16,
     pub ssh_from: Sources,
     pub private: Sources,
-    /// 80 and 443 are open to all on hosts that face the public.
+    /// 80 and 443 are open on hosts that face the public: to all, or to
+    /// `web_from` only (`edge.only`: the proxies in front and the private
+    /// network).
     pub web: bool,
+    pub web_from: Option<Sources>,
     /// The app's ports on this host, e.g. `3000-3003`; empty when it runs none.
     pub app_ports: String,
     /// Other ports for the private network only: Redis, ACME peers.
@@ -305,6 +323,19 @@ pub fn build<'a>(
         upstream: upstream(spec, host, cores),
         upstream_fail_timeout: release::UPSTREAM_FAIL_TIMEOUT_SECS,
         firewall: firewall_view(spec, host, cores),
+        edge: EdgeView {
+            trusted: spec
+                .edge
+                .networks()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            header: if spec.edge.proxy_protocol {
+                "proxy_protocol"
+            } else {
+                "X-Forwarded-For"
+            },
+        },
         node_install: (runs_node && spec.runtime.node.source == NodeSource::Official)
             .then(|| features::node::official_install(&spec.runtime.node)),
         nodesource: (runs_node && spec.runtime.node.source == NodeSource::Nodesource)
@@ -346,6 +377,7 @@ fn nginx_view(spec: &Spec, existing: &Existing) -> NginxView {
     let mine = Site {
         names: spec.site_names(),
         tls: (spec.tls_mode() != TlsMode::Off).then_some(spec.tls.profile),
+        edge: spec.edge.clone(),
     };
     let sites: Vec<&Site> = std::iter::once(&mine)
         .chain(existing.other_apps.iter().filter_map(|o| o.site.as_ref()))
@@ -359,6 +391,7 @@ fn nginx_view(spec: &Spec, existing: &Existing) -> NginxView {
         tls_profile: sites.iter().find_map(|s| s.tls),
         catch_all: !names.is_empty(),
         names_bucket: names_bucket(&names),
+        proxy_protocol: sites.iter().any(|s| s.edge.proxy_protocol),
     }
 }
 
@@ -590,6 +623,11 @@ fn firewall_view(spec: &Spec, host: &Host, cores: &dyn CoreCounts) -> FirewallVi
         ssh_from: Sources::of(&spec.network.ssh_from),
         private: Sources::of(&spec.network.private),
         web: host.has(Role::Lb),
+        web_from: (host.has(Role::Lb) && spec.edge.only).then(|| {
+            let mut from = spec.edge.networks();
+            from.extend(spec.network.private.iter().copied());
+            Sources::of(&from)
+        }),
         app_ports,
         private_services: private_services(spec, host),
         open: spec

@@ -4,6 +4,7 @@
 //! Every field is documented in the README's YAML reference; keep the two in step.
 
 pub mod baseline;
+pub mod edge;
 mod files;
 mod load;
 pub mod node_lines;
@@ -24,7 +25,7 @@ pub use files::{expand_home, operator_home};
 pub use load::{Invalid, Loaded, Secrets, check, load, schema_text};
 pub use provided_cert::ProvidedCert;
 pub use secrets::{Secret, Source as SecretSource, Values as SecretValues};
-pub use values::{Cidr, Duration, Instances, Ip};
+pub use values::{Cidr, Duration, Instances, Ip, Trusted};
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
@@ -45,6 +46,8 @@ pub struct Spec {
     pub ssh: Ssh,
     #[serde(default)]
     pub nginx: Nginx,
+    #[serde(default)]
+    pub edge: Edge,
     #[serde(default)]
     pub monitoring: Monitoring,
     #[serde(default)]
@@ -563,6 +566,33 @@ impl Default for Nginx {
             headers: BTreeMap::new(),
             extra: None,
         }
+    }
+}
+
+/// The proxies in front of nginx: a CDN or a cloud load balancer. nginx
+/// takes the client's address from what they say, and only from them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Edge {
+    /// Their networks, or `cloudflare` for the networks Cloudflare
+    /// publishes (kept in deployer with the date they were taken).
+    #[serde(default)]
+    pub trusted: Vec<Trusted>,
+    /// They send the PROXY protocol (a cloud TCP load balancer) rather than
+    /// `X-Forwarded-For`: nginx then expects it on every connection to 80
+    /// and 443, from them and from anyone else.
+    #[serde(default)]
+    pub proxy_protocol: bool,
+    /// The firewall admits 80 and 443 from them (and the private network)
+    /// only, so that nobody bypasses them by calling the host directly.
+    #[serde(default)]
+    pub only: bool,
+}
+
+impl Edge {
+    /// `trusted`, each preset replaced by its networks.
+    pub fn networks(&self) -> Vec<Cidr> {
+        self.trusted.iter().flat_map(|t| t.0.networks()).collect()
     }
 }
 

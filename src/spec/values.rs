@@ -206,13 +206,20 @@ parsed_text!(
 );
 
 parsed_text!(
+    Trusted,
+    super::edge::Proxies,
+    "a network such as `203.0.113.0/24` or `2001:db8::/32` (no host bits set), or `cloudflare` (the networks Cloudflare publishes)",
+    super::edge::parse
+);
+
+parsed_text!(
     Ip,
     IpAddr,
     "an IP address such as `10.0.0.10` or `fd00::10`",
     |s| IpAddr::from_str(s).ok()
 );
 
-fn parse_cidr(text: &str) -> Option<IpNet> {
+pub(super) fn parse_cidr(text: &str) -> Option<IpNet> {
     let net = match IpNet::from_str(text) {
         Ok(net) => net,
         Err(_) => IpNet::from(IpAddr::from_str(text).ok()?),

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use super::{Problems, push, url_problem};
 use crate::dialect;
 use crate::dialect::terminal::shown;
+use crate::spec::edge::{self, Proxies};
 use crate::spec::text::{DOMAIN_RULE, domain_ok, email_ok, one_line, url_ok};
 use crate::spec::{Loaded, ProcessManager, Role, Spec, TlsMode};
 
@@ -13,6 +14,7 @@ pub(super) fn check(loaded: &Loaded, p: &mut Problems) {
     check_domains(spec, p);
     check_tls(loaded, p);
     check_nginx(spec, p);
+    check_edge(spec, p);
     check_monitoring(spec, p);
 }
 
@@ -216,6 +218,33 @@ const HEADERS_NOT_TO_ADD: &[&str] = &[
 
 /// The longest word nginx reads in its configuration, quotes included.
 const NGINX_LONGEST_WORD: usize = 4000;
+
+fn check_edge(spec: &Spec, p: &mut Problems) {
+    let edge = &spec.edge;
+    for (i, trusted) in edge.trusted.iter().enumerate() {
+        if let Proxies::Network(net) = trusted.0
+            && net.prefix_len() < edge::WIDEST_PREFIX
+        {
+            push(
+                p,
+                format!("edge.trusted[{i}]"),
+                format!(
+                    "`{net}` is too wide: whoever is in it may say which address a client has; name the proxies' own networks (a /{} at the widest)",
+                    edge::WIDEST_PREFIX
+                ),
+            );
+        }
+    }
+    if edge.trusted.is_empty() {
+        let needs = "needs `edge.trusted`: the networks of the proxies in front (or `cloudflare`)";
+        if edge.proxy_protocol {
+            push(p, "edge.proxy_protocol", needs);
+        }
+        if edge.only {
+            push(p, "edge.only", needs);
+        }
+    }
+}
 
 fn check_nginx(spec: &Spec, p: &mut Problems) {
     if spec.nginx.sticky_sessions && spec.app.process_manager == ProcessManager::Pm2 {
