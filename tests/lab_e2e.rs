@@ -2487,3 +2487,153 @@ fn two_apps_share_a_host_and_one_leaves_without_the_other_noticing() {
     );
     converged(&hello);
 }
+
+/// Behind an edge (issue: CDN and cloud load balancers): a lab host `cdn1`
+/// plays the proxies in front of web1, with Debian's nginx: over HTTP, it
+/// passes on as X-Forwarded-For the address a test header names (the
+/// client it would have seen); on 443 it forwards TCP with the PROXY
+/// protocol. web1's site then sees the client the edge names, and only
+/// the edge can name one; rate limits count per real client; with
+/// `edge.only` nobody reaches web1 around the edge; and taking `edge` out
+/// of the spec opens 80/443 to all again.
+#[test]
+fn behind_an_edge_the_site_sees_the_real_client_and_only_the_edge_gets_in() {
+    let dir = TempDir::new().unwrap();
+    let app = app_copy(dir.path());
+    // The test app says what nginx told it about the client.
+    let server = Path::new(&app).join("server.js");
+    let source = fs::read_to_string(&server).unwrap();
+    let told = source.replace(
+        "  if (req.url === '/healthz') {",
+        "  if (req.url === '/whoami') {\n    res.writeHead(200, { 'content-type': 'text/plain' });\n    res.end(`${req.headers['x-real-ip']} ${req.headers['x-forwarded-for']}\\n`);\n    return;\n  }\n  if (req.url === '/healthz') {",
+    );
+    assert_ne!(told, source, "the example's request handler moved");
+    fs::write(&server, told).unwrap();
+    let hello = fs::read_to_string(Path::new(ROOT).join("examples/hello/deployer.yaml"))
+        .unwrap()
+        .replace(
+            "  start: node server.js\n",
+            &format!("  source: {app}\n  start: node server.js\n"),
+        );
+    let write_spec = |edge: &str| {
+        let spec = dir.path().join("deployer.yaml");
+        fs::write(&spec, format!("{hello}{edge}")).unwrap();
+        spec.to_str().unwrap().to_string()
+    };
+    // The lab boots the edge beside web1; the app's spec never names it.
+    let lab_spec = dir.path().join("lab.yaml");
+    fs::write(
+        &lab_spec,
+        format!("{hello}  - name: cdn1\n    address: 198.18.0.30\n    roles: [worker]\n"),
+    )
+    .unwrap();
+    let (_lab, _) = Lab::up(lab_spec.to_str().unwrap());
+    on(
+        "cdn1",
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx libnginx-mod-stream >/dev/null",
+    );
+    on(
+        "cdn1",
+        r#"cat >/etc/nginx/nginx.conf <<'CONF'
+include /etc/nginx/modules-enabled/*.conf;
+events {}
+http {
+    server {
+        listen 80;
+        location / {
+            proxy_pass https://198.18.0.10;
+            proxy_ssl_server_name on;
+            proxy_ssl_name hello.lab.test;
+            proxy_set_header Host hello.lab.test;
+            proxy_set_header X-Forwarded-For $http_x_test_client;
+        }
+    }
+}
+stream {
+    server {
+        listen 443;
+        proxy_pass 198.18.0.10:443;
+        proxy_protocol on;
+    }
+}
+CONF
+nginx -t -q && systemctl restart nginx"#,
+    );
+    let through_edge = |client: &str| {
+        curl(&[
+            "-H",
+            &format!("X-Test-Client: {client}"),
+            "http://198.18.0.30/whoami",
+        ])
+    };
+    let last_logged = || {
+        on("web1", "tail -1 /var/log/nginx/access.log")
+            .split(' ')
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+
+    // X-Forwarded-For from the edge.
+    let spec = write_spec("edge:\n  trusted: [198.18.0.30/32]\n");
+    must(deployer(&["apply", "-f", &spec, "--lab", "--yes"]), "apply");
+    let site = Site::new("hello.lab.test", "web1", "198.18.0.10");
+    assert_eq!(through_edge("203.0.113.7"), "203.0.113.7 203.0.113.7\n");
+    assert_eq!(last_logged(), "203.0.113.7");
+    // Anyone else's header is not believed.
+    assert_eq!(
+        site.curl(&[
+            "-H",
+            "X-Forwarded-For: 203.0.113.66",
+            "https://hello.lab.test/whoami"
+        ]),
+        "198.18.0.1 198.18.0.1\n"
+    );
+    assert_eq!(last_logged(), "198.18.0.1");
+    // The rate limit (20/s, burst 50) counts each real client, not the edge:
+    // one client's flood through the edge leaves another's request alone.
+    let codes = on(
+        "cdn1",
+        "seq 300 | xargs -P 8 -I{} curl -s -o /dev/null --max-time 5 -w '%{http_code}\\n' -H 'X-Test-Client: 203.0.113.8' http://127.0.0.1/whoami | sort | uniq -c",
+    );
+    assert!(codes.contains(" 429"), "{codes}");
+    assert_eq!(through_edge("203.0.113.9"), "203.0.113.9 203.0.113.9\n");
+
+    // The PROXY protocol, and nobody around the edge.
+    let spec =
+        write_spec("edge:\n  trusted: [198.18.0.30/32]\n  proxy_protocol: true\n  only: true\n");
+    must(deployer(&["apply", "-f", &spec, "--lab", "--yes"]), "apply");
+    assert_eq!(
+        on("web1", "nginx -t 2>&1 | grep -c warn || true").trim(),
+        "0"
+    );
+    let via_edge = Site::new("hello.lab.test", "web1", "198.18.0.30");
+    assert_eq!(via_edge.get("/whoami"), "198.18.0.1 198.18.0.1\n");
+    assert_eq!(last_logged(), "198.18.0.1");
+    assert_eq!(
+        reach("198.18.0.10", 443),
+        None,
+        "web1 answers around the edge"
+    );
+    assert_eq!(site.get("/whoami"), "");
+    assert_says(
+        &deployer(&["status", "-f", &spec, "--lab"]),
+        0,
+        &["80 and 443 from the proxies in front and the private network only"],
+    );
+    let plan = deployer(&["plan", "-f", &spec, "--lab", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+
+    // Without `edge`, nginx is the edge again, open to all.
+    let spec = write_spec("");
+    must(deployer(&["apply", "-f", &spec, "--lab", "--yes"]), "apply");
+    assert_eq!(reach("198.18.0.10", 443), Some(true));
+    assert_eq!(
+        site.curl(&[
+            "-H",
+            "X-Forwarded-For: 203.0.113.66",
+            "https://hello.lab.test/whoami"
+        ]),
+        "198.18.0.1 198.18.0.1\n"
+    );
+}
