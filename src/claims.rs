@@ -135,7 +135,13 @@ pub fn of(spec: &Spec, host: &Host, cores: &dyn CoreCounts) -> Claims {
         site: lb.then(|| Site {
             names: spec.site_names(),
             tls: (spec.tls_mode() != TlsMode::Off).then_some(spec.tls.profile),
-            edge: spec.edge.clone(),
+            // In one order, once each: the same proxies however listed.
+            edge: {
+                let mut edge = spec.edge.clone();
+                edge.trusted.sort();
+                edge.trusted.dedup();
+                edge
+            },
         }),
         ports,
         public,
@@ -399,6 +405,22 @@ mod tests {
             assert!(all.contains(expected), "no `{expected}` in:\n{all}");
         }
         assert_eq!(found.len(), 9, "{all}");
+
+        // The same proxies, listed otherwise, are the same edge.
+        let edge = |trusted: serde_json::Value| {
+            claims(serde_json::json!({"edge": {"trusted": trusted}}))
+                .site
+                .unwrap()
+                .edge
+        };
+        assert_eq!(
+            edge(serde_json::json!(["cloudflare", "10.0.0.0/8"])),
+            edge(serde_json::json!([
+                "10.0.0.0/8",
+                "cloudflare",
+                "10.0.0.0/8"
+            ]))
+        );
 
         let anywhere = claims(serde_json::json!({
             "app": {"name": "any", "start": "node server.js", "port": 5000},

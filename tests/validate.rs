@@ -25,14 +25,20 @@ const CASES: &[Case] = &[
   name: hello
   start: node server.js
 edge:
-  trusted: [0.0.0.0/0, cloudflare, "::/4"]
+  trusted: [0.0.0.0/0, cloudflare, "2a00::/8", "::ffff:203.0.113.7/128", fc00::/7]
+nginx:
+  extra: |
+    real_ip_header CF-Connecting-IP;
+    location /x { real_ip_recursive on; }
 hosts:
   - name: web1
     address: 198.18.0.10
 "#,
         expected: &[
-            r#"deployer.yaml:5:13: edge.trusted[0]: `0.0.0.0/0` is too wide: whoever is in it may say which address a client has; name the proxies' own networks (a /8 at the widest)"#,
-            r#"deployer.yaml:5:36: edge.trusted[2]: `::/4` is too wide: whoever is in it may say which address a client has; name the proxies' own networks (a /8 at the widest)"#,
+            r#"deployer.yaml:5:13: edge.trusted[0]: `0.0.0.0/0` is too wide: whoever is in it may say which address a client has; name the proxies' own networks, a public one a /12 (IPv4) or /28 (IPv6) at the widest (private space, such as 10.0.0.0/8 or fc00::/7, may be named whole)"#,
+            r#"deployer.yaml:5:36: edge.trusted[2]: `2a00::/8` is too wide: whoever is in it may say which address a client has; name the proxies' own networks, a public one a /12 (IPv4) or /28 (IPv6) at the widest (private space, such as 10.0.0.0/8 or fc00::/7, may be named whole)"#,
+            r#"deployer.yaml:5:48: edge.trusted[3]: `::ffff:203.0.113.7/128` is IPv4 written as IPv6, which nginx and the firewall match as IPv4 only: write `203.0.113.7/32`"#,
+            r#"deployer.yaml:8:5: nginx.extra: sets `real_ip_header`, which edge.trusted sets in the same block (nginx refuses it twice): name the proxies in edge.trusted and take it out"#,
         ],
     },
     Case {
@@ -1566,4 +1572,29 @@ fn file_names_reach_the_terminal_escaped() {
     let all = text(&output);
     assert!(!all.contains('\u{1b}'), "{all:?}");
     assert!(all.contains("ok\\u{1b}[31m.yaml"), "{all}");
+}
+
+/// Valid, but said: the PROXY protocol from Cloudflare's ordinary proxy.
+#[test]
+fn proxies_that_do_not_send_the_proxy_protocol_are_warned_about() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let file = dir.path().join("deployer.yaml");
+    let spec = "app:\n  name: hello\n  start: node server.js\nedge:\n  trusted: [cloudflare]\n  proxy_protocol: true\nhosts:\n  - name: web1\n    address: 198.18.0.10\n";
+    fs::write(&file, spec).unwrap();
+    let loaded = spec::load(&file, Secrets::Skip).unwrap().unwrap();
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("edge.proxy_protocol: Cloudflare's proxy sends X-Forwarded-For")),
+        "{:?}",
+        loaded.warnings
+    );
+    fs::write(&file, spec.replace("  proxy_protocol: true\n", "")).unwrap();
+    let loaded = spec::load(&file, Secrets::Skip).unwrap().unwrap();
+    assert!(
+        loaded.warnings.iter().all(|w| !w.starts_with("edge.")),
+        "{:?}",
+        loaded.warnings
+    );
 }

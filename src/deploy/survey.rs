@@ -30,6 +30,8 @@ pub struct Site {
     pub placeholder: bool,
     /// It claims `default_server` on port 80 or 443.
     pub default_server: bool,
+    /// It listens on port 80 or 443.
+    pub web: bool,
     /// The directives it sets outside any block (`server`, `upstream`,
     /// or http-level settings such as `server_tokens`).
     pub directives: Vec<String>,
@@ -145,8 +147,9 @@ pub struct App {
 
 /// Reads an nginx file as nginx splits it (comments, `;`, `{`, `}`;
 /// quotes aside) and prints the directives it sets outside any block,
-/// comma-separated, then a tab and whether a `listen` on port 80 or 443
-/// (any address) says `default_server` or its old name `default`.
+/// comma-separated, after whether a `listen` on port 80 or 443 (any
+/// address) says `default_server` or its old name `default`, and whether
+/// any listens there, each followed by a tab.
 const NGINX_READER: &str = r#"
 function flush(  i, port) {
   if (n > 0) {
@@ -155,6 +158,7 @@ function flush(  i, port) {
       port = "80"
       if (stmt[2] ~ /^[0-9]+$/) port = stmt[2]
       else if (match(stmt[2], /:[0-9]+$/)) port = substr(stmt[2], RSTART + 1)
+      if (port == "80" || port == "443") web = 1
       for (i = 3; i <= n; i++)
         if ((stmt[i] == "default_server" || stmt[i] == "default") && (port == "80" || port == "443")) claims = 1
     }
@@ -179,7 +183,7 @@ END {
   flush()
   d = ""
   for (k in top) d = d (d == "" ? "" : ",") k
-  printf "%d\t%s", claims + 0, d
+  printf "%d\t%d\t%s", claims + 0, web + 0, d
 }
 "#;
 
@@ -303,7 +307,7 @@ pub fn parse(host: &str, output: &str) -> Result<Survey> {
                     components: components.to_string(),
                 });
             }
-            (Tag::Site, [path, placeholder, default_server, directives]) => {
+            (Tag::Site, [path, placeholder, default_server, web, directives]) => {
                 let path = BASE64
                     .decode(path)
                     .ok()
@@ -313,6 +317,7 @@ pub fn parse(host: &str, output: &str) -> Result<Survey> {
                     path,
                     placeholder: *placeholder == "1",
                     default_server: *default_server == "1",
+                    web: *web == "1",
                     directives: directives
                         .split(',')
                         .filter(|d| !d.is_empty())
@@ -439,6 +444,10 @@ pub fn findings(spec: &Spec, host: &Host, cores: &dyn CoreCounts, survey: &Surve
                     found.refusals.push(format!(
                         "the nginx site {path} claims `default_server` on port 80 or 443, which the app's site needs (it answers, or refuses, the names no site serves): take `default_server` out of it, or set nginx.other_sites: ignore to stop serving it"
                     ));
+                } else if site.web && spec.edge.proxy_protocol {
+                    found.refusals.push(format!(
+                        "the nginx site {path} listens on port 80 or 443, where edge.proxy_protocol has every connection begin with the PROXY protocol, which its clients do not send: serve it behind the same proxies and list them in edge.trusted, move it to another port, or set nginx.other_sites: ignore to stop serving it"
+                    ));
                 } else if !twice.is_empty() {
                     found.refusals.push(format!(
                         "the nginx file {path} sets {}, which deployer's nginx.conf sets too, and nginx refuses a setting given twice: take {} out of it, or set nginx.other_sites: ignore to stop including it",
@@ -554,7 +563,7 @@ mod tests {
     fn a_survey_reads_back() {
         let path = BASE64.encode("/etc/nginx/sites-enabled/blog");
         let output = format!(
-            "cores\t4\nos\tdebian\t13\nnginx\tnginx version: nginx/1.26.3\nsite\t{path}\t0\t1\tserver,upstream\nmanager\tufw\ntable\tip nat\napp\tshop\t1\t\napt\t0\thttp://mirror.example.org/debian\tmain contrib\nhostkey\tssh-ed25519\tAAAAC3Nz\nchatter\n"
+            "cores\t4\nos\tdebian\t13\nnginx\tnginx version: nginx/1.26.3\nsite\t{path}\t0\t1\t1\tserver,upstream\nmanager\tufw\ntable\tip nat\napp\tshop\t1\t\napt\t0\thttp://mirror.example.org/debian\tmain contrib\nhostkey\tssh-ed25519\tAAAAC3Nz\nchatter\n"
         );
         assert_eq!(
             parse("web1", &output).unwrap(),
@@ -566,6 +575,7 @@ mod tests {
                     path: "/etc/nginx/sites-enabled/blog".into(),
                     placeholder: false,
                     default_server: true,
+                    web: true,
                     directives: vec!["server".into(), "upstream".into()],
                 }],
                 managers: vec!["ufw".into()],
@@ -583,7 +593,7 @@ mod tests {
                 host_keys: vec![("ssh-ed25519".into(), "AAAAC3Nz".into())],
             }
         );
-        assert!(parse("web1", "site\tnot base64!\t0\t0\t\ncores\t1\n").is_err());
+        assert!(parse("web1", "site\tnot base64!\t0\t0\t0\t\ncores\t1\n").is_err());
         assert!(parse("web1", "").is_err());
     }
 
@@ -605,6 +615,7 @@ mod tests {
             path: path.into(),
             placeholder,
             default_server,
+            web: true,
             directives: vec!["server".into()],
         }
     }
@@ -636,6 +647,20 @@ mod tests {
         assert_eq!(found.refusals.len(), 1);
         assert!(
             found.refusals[0].contains("wiki.conf") && found.refusals[0].contains("default_server")
+        );
+
+        // Behind proxies that send the PROXY protocol, a kept site on 80 or
+        // 443 would get it too.
+        let proxied =
+            spec(serde_json::json!({"edge": {"trusted": ["10.0.0.0/8"], "proxy_protocol": true}}));
+        let found = findings(&proxied, &proxied.hosts[0], &ONE_CORE, &survey);
+        assert!(
+            found
+                .refusals
+                .iter()
+                .any(|r| r.contains("sites-enabled/blog listens on port 80 or 443")),
+            "{:?}",
+            found.refusals
         );
 
         let ignored = spec(serde_json::json!({"nginx": {"other_sites": "ignore"}}));
@@ -805,17 +830,23 @@ mod tests {
                 .output()
                 .unwrap();
             let out = String::from_utf8(out.stdout).unwrap();
-            let (default, directives) = out.split_once('\t').unwrap();
+            let (default, rest) = out.split_once('\t').unwrap();
+            let (web, directives) = rest.split_once('\t').unwrap();
             let mut directives: Vec<String> = directives
                 .split(',')
                 .filter(|d| !d.is_empty())
                 .map(str::to_string)
                 .collect();
             directives.sort();
-            (default == "1", directives)
+            (default == "1", directives, web == "1")
         };
         let site = "server {\n    listen 80;\n    listen [::]:80; # default_server\n    server_name blog;\n}\n";
-        assert_eq!(read(site), (false, vec!["server".to_string()]));
+        assert_eq!(read(site), (false, vec!["server".to_string()], true));
+        assert!(!read("server { listen 8080; listen [::]:8443 ssl; }").2);
+        assert!(
+            read("server { listen 198.51.100.1; }").2,
+            "port 80 by default"
+        );
         for listen in [
             "listen 80 default_server;",
             "listen [::]:443 ssl default;",

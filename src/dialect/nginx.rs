@@ -18,8 +18,9 @@ pub fn string(text: &str) -> Result<String, String> {
 /// closed, every `{` follows a directive and is closed by its `}`, no `}`
 /// closes a block it did not open (the one around them), the last
 /// directive ends with `;` or `}`, and no control characters appear but
-/// tabs and line breaks.
-pub fn directives(text: &str) -> Result<(), String> {
+/// tabs and line breaks. What they set at their own level: the names of
+/// those directives, in order.
+pub fn directives(text: &str) -> Result<Vec<String>, String> {
     if let Some(c) = text
         .chars()
         .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
@@ -33,10 +34,15 @@ pub fn directives(text: &str) -> Result<(), String> {
     let mut line = 1;
     // Inside a directive (a word seen, no `;`, `{` or `}` yet), and a word.
     let (mut statement, mut word) = (false, false);
+    // The names of the directives at depth 0, and whether one is being read.
+    let (mut names, mut naming) = (Vec::<String>::new(), false);
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         if c == '\n' {
             line += 1;
+        }
+        if naming && (c.is_whitespace() || "\\#\"'${};".contains(c)) {
+            naming = false;
         }
         match c {
             '\\' => {
@@ -104,7 +110,16 @@ pub fn directives(text: &str) -> Result<(), String> {
             }
             ';' => (statement, word) = (false, false),
             c if c.is_whitespace() => word = false,
-            _ => (statement, word) = (true, true),
+            _ => {
+                if !statement && depth == 0 {
+                    names.push(String::new());
+                    naming = true;
+                }
+                if naming && let Some(name) = names.last_mut() {
+                    name.push(c);
+                }
+                (statement, word) = (true, true);
+            }
         }
     }
     if depth > 0 {
@@ -115,7 +130,7 @@ pub fn directives(text: &str) -> Result<(), String> {
     if statement {
         return Err("the last directive does not end with `;` or a block".into());
     }
-    Ok(())
+    Ok(names)
 }
 
 #[cfg(test)]
@@ -134,7 +149,7 @@ mod tests {
             "add_header X-A a\"b;",
             "return 200 a\\;b;",
         ] {
-            assert_eq!(directives(good), Ok(()), "{good}");
+            assert!(directives(good).is_ok(), "{good}");
         }
         for bad in [
             "} server { listen 8080; }",
@@ -150,5 +165,12 @@ mod tests {
         ] {
             assert!(directives(bad).is_err(), "{bad:?}");
         }
+        assert_eq!(
+            directives(
+                "gzip on; # real_ip_header\nlocation / { real_ip_header X; }\n  real_ip_header 'CF-Connecting-IP';"
+            )
+            .unwrap(),
+            ["gzip", "location", "real_ip_header"]
+        );
     }
 }

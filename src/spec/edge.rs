@@ -86,10 +86,42 @@ pub(super) fn parse(text: &str) -> Option<Proxies> {
     super::values::parse_cidr(text).map(Proxies::Network)
 }
 
-/// The shortest prefix a trusted network may have: whoever is in it may
-/// say who the client is, so "everyone" (or a good part of the internet)
-/// would let any client pick its own address. A private /8 is the widest.
-pub const WIDEST_PREFIX: u8 = 8;
+/// Private address space, which a trusted network may name whole: a load
+/// balancer's network is often all of it.
+const PRIVATE: &[&str] = &[
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "fc00::/7",
+];
+
+/// The widest public network a trusted entry may name (IPv4, IPv6):
+/// whoever is in it may say which address a client has, so "everyone", or
+/// a good part of the internet, would let any client pick its own. The
+/// largest CDN ranges are a /13 and a /29.
+pub const WIDEST_PUBLIC: (u8, u8) = (12, 28);
+
+/// Whether `net` is wider than a trusted network may be.
+pub fn too_wide(net: &IpNet) -> bool {
+    let private = PRIVATE
+        .iter()
+        .any(|p| p.parse::<IpNet>().expect("valid").contains(net));
+    let widest = match net {
+        IpNet::V4(_) => WIDEST_PUBLIC.0,
+        IpNet::V6(_) => WIDEST_PUBLIC.1,
+    };
+    !private && net.prefix_len() < widest
+}
+
+/// The IPv4 network `net` spells as IPv4-mapped IPv6 (`::ffff:a.b.c.d`),
+/// which nginx and nftables match as IPv4 only.
+pub fn ipv4_mapped(net: &IpNet) -> Option<ipnet::Ipv4Net> {
+    let IpNet::V6(v6) = net else { return None };
+    let mapped = v6.network().to_ipv4_mapped()?;
+    (v6.prefix_len() >= 96)
+        .then(|| ipnet::Ipv4Net::new(mapped, v6.prefix_len() - 96).expect("a prefix of at most 32"))
+}
 
 impl Proxies {
     /// Its networks, in the order given.
@@ -116,9 +148,42 @@ mod tests {
             assert_eq!(nets.len(), preset.networks().len());
             for net in nets {
                 assert_eq!(net.0, net.0.trunc(), "{net}");
-                assert!(net.0.prefix_len() >= WIDEST_PREFIX, "{net}");
+                assert!(!too_wide(&net.0), "{net}");
             }
         }
+    }
+
+    #[test]
+    fn public_networks_are_narrow_private_space_may_be_whole() {
+        let wide = |net: &str| too_wide(&net.parse().unwrap());
+        for fine in [
+            "10.0.0.0/8",
+            "fc00::/7",
+            "fd12::/16",
+            "104.16.0.0/13",
+            "2a06:98c0::/29",
+            "203.0.113.7/32",
+        ] {
+            assert!(!wide(fine), "{fine}");
+        }
+        for too in [
+            "0.0.0.0/0",
+            "8.0.0.0/8",
+            "104.0.0.0/11",
+            "2a00::/8",
+            "2000::/3",
+            "::/0",
+        ] {
+            assert!(wide(too), "{too}");
+        }
+        let mapped = |net: &str| ipv4_mapped(&net.parse().unwrap()).map(|n| n.to_string());
+        assert_eq!(
+            mapped("::ffff:203.0.113.7/128").as_deref(),
+            Some("203.0.113.7/32")
+        );
+        assert_eq!(mapped("::ffff:0.0.0.0/96").as_deref(), Some("0.0.0.0/0"));
+        assert_eq!(mapped("2001:db8::/32"), None);
+        assert_eq!(mapped("203.0.113.0/24"), None);
     }
 
     #[test]

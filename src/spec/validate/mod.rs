@@ -10,6 +10,7 @@ mod hosts;
 mod web;
 
 use super::Loaded;
+use super::edge::{Preset, Proxies};
 use super::text::user_ok;
 use crate::dialect::terminal::shown;
 
@@ -27,6 +28,19 @@ pub fn problems(loaded: &Loaded) -> Problems {
 /// Not wrong, but worth the operator's attention: `(key, message)`.
 pub fn warnings(loaded: &Loaded) -> Problems {
     let mut warnings = hosts::warnings(&loaded.spec);
+    let edge = &loaded.spec.edge;
+    if edge.proxy_protocol
+        && edge
+            .trusted
+            .iter()
+            .any(|t| t.0 == Proxies::Preset(Preset::Cloudflare))
+    {
+        push(
+            &mut warnings,
+            "edge.proxy_protocol",
+            "Cloudflare's proxy sends X-Forwarded-For; only Cloudflare Spectrum sends the PROXY protocol, so requests through its ordinary proxy would fail",
+        );
+    }
     let max_body = &loaded.spec.nginx.max_body;
     if max_body
         .trim_end_matches(['k', 'K', 'm', 'M', 'g', 'G'])

@@ -222,15 +222,25 @@ const NGINX_LONGEST_WORD: usize = 4000;
 fn check_edge(spec: &Spec, p: &mut Problems) {
     let edge = &spec.edge;
     for (i, trusted) in edge.trusted.iter().enumerate() {
-        if let Proxies::Network(net) = trusted.0
-            && net.prefix_len() < edge::WIDEST_PREFIX
-        {
+        let Proxies::Network(net) = trusted.0 else {
+            continue;
+        };
+        let at = format!("edge.trusted[{i}]");
+        if let Some(v4) = edge::ipv4_mapped(&net) {
             push(
                 p,
-                format!("edge.trusted[{i}]"),
+                at,
                 format!(
-                    "`{net}` is too wide: whoever is in it may say which address a client has; name the proxies' own networks (a /{} at the widest)",
-                    edge::WIDEST_PREFIX
+                    "`{net}` is IPv4 written as IPv6, which nginx and the firewall match as IPv4 only: write `{v4}`"
+                ),
+            );
+        } else if edge::too_wide(&net) {
+            let (v4, v6) = edge::WIDEST_PUBLIC;
+            push(
+                p,
+                at,
+                format!(
+                    "`{net}` is too wide: whoever is in it may say which address a client has; name the proxies' own networks, a public one a /{v4} (IPv4) or /{v6} (IPv6) at the widest (private space, such as 10.0.0.0/8 or fc00::/7, may be named whole)"
                 ),
             );
         }
@@ -242,6 +252,22 @@ fn check_edge(spec: &Spec, p: &mut Problems) {
         }
         if edge.only {
             push(p, "edge.only", needs);
+        }
+    } else if let Some(extra) = &spec.nginx.extra
+        && let Ok(names) = dialect::nginx::directives(extra)
+    {
+        for name in names
+            .iter()
+            .filter(|n| n.starts_with("real_ip_") || *n == "set_real_ip_from")
+        {
+            push(
+                p,
+                "nginx.extra",
+                format!(
+                    "sets `{}`, which edge.trusted sets in the same block (nginx refuses it twice): name the proxies in edge.trusted and take it out",
+                    shown(name)
+                ),
+            );
         }
     }
 }
