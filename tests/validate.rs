@@ -20,6 +20,21 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
+        name: "rollout_batch_is_hosts_or_a_share",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+rollout:
+  batch: 150%
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:5:10: rollout.batch: expected a number of hosts such as `2`, or a share of the rollout's hosts from `1%` to `100%`, found string "150%""#,
+        ],
+    },
+    Case {
         name: "edge_proxies_are_named_networks",
         yaml: r#"app:
   name: hello

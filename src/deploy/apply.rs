@@ -16,7 +16,7 @@ use crate::plan::{HostPlan, Plan};
 use crate::resource::Kind;
 use crate::resource::diff::Action;
 use crate::safety::lock::Lease;
-use crate::spec::Loaded;
+use crate::spec::{Batch, Loaded};
 use crate::ui::Console;
 
 /// What every command that changes hosts is told.
@@ -26,6 +26,8 @@ pub struct ConvergeOptions {
     pub yes: bool,
     /// Seconds the deploy lock lives unless renewed.
     pub lock_ttl: u64,
+    /// How long to wait for another run's deploy lock.
+    pub lock_wait: std::time::Duration,
     /// Once a host fails, start no other (those under way finish).
     pub fail_fast: bool,
 }
@@ -84,7 +86,7 @@ pub fn apply(
         .any(|plan| plan.changes.iter().any(|c| c.id.kind == Kind::Release));
     let order = if ships_release {
         Order::Waves {
-            batch: usize::from(loaded.spec.rollout.batch),
+            batch: loaded.spec.rollout.batch,
         }
     } else {
         Order::Parallel {
@@ -92,12 +94,7 @@ pub fn apply(
         }
     };
     Ok(ApplyOutcome::Applied(converge(
-        prepared,
-        &expected,
-        &reach,
-        options.lock_ttl,
-        order,
-        console,
+        prepared, &expected, &reach, options, order, console,
     )))
 }
 
@@ -135,7 +132,7 @@ pub(super) enum Order {
     /// starts after a failure.
     Parallel { fail_fast: bool },
     /// A release rollout: see [`in_waves`].
-    Waves { batch: usize },
+    Waves { batch: Batch },
 }
 
 /// Applies each host's plan, under the deploy lock, with progress.
@@ -143,11 +140,14 @@ pub(super) fn converge(
     prepared: Vec<Prepared>,
     expected: &HashMap<String, HostPlan>,
     reach: &Reach,
-    lock_ttl: u64,
+    options: &ConvergeOptions,
     order: Order,
     console: &Console,
 ) -> Vec<Outcome<Applied>> {
-    let lease = Lease::new(&reach.state_dir, lock_ttl);
+    let lease = Lease {
+        wait: options.lock_wait,
+        ..Lease::new(&reach.state_dir, options.lock_ttl)
+    };
     let progress = console.progress();
     let work = |mut prepared: Prepared| {
         let bar = progress.host(&prepared.name);
@@ -200,14 +200,16 @@ pub(super) fn converge(
     }
 }
 
-/// A new release goes to the first host alone, then `batch` hosts at a time;
-/// a wave with a failure (a host that did not turn healthy rolled itself
-/// back) stops the rollout, so no other host switches.
-fn in_waves<F>(mut hosts: Vec<Prepared>, batch: usize, work: F) -> Vec<Outcome<Applied>>
+/// A new release goes to the first host alone, then `batch` hosts at a time
+/// (a share counts every host of the rollout, the first included); a wave
+/// with a failure (a host that did not turn healthy rolled itself back)
+/// stops the rollout, so no other host switches.
+fn in_waves<F>(mut hosts: Vec<Prepared>, batch: Batch, work: F) -> Vec<Outcome<Applied>>
 where
     F: Fn(Prepared) -> Result<Applied> + Sync,
 {
     let mut outcomes = Vec::new();
+    let batch = batch.resolve(hosts.len());
     let mut size = 1;
     while !hosts.is_empty() {
         let rest = hosts.split_off(size.min(hosts.len()));
@@ -216,7 +218,7 @@ where
         if outcomes.iter().any(|o| matches!(o, Outcome::Failed(_))) {
             outcomes.extend(hosts.drain(..).map(|h| Outcome::Skipped(h.name)));
         }
-        size = batch.max(1);
+        size = batch;
     }
     outcomes
 }

@@ -70,7 +70,7 @@ pub fn destroy(
         prepared,
         &expected,
         reach,
-        options.lock_ttl,
+        options,
         Order::Parallel {
             fail_fast: options.fail_fast,
         },

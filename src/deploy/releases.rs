@@ -127,9 +127,9 @@ pub fn rollback(
         .map(|(host, plan)| (host, (plan.host.clone(), plan)))
         .unzip();
     let order = Order::Waves {
-        batch: usize::from(loaded.spec.rollout.batch),
+        batch: loaded.spec.rollout.batch,
     };
-    let outcomes = converge(prepared, &expected, reach, options.lock_ttl, order, console);
+    let outcomes = converge(prepared, &expected, reach, options, order, console);
     Ok((targets, ApplyOutcome::Applied(outcomes)))
 }
 

@@ -25,7 +25,7 @@ pub use files::{expand_home, operator_home};
 pub use load::{Invalid, Loaded, Secrets, check, load, schema_text};
 pub use provided_cert::ProvidedCert;
 pub use secrets::{Secret, Source as SecretSource, Values as SecretValues};
-pub use values::{Cidr, Duration, Instances, Ip, Trusted};
+pub use values::{Batch, Cidr, Duration, Instances, Ip, Trusted};
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
@@ -135,14 +135,15 @@ impl Redis {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct Rollout {
-    /// Hosts switched at once, after the first host alone turned healthy.
+    /// Hosts switched at once, after the first host alone turned healthy:
+    /// a number, or a share of the rollout's hosts (`25%`).
     #[serde(default = "Rollout::default_batch")]
-    pub batch: u16,
+    pub batch: Batch,
 }
 
 impl Rollout {
-    fn default_batch() -> u16 {
-        1
+    fn default_batch() -> Batch {
+        Batch::Hosts(1)
     }
 }
 

@@ -93,6 +93,85 @@ impl Serialize for Instances {
     }
 }
 
+/// How many hosts a rollout switches at once after the first: a number, or
+/// a share of the rollout's hosts (`25%`), for fleets that grow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Batch {
+    Hosts(u16),
+    Percent(u8),
+}
+
+impl Batch {
+    /// The hosts per wave in a rollout of `hosts` hosts: a share rounds up,
+    /// and a wave has at least one host.
+    pub fn resolve(self, hosts: usize) -> usize {
+        match self {
+            Batch::Hosts(n) => usize::from(n),
+            Batch::Percent(p) => (hosts * usize::from(p)).div_ceil(100),
+        }
+        .max(1)
+    }
+}
+
+impl<'de> Deserialize<'de> for Batch {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        const EXPECTED: &str =
+            "a number of hosts such as `2`, or a share of the rollout's hosts from `1%` to `100%`";
+        impl Visitor<'_> for V {
+            type Value = Batch;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(EXPECTED)
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Batch, E> {
+                u16::try_from(n)
+                    .map(Batch::Hosts)
+                    .map_err(|_| E::invalid_value(Unexpected::Signed(n), &self))
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Batch, E> {
+                u16::try_from(n)
+                    .map(Batch::Hosts)
+                    .map_err(|_| E::invalid_value(Unexpected::Unsigned(n), &self))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Batch, E> {
+                s.strip_suffix('%')
+                    .filter(|digits| {
+                        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+                    })
+                    .and_then(|digits| digits.parse::<u8>().ok())
+                    .filter(|p| (1..=100).contains(p))
+                    .map(Batch::Percent)
+                    .ok_or_else(|| E::invalid_value(Unexpected::Str(s), &self))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for Batch {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Batch".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A number of hosts such as `2`, or a share of the rollout's hosts from `1%` to `100%`.",
+            "oneOf": [
+                {"type": "integer", "minimum": 1, "maximum": u16::MAX},
+                {"type": "string", "pattern": "^(100|[1-9][0-9]?)%$"}
+            ]
+        })
+    }
+}
+
+impl Serialize for Batch {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Batch::Hosts(n) => s.serialize_u16(*n),
+            Batch::Percent(p) => s.collect_str(&format_args!("{p}%")),
+        }
+    }
+}
+
 /// A length of time written as `10s`, `500ms`, `2m`; serialized as milliseconds
 /// for templates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -240,6 +319,28 @@ impl Cidr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_resolve_against_the_rollout() {
+        assert_eq!(Batch::Hosts(3).resolve(10), 3);
+        assert_eq!(Batch::Hosts(0).resolve(10), 1);
+        assert_eq!(Batch::Percent(25).resolve(10), 3);
+        assert_eq!(Batch::Percent(25).resolve(30), 8);
+        assert_eq!(Batch::Percent(1).resolve(2), 1);
+        assert_eq!(Batch::Percent(100).resolve(7), 7);
+        let read = |yaml: &str| serde_json::from_str::<Batch>(yaml).ok();
+        assert_eq!(read("2"), Some(Batch::Hosts(2)));
+        assert_eq!(read("\"25%\""), Some(Batch::Percent(25)));
+        for bad in [
+            "\"0%\"", "\"101%\"", "\"%\"", "\"+5%\"", "\"25\"", "-1", "70000",
+        ] {
+            assert_eq!(read(bad), None, "{bad}");
+        }
+        assert_eq!(
+            serde_json::to_string(&Batch::Percent(25)).unwrap(),
+            "\"25%\""
+        );
+    }
 
     #[test]
     fn instances_resolve_against_cores() {

@@ -6,7 +6,9 @@ use std::collections::HashSet;
 use super::{Problems, push};
 use crate::dialect::terminal::shown;
 use crate::spec::text::{NAME_RULE, download_url_ok, one_line, safe_name};
-use crate::spec::{App, Loaded, NodeSource, ProcessManager, REDIS_URL, Role, Spec, reserved};
+use crate::spec::{
+    App, Batch, Loaded, NodeSource, ProcessManager, REDIS_URL, Role, Spec, reserved,
+};
 
 pub(super) fn check(loaded: &Loaded, p: &mut Problems) {
     let spec = &loaded.spec;
@@ -41,7 +43,7 @@ pub(super) fn check(loaded: &Loaded, p: &mut Problems) {
             "must be 1 to 100 (the current release included); 5 keeps room to roll back",
         );
     }
-    if spec.rollout.batch == 0 {
+    if spec.rollout.batch == Batch::Hosts(0) {
         push(p, "rollout.batch", "must be at least 1 host");
     }
     check_env(app, p);
