@@ -28,24 +28,20 @@ fn apply_with(
     expected: Option<&deployer::plan::HostPlan>,
     progress: &mut dyn FnMut(&str),
 ) -> anyhow::Result<Applied> {
-    apply_under(&lease(root), root, resources, expected, progress)
-}
-
-/// `apply_with`, holding (or waiting for) `lease`.
-fn apply_under(
-    lease: &Lease,
-    root: &TempDir,
-    resources: &[Resource],
-    expected: Option<&deployer::plan::HostPlan>,
-    progress: &mut dyn FnMut(&str),
-) -> anyhow::Result<Applied> {
+    let lease = lease(root);
     let reconnect = || Ok(Box::new(Local) as Box<dyn Transport>);
     let access = HostAccess {
         host: "local",
         transport: &mut Local,
         reconnect: &reconnect,
     };
-    single::apply(access, &desired(root, resources), expected, lease, progress)
+    single::apply(
+        access,
+        &desired(root, resources),
+        expected,
+        &lease,
+        progress,
+    )
 }
 
 /// `resources`, judged by rules that admit anything.
@@ -261,64 +257,6 @@ fn a_held_lock_stops_a_second_apply_at_once_and_an_expired_one_is_taken_over() {
     fs::write(&info, expired + "\n").unwrap();
     apply(&root, &resources).unwrap();
     assert!(Path::new(&path(&root, "srv/app")).exists());
-}
-
-/// `--lock-wait`: a run that finds the lock held asks again until the
-/// holder lets go, saying who holds it meanwhile; past the wait it fails as
-/// a run without one does.
-#[test]
-fn a_run_that_waits_for_the_lock_goes_on_once_the_holder_lets_go() {
-    let root = TempDir::new().unwrap();
-    let resources = resources(&root, "x\n");
-    let holder = Lease {
-        owner: "ci@runner".into(),
-        ..lease(&root)
-    };
-    let take = format!("{}acquire_lock", holder.functions());
-    let output = deployer::transport::Transport::run(&mut Local, &take, &mut |_| {}).unwrap();
-    assert_eq!(output.status, 0, "{}", output.stderr);
-
-    let waiting = |wait: u64, steps: &mut Vec<String>| {
-        let lease = Lease {
-            wait: std::time::Duration::from_secs(wait),
-            ..lease(&root)
-        };
-        apply_under(&lease, &root, &resources, None, &mut |s| {
-            steps.push(s.to_string())
-        })
-    };
-    // Past the wait: the holder's name, nothing applied.
-    let mut steps = Vec::new();
-    let err = waiting(1, &mut steps).unwrap_err().to_string();
-    assert!(err.contains("ci@runner"), "{err}");
-    assert!(
-        steps
-            .iter()
-            .any(|s| s.starts_with("waiting for the deploy lock: ci@runner since")),
-        "{steps:?}"
-    );
-    assert!(!Path::new(&path(&root, "srv/app")).exists());
-
-    // The holder lets go while this run waits.
-    let release = holder.release_script();
-    let letting_go = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_secs(3));
-        deployer::transport::Transport::run(&mut Local, &release, &mut |_| {}).unwrap()
-    });
-    let mut steps = Vec::new();
-    waiting(60, &mut steps).unwrap();
-    assert_eq!(letting_go.join().unwrap().status, 0);
-    assert!(
-        steps
-            .iter()
-            .any(|s| s.starts_with("waiting for the deploy lock")),
-        "{steps:?}"
-    );
-    assert!(Path::new(&path(&root, "srv/app")).exists());
-    assert!(
-        !Path::new(&path(&root, "state/lock")).exists(),
-        "the lock is released"
-    );
 }
 
 #[test]

@@ -110,16 +110,6 @@ pub struct ConvergeArgs {
         env = "DEPLOYER_LOCK_TTL"
     )]
     pub lock_ttl: u64,
-    /// How long to wait for another run's deploy lock (`10m`, `90s`) before
-    /// giving up, showing who holds it meanwhile; CI jobs that queue.
-    #[arg(
-        long,
-        default_value = "0s",
-        value_name = "DURATION",
-        value_parser = humantime::parse_duration,
-        env = "DEPLOYER_LOCK_WAIT"
-    )]
-    pub lock_wait: Duration,
     /// No progress lines.
     #[arg(long, short = 'q', env = "DEPLOYER_QUIET")]
     pub quiet: bool,
@@ -130,7 +120,6 @@ impl ConvergeArgs {
         ConvergeOptions {
             yes: self.yes,
             lock_ttl: self.lock_ttl,
-            lock_wait: self.lock_wait,
             fail_fast,
         }
     }

@@ -26,8 +26,6 @@ pub struct ConvergeOptions {
     pub yes: bool,
     /// Seconds the deploy lock lives unless renewed.
     pub lock_ttl: u64,
-    /// How long to wait for another run's deploy lock.
-    pub lock_wait: std::time::Duration,
     /// Once a host fails, start no other (those under way finish).
     pub fail_fast: bool,
 }
@@ -144,10 +142,7 @@ pub(super) fn converge(
     order: Order,
     console: &Console,
 ) -> Vec<Outcome<Applied>> {
-    let lease = Lease {
-        wait: options.lock_wait,
-        ..Lease::new(&reach.state_dir, options.lock_ttl)
-    };
+    let lease = Lease::new(&reach.state_dir, options.lock_ttl);
     let progress = console.progress();
     let work = |mut prepared: Prepared| {
         let bar = progress.host(&prepared.name);

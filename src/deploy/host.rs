@@ -142,28 +142,16 @@ pub fn apply(
         guard.confirm(),
         facts::script(resources, &lease.state_dir, &desired.app)
     );
-    let deadline = std::time::Instant::now() + lease.wait;
-    let output = loop {
-        let output = transport.run(&script, &mut |_| {})?;
-        if output.status != 75 {
-            break output;
-        }
-        let Some(holder) = lock::holder(&output.stdout) else {
-            bail!(
+    let output = transport.run(&script, &mut |_| {})?;
+    if output.status == 75 {
+        match lock::holder(&output.stdout) {
+            Some(holder) => lock::held(host, &holder)?,
+            None => bail!(
                 "{host}: could not take the deploy lock:\n{}",
                 output.stderr_tail()
-            );
-        };
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            lock::held(host, &holder)?;
+            ),
         }
-        progress(&format!(
-            "waiting for the deploy lock: {}",
-            holder.describe(lock::now())
-        ));
-        std::thread::sleep(lock::WAIT_POLL.min(left));
-    };
+    }
     let release = |transport: &mut dyn Transport| {
         transport
             .run(&lease.release_script(), &mut |_| {})

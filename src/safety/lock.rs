@@ -4,7 +4,7 @@
 //! atomic; an expired lease is renamed away before it is retaken, so two
 //! runs cannot both take it over.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Result, bail};
 
@@ -31,13 +31,7 @@ pub struct Lease {
     pub owner: String,
     pub ci_run: String,
     pub ttl_secs: u64,
-    /// How long to wait for another run's lease to end (`--lock-wait`)
-    /// before giving up; zero: give up at once.
-    pub wait: Duration,
 }
-
-/// How often a run that waits for the lock asks again.
-pub const WAIT_POLL: Duration = Duration::from_secs(2);
 
 /// A holder's record, as stored on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +80,6 @@ impl Lease {
             owner: format!("{user}@{machine}"),
             ci_run,
             ttl_secs,
-            wait: Duration::ZERO,
         }
     }
 
@@ -188,7 +181,7 @@ pub fn force_release_script(state_dir: &str) -> String {
 /// The error for a host whose lock another run holds.
 pub fn held(host: &str, holder: &Holder) -> Result<()> {
     bail!(
-        "{host}: another apply holds the deploy lock: {}. Wait for it (`--lock-wait 10m` waits here), or if that run is gone, `deployer lock release --host {host}`",
+        "{host}: another apply holds the deploy lock: {}. Wait for it, or if that run is gone, `deployer lock release --host {host}`",
         holder.describe(now())
     )
 }

@@ -136,7 +136,10 @@ impl<'de> Deserialize<'de> for Batch {
             fn visit_str<E: de::Error>(self, s: &str) -> Result<Batch, E> {
                 s.strip_suffix('%')
                     .filter(|digits| {
-                        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+                        // As the schema's pattern: digits, no leading zero.
+                        !digits.starts_with('0')
+                            && !digits.is_empty()
+                            && digits.bytes().all(|b| b.is_ascii_digit())
                     })
                     .and_then(|digits| digits.parse::<u8>().ok())
                     .filter(|p| (1..=100).contains(p))
@@ -332,7 +335,7 @@ mod tests {
         assert_eq!(read("2"), Some(Batch::Hosts(2)));
         assert_eq!(read("\"25%\""), Some(Batch::Percent(25)));
         for bad in [
-            "\"0%\"", "\"101%\"", "\"%\"", "\"+5%\"", "\"25\"", "-1", "70000",
+            "\"0%\"", "\"101%\"", "\"%\"", "\"+5%\"", "\"25\"", "\"05%\"", "-1", "70000",
         ] {
             assert_eq!(read(bad), None, "{bad}");
         }
