@@ -2542,7 +2542,7 @@ fn behind_an_edge_the_site_sees_the_real_client_and_only_the_edge_gets_in() {
     let (_lab, _) = Lab::up(lab_spec.to_str().unwrap());
     on(
         "cdn1",
-        "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx libnginx-mod-stream >/dev/null",
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx libnginx-mod-stream curl >/dev/null",
     );
     on(
         "cdn1",
