@@ -176,6 +176,16 @@ fn hello_yaml(dir: &Path, app_lines: &str) -> String {
         )
 }
 
+/// Replaces `from` with `to` in the copy of the example app's server.js
+/// under `dir` (`app_copy`); `moved` says why when `from` is not there.
+fn edit_app(dir: &Path, from: &str, to: &str, moved: &str) {
+    let server = dir.join("app/server.js");
+    let source = fs::read_to_string(&server).unwrap();
+    let edited = source.replace(from, to);
+    assert_ne!(edited, source, "{moved}");
+    fs::write(&server, edited).unwrap();
+}
+
 /// The release a site serves, as the example app reports it.
 fn serving(answer: &str) -> &str {
     answer
@@ -403,14 +413,12 @@ fn cluster_end_to_end(os: &str) {
     // the rollout stops there, and the site serves the old release throughout.
     write_spec("warn", "");
     let good = serving(&site.get("/")).to_string();
-    let server = dir.path().join("app/server.js");
-    let source = fs::read_to_string(&server).unwrap();
-    let broken = source.replace(
+    edit_app(
+        dir.path(),
         "res.writeHead(shuttingDown ? 503 : 200",
         "res.writeHead(500",
+        "the example's health route moved",
     );
-    assert_ne!(broken, source, "the example's health route moved");
-    fs::write(&server, broken).unwrap();
     assert_says(
         &deployer(&["apply", "-f", spec_arg, "--lab", "--yes"]),
         1,
@@ -2511,22 +2519,14 @@ fn two_apps_share_a_host_and_one_leaves_without_the_other_noticing() {
 #[test]
 fn behind_an_edge_the_site_sees_the_real_client_and_only_the_edge_gets_in() {
     let dir = TempDir::new().unwrap();
-    let app = app_copy(dir.path());
+    let hello = hello_yaml(dir.path(), "");
     // The test app says what nginx told it about the client.
-    let server = Path::new(&app).join("server.js");
-    let source = fs::read_to_string(&server).unwrap();
-    let told = source.replace(
+    edit_app(
+        dir.path(),
         "  if (req.url === '/healthz') {",
         "  if (req.url === '/whoami') {\n    res.writeHead(200, { 'content-type': 'text/plain' });\n    res.end(`${req.headers['x-real-ip']} ${req.headers['x-forwarded-for']}\\n`);\n    return;\n  }\n  if (req.url === '/healthz') {",
+        "the example's request handler moved",
     );
-    assert_ne!(told, source, "the example's request handler moved");
-    fs::write(&server, told).unwrap();
-    let hello = fs::read_to_string(Path::new(ROOT).join("examples/hello/deployer.yaml"))
-        .unwrap()
-        .replace(
-            "  start: node server.js\n",
-            &format!("  source: {app}\n  start: node server.js\n"),
-        );
     let write_spec = |edge: &str| {
         let spec = dir.path().join("deployer.yaml");
         fs::write(&spec, format!("{hello}{edge}")).unwrap();
