@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::standins::{AptRepo, NodeMirror, Pebble, Webhook};
+use common::standins::{AptRepo, DnsApi, NodeMirror, Pebble, Webhook};
 use common::{ROOT, app_copy, assert_says, deployer, must, reach, text, wait_until};
 use tempfile::TempDir;
 
@@ -611,6 +611,44 @@ fn apply_cut_midway(spec: &str, host: &str) -> (Option<i32>, String) {
     (status.code(), log)
 }
 
+/// `openssl x509 -noout -<what>` of the certificate web1 serves for `name`,
+/// which must verify for that name against `root`.
+fn served_certificate(root: &str, name: &str, what: &str) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl s_client -connect 198.18.0.10:443 -servername {name} -verify_return_error -verify_hostname {name} -CAfile {root} </dev/null 2>/dev/null | openssl x509 -noout -{what}"
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the certificate served for {name}: {}",
+        text(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// After a renewal on web1: the certificate served (its `serial`) is no
+/// longer `first`, the host logged a second new certificate, and the host
+/// is still converged.
+fn renewed(spec: &str, serial: impl Fn() -> String, first: &str) {
+    // nginx's reload is asynchronous: old workers finish what they hold.
+    wait_until(Duration::from_secs(10), "the renewed certificate", || {
+        serial() != first
+    });
+    let logged = on("web1", "journalctl -t deployer --no-pager -o cat");
+    assert_eq!(
+        logged
+            .matches("ACME: a new certificate for hello.lab.test is live; nginx reloaded")
+            .count(),
+        2,
+        "{logged}"
+    );
+    let plan = deployer(&["plan", "-f", spec, "--lab", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+}
+
 /// `tls.mode: acme` against a real ACME server: the host obtains a
 /// certificate over HTTP-01 that chains to the server's root, nginx serves
 /// it, a forced renewal replaces it and reloads nginx, and the host stays
@@ -638,21 +676,7 @@ fn acme_certificates_are_obtained_served_and_renewed() {
         "the first apply",
     );
     let root = pebble.root();
-    let served = |what: &str| {
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "openssl s_client -connect 198.18.0.10:443 -servername hello.lab.test -verify_return_error -CAfile {root} </dev/null 2>/dev/null | openssl x509 -noout -{what}"
-            ))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "the served certificate: {}",
-            text(&out)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
+    let served = |what: &str| served_certificate(&root, "hello.lab.test", what);
     let first = served("serial");
     let page = curl(&[
         "--cacert",
@@ -670,22 +694,99 @@ fn acme_certificates_are_obtained_served_and_renewed() {
         "web1",
         "systemctl is-enabled deployer-acme.timer && dehydrated --cron --force --keep-going >/dev/null",
     );
-    // nginx's reload is asynchronous: old workers finish what they hold.
-    wait_until(Duration::from_secs(10), "the renewed certificate", || {
-        served("serial") != first
-    });
-    let logged = on("web1", "journalctl -t deployer --no-pager -o cat");
-    assert_eq!(
-        logged
-            .matches("ACME: a new certificate for hello.lab.test is live; nginx reloaded")
-            .count(),
-        2,
-        "{logged}"
-    );
-    let plan = deployer(&["plan", "-f", spec_arg, "--lab", "--detailed-exitcode"]);
-    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    renewed(spec_arg, || served("serial"), &first);
     let status = must(deployer(&["status", "-f", spec_arg, "--lab"]), "status");
     assert!(status.contains("tls       expires"), "{status}");
+}
+
+/// `tls.dns` against a real ACME server: the host obtains a certificate for
+/// the domain and a wildcard over DNS-01, through a DNS provider's API that
+/// takes the credentials the spec names (from an env file on the operator's
+/// side, root-only on the host, in no plan); nginx serves it for any name
+/// under the wildcard; the renewal unit replaces it and reloads nginx; the
+/// host stays converged.
+#[test]
+fn dns_01_certificates_cover_a_wildcard_and_are_renewed_by_the_host() {
+    let dir = TempDir::new().unwrap();
+    let spec = dir.path().join("deployer.yaml");
+    fs::write(&spec, hello_yaml(dir.path(), "")).unwrap();
+    let spec_arg = spec.to_str().unwrap();
+    let (_lab, _) = Lab::up(spec_arg);
+    let pebble = Pebble::start();
+    let password = "dns-api-password-7f3a";
+    let api = DnsApi::start("lab", password);
+    fs::write(
+        dir.path().join("dns.env"),
+        format!(
+            "HTTPREQ_ENDPOINT={}\nHTTPREQ_USERNAME=lab\nHTTPREQ_PASSWORD={password}\n",
+            DnsApi::ENDPOINT
+        ),
+    )
+    .unwrap();
+    let credentials: String = ["HTTPREQ_ENDPOINT", "HTTPREQ_USERNAME", "HTTPREQ_PASSWORD"]
+        .iter()
+        .map(|name| format!("      - name: {name}\n        file: dns.env\n"))
+        .collect();
+    let yaml = hello_yaml(dir.path(), "").replace(
+        "tls:\n  mode: self-signed\n",
+        &format!(
+            "aliases: [\"*.hello.lab.test\"]\ntls:\n  mode: acme\n  email: ops@lab.test\n  acme_directory: {}\n  acme_ca: {}\n  dns:\n    provider: httpreq\n    credentials:\n{credentials}    resolvers: [{}]\n    propagation_check: false\n",
+            Pebble::DIRECTORY,
+            pebble.ca(),
+            DnsApi::RESOLVER,
+        ),
+    );
+    assert!(yaml.contains("provider: httpreq"), "{yaml}");
+    fs::write(&spec, yaml).unwrap();
+    let applied = must(
+        deployer(&["apply", "-f", spec_arg, "--lab", "--yes"]),
+        "the first apply",
+    );
+    assert!(!applied.contains(password), "{applied}");
+    let requests = api.requests();
+    assert!(
+        requests.iter().all(|(_, _, allowed)| *allowed)
+            && requests
+                .iter()
+                .filter(|(path, name, _)| path == "/present"
+                    && name == "_acme-challenge.hello.lab.test.")
+                .count()
+                == 2,
+        "the API saw: {requests:?}"
+    );
+    let stored = on(
+        "web1",
+        "stat -c '%a %U' /etc/deployer/acme-dns.env && grep -c HTTPREQ_PASSWORD= /etc/deployer/acme-dns.env",
+    );
+    assert_eq!(stored.trim(), "600 root\n1", "{stored}");
+
+    let root = pebble.root();
+    let served = |name: &str, what: &str| served_certificate(&root, name, what);
+    let names = served("shop.hello.lab.test", "ext subjectAltName");
+    assert!(
+        names.contains("DNS:hello.lab.test") && names.contains("DNS:*.hello.lab.test"),
+        "{names}"
+    );
+    let first = served("hello.lab.test", "serial");
+    let page = curl(&[
+        "--cacert",
+        &root,
+        "--resolve",
+        "shop.hello.lab.test:443:198.18.0.10",
+        "https://shop.hello.lab.test/",
+    ]);
+    assert!(page.starts_with("hello from "), "{page}");
+    let plan = deployer(&["plan", "-f", spec_arg, "--lab", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    assert!(!text(&plan).contains(password), "{}", text(&plan));
+
+    // The host's renewal unit, as its timer starts it, once the certificate
+    // is due (here: its names no longer match those recorded).
+    on(
+        "web1",
+        "systemctl is-enabled deployer-acme.timer && rm /etc/nginx/tls/hello/acme.names && systemctl start deployer-acme.service",
+    );
+    renewed(spec_arg, || served("hello.lab.test", "serial"), &first);
 }
 
 /// One GitHub Actions runner, as a workflow's steps see it: its own home

@@ -20,6 +20,82 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
+        name: "wildcard_names_need_dns_01",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+domain: "*.example.com"
+aliases: ["*.com", "*.example.com", "a.*.example.com"]
+tls:
+  email: ops@example.com
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:4:9: domain: `*.example.com` is a wildcard name, which ACME certifies only over DNS-01: add `tls.dns` with your DNS provider (see the README), or list the names one by one"#,
+            r#"deployer.yaml:5:11: aliases[0]: `*.com` is not a wildcard over a DNS name, such as `*.example.com`"#,
+            r#"deployer.yaml:5:20: aliases[1]: `*.example.com` is a wildcard name, which ACME certifies only over DNS-01: add `tls.dns` with your DNS provider (see the README), or list the names one by one"#,
+            r#"deployer.yaml:5:37: aliases[2]: `a.*.example.com` is not a lowercase DNS name such as `example.com` (no scheme, port or wildcard)"#,
+        ],
+    },
+    Case {
+        name: "dns_01_names_a_provider_its_credentials_and_resolvers",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+domain: example.com
+aliases: ["*.example.com", "*.example.com"]
+tls:
+  mode: self-signed
+  dns:
+    provider: manual
+    credentials:
+      - CF_DNS_API_TOKEN
+      - CF_DNS_API_TOKEN
+      - LD_PRELOAD
+      - PATH
+      - name: X
+        env: "A B"
+      - name: "1X"
+    resolvers: ["1.1.1.1", "[2606:4700::1111]:53", "dns.example.com", "1.1.1.1:0"]
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:5:11: aliases[0]: `*.example.com` is a wildcard name, which needs a certificate that covers it: `tls.mode: acme` with `tls.dns`, or `tls.mode: files` with a wildcard certificate"#,
+            r#"deployer.yaml:5:28: aliases[1]: `*.example.com` is a wildcard name, which needs a certificate that covers it: `tls.mode: acme` with `tls.dns`, or `tls.mode: files` with a wildcard certificate"#,
+            r#"deployer.yaml:9:5: tls.dns: is only used with `tls.mode: acme`"#,
+            r#"deployer.yaml:9:15: tls.dns.provider: lego's `manual` asks on a terminal, and deployer runs lego unattended: name your DNS provider (`lego dnshelp` lists them)"#,
+            r#"deployer.yaml:12:9: tls.dns.credentials[1]: CF_DNS_API_TOKEN is listed twice"#,
+            r#"deployer.yaml:13:9: tls.dns.credentials[2]: LD_PRELOAD would change how lego runs; name only the provider's variables, such as CF_DNS_API_TOKEN"#,
+            r#"deployer.yaml:14:9: tls.dns.credentials[3]: PATH would change how lego runs; name only the provider's variables, such as CF_DNS_API_TOKEN"#,
+            r#"deployer.yaml:16:14: tls.dns.credentials[4].env: `A B` is not a variable name"#,
+            r#"deployer.yaml:17:9: tls.dns.credentials[5]: `1X` is not a variable name: letters, digits and `_`, not starting with a digit"#,
+            r#"deployer.yaml:18:52: tls.dns.resolvers[2]: `dns.example.com` is not a DNS server's address: an IP address, with a port if not 53 (`192.0.2.53:53`, `[2001:db8::53]:53`)"#,
+            r#"deployer.yaml:18:71: tls.dns.resolvers[3]: `1.1.1.1:0` is not a DNS server's address: an IP address, with a port if not 53 (`192.0.2.53:53`, `[2001:db8::53]:53`)"#,
+        ],
+    },
+    Case {
+        name: "dns_01_providers_are_legos",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+domain: example.com
+tls:
+  email: ops@example.com
+  dns:
+    provider: "cloudflare; reboot"
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:8:15: tls.dns.provider: `cloudflare; reboot` is not one of lego's DNS providers: use its code, such as `cloudflare`, `route53`, `hetzner` or `ovh` (`lego dnshelp` lists them)"#,
+        ],
+    },
+    Case {
         name: "rollout_batch_is_hosts_or_a_share",
         yaml: r#"app:
   name: hello

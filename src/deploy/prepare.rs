@@ -88,10 +88,13 @@ pub fn prepare(
         .iter()
         .any(|h| h.has(Role::App) || h.has(Role::Worker));
     // What plan and apply render goes to the hosts: without the secrets'
-    // values, the secrets file would be empty. (The other commands apply
-    // no files.)
+    // values (app.secrets and tls.dns.credentials, read together), the
+    // secrets files would be empty. (The other commands apply no files.)
     anyhow::ensure!(
-        source == Source::Ignore || spec.app.secrets.is_empty() || loaded.secrets.is_some(),
+        source == Source::Ignore || loaded.secrets.is_some() || {
+            let credentials = spec.tls.dns.as_ref().map_or(0, |d| d.credentials.len());
+            spec.app.secrets.is_empty() && credentials == 0
+        },
         "internal: the secrets' values were not read before connecting"
     );
     // Packed before connecting: a bad source stops the run with nothing done.

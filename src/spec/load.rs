@@ -18,6 +18,8 @@ pub struct Loaded {
     pub provided_cert: Option<ProvidedCert>,
     /// `app.secrets`' values, when the command needs them ([`Secrets::Read`]).
     pub secrets: Option<SecretValues>,
+    /// `tls.dns.credentials`' values, read with `secrets`.
+    pub dns_credentials: Option<SecretValues>,
     /// `tls.acme_ca`'s content.
     pub acme_ca: Option<String>,
     /// Not wrong, but worth the operator's attention.
@@ -62,8 +64,8 @@ impl Loaded {
             })
     }
 
-    /// Reads `app.secrets`' values.
-    fn read_secrets(&self) -> Result<SecretValues, Vec<(String, String)>> {
+    /// Reads `app.secrets`' and `tls.dns.credentials`' values.
+    fn read_secrets(&self) -> Result<(SecretValues, SecretValues), Vec<(String, String)>> {
         let base = self.resolve(".");
         let base = base.canonicalize().unwrap_or(base);
         let mut off_limits = vec![self.resolve(&self.spec.app.source)];
@@ -72,7 +74,22 @@ impl Loaded {
                 .find(|dir| dir.join(".git").exists())
                 .map(Path::to_path_buf),
         );
-        secrets::resolve(&self.spec.app.secrets, &base, &off_limits)
+        let app = secrets::resolve("app.secrets", &self.spec.app.secrets, &base, &off_limits);
+        let credentials = self
+            .spec
+            .tls
+            .dns
+            .as_ref()
+            .map_or(&[][..], |d| &d.credentials);
+        let dns = secrets::resolve("tls.dns.credentials", credentials, &base, &off_limits);
+        match (app, dns) {
+            (Ok(app), Ok(dns)) => Ok((app, dns)),
+            (app, dns) => Err([app.err(), dns.err()]
+                .into_iter()
+                .flatten()
+                .flatten()
+                .collect()),
+        }
     }
 
     /// Resolves a path written in the spec against the spec's directory.
@@ -154,6 +171,7 @@ pub fn check(file: &Path, source: &str, secrets: Secrets) -> Result<Loaded, Inva
             file: file.to_path_buf(),
             provided_cert: None,
             secrets: None,
+            dns_credentials: None,
             acme_ca: None,
             warnings: Vec::new(),
         };
@@ -172,7 +190,10 @@ pub fn check(file: &Path, source: &str, secrets: Secrets) -> Result<Loaded, Inva
         }
         if problems.is_empty() && secrets == Secrets::Read {
             match candidate.read_secrets() {
-                Ok(values) => candidate.secrets = Some(values),
+                Ok((app, dns)) => {
+                    candidate.secrets = Some(app);
+                    candidate.dns_credentials = Some(dns);
+                }
                 Err(found) => problems.extend(found),
             }
         }

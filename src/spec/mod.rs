@@ -4,6 +4,7 @@
 //! Every field is documented in the README's YAML reference; keep the two in step.
 
 pub mod baseline;
+pub mod dns;
 pub mod edge;
 mod files;
 mod load;
@@ -373,6 +374,9 @@ pub struct Tls {
     pub acme_directory: String,
     /// A PEM file of the CA that signs a private ACME server's HTTPS.
     pub acme_ca: Option<String>,
+    /// Mode `acme` by DNS-01 (lego and a DNS provider's API) instead of
+    /// HTTP-01: needed for wildcard names.
+    pub dns: Option<dns::Dns>,
 }
 
 impl Tls {
@@ -391,6 +395,7 @@ impl Default for Tls {
             profile: TlsProfile::default(),
             acme_directory: Self::default_acme_directory(),
             acme_ca: None,
+            dns: None,
         }
     }
 }

@@ -144,11 +144,12 @@ impl fmt::Debug for Values {
     }
 }
 
-/// Reads every secret of `secrets`. `base` is the spec's directory (relative
+/// Reads every secret of `secrets`, the list at `key`. `base` is the spec's directory (relative
 /// files and commands start there); no secrets file may sit in one of
 /// `off_limits` (the repository, the shipped source). Problems come as
 /// `(key, message)`.
 pub fn resolve(
+    key: &str,
     secrets: &[Secret],
     base: &Path,
     off_limits: &[PathBuf],
@@ -160,7 +161,7 @@ pub fn resolve(
         let Some(source) = secret.sources().into_iter().next() else {
             continue;
         };
-        let at = format!("app.secrets[{i}]");
+        let at = format!("{key}[{i}]");
         let value = match source {
             Source::Env(variable) => from_env(&secret.name, variable),
             Source::File(written) => {
@@ -304,7 +305,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = secret("TOKEN");
         s.command = Some("printf 's3cret\\n'".into());
-        let values = resolve(&[s], dir.path(), &[]).unwrap();
+        let values = resolve("app.secrets", &[s], dir.path(), &[]).unwrap();
         assert_eq!(values.get("TOKEN"), Some("s3cret"));
     }
 
@@ -315,7 +316,7 @@ mod tests {
         failing.command = Some("exit 3".into());
         let mut multi = secret("B");
         multi.command = Some("printf 'one\\ntwo'".into());
-        let problems = resolve(&[failing, multi], dir.path(), &[]).unwrap_err();
+        let problems = resolve("app.secrets", &[failing, multi], dir.path(), &[]).unwrap_err();
         assert_eq!(problems[0].0, "app.secrets[0]");
         assert!(problems[0].1.contains("`exit 3` failed"), "{problems:?}");
         assert_eq!(problems[1].0, "app.secrets[1]");
@@ -330,13 +331,24 @@ mod tests {
         std::fs::write(repository.path().join("prod.env"), "TOKEN=x\n").unwrap();
         let mut s = secret("TOKEN");
         s.file = Some(outside.path().join("prod.env").display().to_string());
-        let values = resolve(&[s], repository.path(), &[repository.path().into()]).unwrap();
+        let values = resolve(
+            "app.secrets",
+            &[s],
+            repository.path(),
+            &[repository.path().into()],
+        )
+        .unwrap();
         assert_eq!(values.get("TOKEN"), Some("a b"));
 
         let mut inside = secret("TOKEN");
         inside.file = Some("prod.env".into());
-        let problems =
-            resolve(&[inside], repository.path(), &[repository.path().into()]).unwrap_err();
+        let problems = resolve(
+            "app.secrets",
+            &[inside],
+            repository.path(),
+            &[repository.path().into()],
+        )
+        .unwrap_err();
         assert!(
             problems[0].1.contains("outside the repository"),
             "{problems:?}"

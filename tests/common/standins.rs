@@ -1,6 +1,7 @@
 //! Stand-ins on this machine's lab address (198.18.0.1) for the servers lab
 //! hosts talk to: an alert receiver, a Node.js download mirror, NodeSource's
-//! apt repository, and an ACME server. Each stops when dropped.
+//! apt repository, an ACME server and a DNS provider's API. Each stops when
+//! dropped.
 
 use std::fs;
 use std::path::Path;
@@ -441,5 +442,82 @@ impl Drop for Pebble {
             let _ = server.kill();
             let _ = server.wait();
         }
+    }
+}
+
+/// A DNS provider's API, as lego's `httpreq` provider speaks to one: it
+/// takes `POST /present` and `/cleanup` with the challenge record's name
+/// and value, behind basic authentication, and sets the record in Pebble's
+/// test DNS server (which Pebble asks).
+pub struct DnsApi {
+    server: std::process::Child,
+    log: TempDir,
+}
+
+impl DnsApi {
+    pub const ENDPOINT: &str = "http://198.18.0.1:8090";
+    /// Where lego asks for the record: Pebble's test DNS server.
+    pub const RESOLVER: &str = "198.18.0.1:8053";
+
+    /// Needs `Pebble::start`'s test DNS server; accepts only `user` and
+    /// `password`.
+    pub fn start(user: &str, password: &str) -> DnsApi {
+        let log = TempDir::new().unwrap();
+        let api = r#"
+import base64, http.server, json, sys, urllib.request
+expected = 'Basic ' + base64.b64encode(sys.argv[2].encode()).decode()
+class Api(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers.get('content-length', 0))))
+        allowed = self.headers.get('authorization') == expected
+        with open(sys.argv[1], 'a') as f:
+            f.write(json.dumps({'path': self.path, 'fqdn': body.get('fqdn'), 'allowed': allowed}) + '\n')
+        if not allowed or self.path not in ('/present', '/cleanup'):
+            self.send_response(401)
+            self.end_headers()
+            return
+        record = {'host': body['fqdn']}
+        if self.path == '/present':
+            record['value'] = body['value']
+        target = 'set-txt' if self.path == '/present' else 'clear-txt'
+        urllib.request.urlopen('http://198.18.0.1:8055/' + target, json.dumps(record).encode())
+        self.send_response(200)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(('198.18.0.1', 8090), Api).serve_forever()
+"#;
+        let server = serve(
+            "the DNS provider's API",
+            8090,
+            Command::new("python3")
+                .args(["-c", api])
+                .arg(log.path().join("requests.jsonl"))
+                .arg(format!("{user}:{password}")),
+        );
+        DnsApi { server, log }
+    }
+
+    /// The requests so far: `(path, record name, authorized)`.
+    pub fn requests(&self) -> Vec<(String, String, bool)> {
+        fs::read_to_string(self.log.path().join("requests.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|line| {
+                let r: serde_json::Value = serde_json::from_str(line).unwrap();
+                (
+                    r["path"].as_str().unwrap_or_default().to_string(),
+                    r["fqdn"].as_str().unwrap_or_default().to_string(),
+                    r["allowed"] == true,
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for DnsApi {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use super::{Problems, push};
+use super::{Problems, env_name_ok, push};
 use crate::dialect::terminal::shown;
 use crate::spec::text::{NAME_RULE, download_url_ok, one_line, safe_name};
 use crate::spec::{
@@ -107,13 +107,20 @@ fn check_secret_files(loaded: &Loaded, p: &mut Problems) {
             .as_deref()
             .map(|f| ("ssh.identity".to_string(), f)),
     );
-    for (i, secret) in spec.app.secrets.iter().enumerate() {
-        files.extend(
-            secret
-                .file
-                .as_deref()
-                .map(|f| (format!("app.secrets[{i}].file"), f)),
-        );
+    let credentials = spec.tls.dns.as_ref().map_or(&[][..], |d| &d.credentials);
+    let lists = [
+        ("app.secrets", &spec.app.secrets[..]),
+        ("tls.dns.credentials", credentials),
+    ];
+    for (key, list) in lists {
+        for (i, secret) in list.iter().enumerate() {
+            files.extend(
+                secret
+                    .file
+                    .as_deref()
+                    .map(|f| (format!("{key}[{i}].file"), f)),
+            );
+        }
     }
     // Walked only when a file lies in the source: most specs keep them out.
     let mut shipped: Option<Vec<std::path::PathBuf>> = None;
@@ -390,15 +397,6 @@ fn check_health(app: &App, p: &mut Problems) {
     }
 }
 
-fn env_name_ok(name: &str) -> bool {
-    let mut chars = name.chars();
-    name.len() <= 128
-        && chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
 /// Set by deployer for each process (the units' own `Environment=` lines,
 /// which an env file would override).
 const RESERVED_ENV: &[&str] = &["PORT", "HOST", "WORKER_INSTANCE", "PM2_HOME"];
@@ -433,16 +431,10 @@ fn check_env(app: &App, p: &mut Problems) {
     for (i, secret) in app.secrets.iter().enumerate() {
         let at = format!("app.secrets[{i}]");
         let name = &secret.name;
-        if !env_name_ok(name) {
-            push(
-                p,
-                at,
-                format!(
-                    "`{}` is not a variable name: letters, digits and `_`, not starting with a digit",
-                    shown(name)
-                ),
-            );
-        } else if app.env.contains_key(name) {
+        if !super::check_secret(secret, &at, p) {
+            continue;
+        }
+        if app.env.contains_key(name) {
             push(
                 p,
                 at,
@@ -456,23 +448,6 @@ fn check_env(app: &App, p: &mut Problems) {
             );
         } else if !seen.insert(name) {
             push(p, at, format!("{name} is listed twice"));
-        } else if secret.sources().len() > 1 {
-            push(p, at, "give one source: `env`, `file` or `command`");
-        } else if let Some(variable) = secret.env.as_deref().filter(|v| !env_name_ok(v)) {
-            push(
-                p,
-                format!("{at}.env"),
-                format!("`{}` is not a variable name", shown(variable)),
-            );
-        } else if let Some(command) = secret.command.as_deref().filter(|c| !one_line(c)) {
-            push(
-                p,
-                format!("{at}.command"),
-                format!(
-                    "`{}` must be one line without control characters",
-                    shown(command)
-                ),
-            );
         }
     }
 }

@@ -9,9 +9,9 @@ mod app;
 mod hosts;
 mod web;
 
-use super::Loaded;
 use super::edge::{Preset, Proxies};
-use super::text::user_ok;
+use super::text::{one_line, user_ok};
+use super::{Loaded, Secret};
 use crate::dialect::terminal::shown;
 
 type Problems = Vec<(String, String)>;
@@ -54,6 +54,50 @@ pub fn warnings(loaded: &Loaded) -> Problems {
         );
     }
     warnings
+}
+
+fn env_name_ok(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 128
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// One entry of a list of secrets (`app.secrets`, `tls.dns.credentials`) at
+/// `at`: a variable name and at most one well-formed source. False when it
+/// is not.
+fn check_secret(secret: &Secret, at: &str, p: &mut Problems) -> bool {
+    let before = p.len();
+    if !env_name_ok(&secret.name) {
+        push(
+            p,
+            at,
+            format!(
+                "`{}` is not a variable name: letters, digits and `_`, not starting with a digit",
+                shown(&secret.name)
+            ),
+        );
+    } else if secret.sources().len() > 1 {
+        push(p, at, "give one source: `env`, `file` or `command`");
+    } else if let Some(variable) = secret.env.as_deref().filter(|v| !env_name_ok(v)) {
+        push(
+            p,
+            format!("{at}.env"),
+            format!("`{}` is not a variable name", shown(variable)),
+        );
+    } else if let Some(command) = secret.command.as_deref().filter(|c| !one_line(c)) {
+        push(
+            p,
+            format!("{at}.command"),
+            format!(
+                "`{}` must be one line without control characters",
+                shown(command)
+            ),
+        );
+    }
+    p.len() == before
 }
 
 fn push(p: &mut Problems, path: impl Into<String>, message: impl Into<String>) {

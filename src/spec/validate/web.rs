@@ -1,10 +1,12 @@
 //! The web side: the site's names, TLS, nginx, and where alerts go.
 
 use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
 
 use super::{Problems, push, url_problem};
 use crate::dialect;
 use crate::dialect::terminal::shown;
+use crate::spec::dns::{self, Dns};
 use crate::spec::edge::{self, Proxies};
 use crate::spec::text::{DOMAIN_RULE, domain_ok, email_ok, one_line, url_ok};
 use crate::spec::{Loaded, ProcessManager, Role, Spec, TlsMode};
@@ -22,14 +24,34 @@ pub(super) fn check(loaded: &Loaded, p: &mut Problems) {
 const MAX_ALIASES: usize = 99;
 
 fn check_domains(spec: &Spec, p: &mut Problems) {
-    if let Some(domain) = &spec.domain
-        && !domain_ok(domain)
-    {
-        push(
-            p,
-            "domain",
-            format!("`{}` is not {DOMAIN_RULE}", shown(domain)),
-        );
+    let names = spec.domain.iter().map(|d| ("domain".to_string(), d)).chain(
+        spec.aliases
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (format!("aliases[{i}]"), a)),
+    );
+    let mut seen = HashSet::new();
+    for (at, name) in names {
+        if let Some(base) = name.strip_prefix("*.") {
+            let problem = if !domain_ok(base) {
+                Some(format!(
+                    "`{}` is not a wildcard over a DNS name, such as `*.example.com`",
+                    shown(name)
+                ))
+            } else {
+                wildcard_refused(spec).map(|why| format!("`{name}` is a wildcard name, {why}"))
+            };
+            if let Some(problem) = problem {
+                push(p, &at, problem);
+                continue;
+            }
+        } else if !domain_ok(name) {
+            push(p, &at, format!("`{}` is not {DOMAIN_RULE}", shown(name)));
+            continue;
+        }
+        if !seen.insert(name) {
+            push(p, &at, format!("`{name}` is listed twice"));
+        }
     }
     if !spec.aliases.is_empty() && spec.domain.is_none() {
         push(p, "aliases", "aliases need a `domain`");
@@ -44,21 +66,20 @@ fn check_domains(spec: &Spec, p: &mut Problems) {
             ),
         );
     }
-    let mut seen: HashSet<&str> = spec.domain.iter().map(String::as_str).collect();
-    for (i, alias) in spec.aliases.iter().enumerate() {
-        if !domain_ok(alias) {
-            push(
-                p,
-                format!("aliases[{i}]"),
-                format!("`{}` is not {DOMAIN_RULE}", shown(alias)),
-            );
-        } else if !seen.insert(alias) {
-            push(
-                p,
-                format!("aliases[{i}]"),
-                format!("`{alias}` is listed twice"),
-            );
-        }
+}
+
+/// Why the spec cannot serve a wildcard name: only a certificate that covers
+/// it can, which ACME issues over DNS-01 alone (or the operator brings).
+fn wildcard_refused(spec: &Spec) -> Option<&'static str> {
+    match spec.tls_mode() {
+        TlsMode::Acme if spec.tls.dns.is_some() => None,
+        TlsMode::Files => None,
+        TlsMode::Acme => Some(
+            "which ACME certifies only over DNS-01: add `tls.dns` with your DNS provider (see the README), or list the names one by one",
+        ),
+        TlsMode::SelfSigned | TlsMode::Off => Some(
+            "which needs a certificate that covers it: `tls.mode: acme` with `tls.dns`, or `tls.mode: files` with a wildcard certificate",
+        ),
     }
 }
 
@@ -124,6 +145,12 @@ fn check_tls(loaded: &Loaded, p: &mut Problems) {
     if mode != TlsMode::Acme && tls.acme_ca.is_some() {
         push(p, "tls.acme_ca", "is only used with `tls.mode: acme`");
     }
+    if let Some(dns) = &tls.dns {
+        if mode != TlsMode::Acme {
+            push(p, "tls.dns", "is only used with `tls.mode: acme`");
+        }
+        check_dns(dns, p);
+    }
     if let Some(email) = &tls.email
         && !email_ok(email)
     {
@@ -135,6 +162,58 @@ fn check_tls(loaded: &Loaded, p: &mut Problems) {
                 shown(email)
             ),
         );
+    }
+}
+
+fn check_dns(dns: &Dns, p: &mut Problems) {
+    if dns.provider == "manual" {
+        push(
+            p,
+            "tls.dns.provider",
+            "lego's `manual` asks on a terminal, and deployer runs lego unattended: name your DNS provider (`lego dnshelp` lists them)",
+        );
+    } else if !dns::PROVIDERS.contains(&dns.provider.as_str()) {
+        push(
+            p,
+            "tls.dns.provider",
+            format!(
+                "`{}` is not one of lego's DNS providers: use its code, such as `cloudflare`, `route53`, `hetzner` or `ovh` (`lego dnshelp` lists them)",
+                shown(&dns.provider)
+            ),
+        );
+    }
+    let mut seen = HashSet::new();
+    for (i, credential) in dns.credentials.iter().enumerate() {
+        let at = format!("tls.dns.credentials[{i}]");
+        let name = &credential.name;
+        if !super::check_secret(credential, &at, p) {
+            continue;
+        }
+        if dns::credential_name_taken(name) {
+            push(
+                p,
+                at,
+                format!(
+                    "{name} would change how lego runs; name only the provider's variables, such as CF_DNS_API_TOKEN"
+                ),
+            );
+        } else if !seen.insert(name) {
+            push(p, at, format!("{name} is listed twice"));
+        }
+    }
+    for (i, resolver) in dns.resolvers.iter().enumerate() {
+        let address = resolver.parse::<IpAddr>().is_ok()
+            || resolver.parse::<SocketAddr>().is_ok_and(|a| a.port() != 0);
+        if !address {
+            push(
+                p,
+                format!("tls.dns.resolvers[{i}]"),
+                format!(
+                    "`{}` is not a DNS server's address: an IP address, with a port if not 53 (`192.0.2.53:53`, `[2001:db8::53]:53`)",
+                    shown(resolver)
+                ),
+            );
+        }
     }
 }
 
