@@ -251,9 +251,11 @@ pub fn script(resources: &[Resource], state_dir: &str, app: &str) -> String {
         script.push('\n');
     }
     if !packages.is_empty() {
+        // One dpkg-query for all (each call reads dpkg's whole database);
+        // a name it does not know goes to stderr and counts as not installed.
         script.push_str(&format!(
-            "for p in {}; do\n  if dpkg-query -W -f='${{db:Status-Abbrev}}' -- \"$p\" 2>/dev/null | grep -q '^ii'; then printf '{tag}\\t%s\\t1\\n' \"$p\"; else printf '{tag}\\t%s\\t0\\n' \"$p\"; fi\ndone\n",
-            packages.join(" "),
+            "installed=\" $(dpkg-query -W -f='${{db:Status-Abbrev}}${{Package}}\\n' -- {names} 2>/dev/null | awk '$1 ~ /^ii/ {{ print $2 }}' | tr '\\n' ' ') \"\nfor p in {names}; do\n  case $installed in *\" $p \"*) printf '{tag}\\t%s\\t1\\n' \"$p\" ;; *) printf '{tag}\\t%s\\t0\\n' \"$p\" ;; esac\ndone\n",
+            names = packages.join(" "),
             tag = Tag::Package,
         ));
     }
@@ -540,5 +542,28 @@ mod tests {
         );
         assert!(script.contains("servicefact 'a b`id`.service'"), "{script}");
         assert!(script.contains("for p in nginx; do"), "{script}");
+    }
+
+    /// Packages are read with one dpkg-query, here against this machine's.
+    #[test]
+    fn packages_are_read_at_once() {
+        let names = ["bash", "deployer-no-such-package", "coreutils"];
+        let resources: Vec<Resource> = names
+            .iter()
+            .map(|n| {
+                Resource::Package(Package {
+                    name: n.to_string(),
+                })
+            })
+            .collect();
+        let script = script(&resources, "/nonexistent/deployer-state", "app");
+        assert_eq!(script.matches("dpkg-query").count(), 1, "{script}");
+        let out = std::process::Command::new("bash")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        let facts = parse(&String::from_utf8(out.stdout).unwrap(), &resources).unwrap();
+        assert!(facts.packages["bash"] && facts.packages["coreutils"]);
+        assert!(!facts.packages["deployer-no-such-package"]);
     }
 }
