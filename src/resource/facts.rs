@@ -172,11 +172,23 @@ unitfact() {{
     fi
   done
 }}
+# servicefact NAME...: each unit's UnitFileState and ActiveState, from one
+# systemctl (a block per unit, in the order asked, a blank line between);
+# a unit it says nothing of gets empty states.
 servicefact() {{
-  props=$(systemctl show --property=UnitFileState --property=ActiveState -- "$1" 2>/dev/null)
-  state=$(printf '%s\n' "$props" | sed -n 's/^UnitFileState=//p')
-  active=$(printf '%s\n' "$props" | sed -n 's/^ActiveState=//p')
-  printf '{service}\t%s\t%s\t%s\n' "$1" "$state" "$active"
+  systemctl show --property=UnitFileState --property=ActiveState -- "$@" 2>/dev/null |
+    awk 'BEGIN {{ RS = ""; FS = "\n" }}
+      {{ s = ""; a = ""
+        for (i = 1; i <= NF; i++) {{
+          if ($i ~ /^UnitFileState=/) s = substr($i, 15); else if ($i ~ /^ActiveState=/) a = substr($i, 13)
+        }}
+        print s "/" a }}' | {{
+      while IFS=/ read -r state active && [ $# -gt 0 ]; do
+        printf '{service}\t%s\t%s\t%s\n' "$1" "$state" "$active"
+        shift
+      done
+      for name in "$@"; do printf '{service}\t%s\t\t\n' "$name"; done
+    }}
 }}
 releasefact() {{
   if [ -e "$1/releases/$2/.deployer-built" ]; then built=1; else built=0; fi
@@ -221,7 +233,7 @@ pub fn script(resources: &[Resource], state_dir: &str, app: &str) -> String {
         pending = quote(&pending_handlers(state_dir)),
         tag = Tag::Pending,
     ));
-    let mut packages = Vec::new();
+    let (mut packages, mut services) = (Vec::new(), Vec::new());
     for (index, resource) in resources.iter().enumerate() {
         let line = match resource {
             Resource::Package(p) => {
@@ -243,12 +255,18 @@ pub fn script(resources: &[Resource], state_dir: &str, app: &str) -> String {
                 line
             }
             Resource::Symlink(l) => format!("linkfact {}", quote(&l.path)),
-            Resource::Service(s) => format!("servicefact {}", quote(&s.name)),
+            Resource::Service(s) => {
+                services.push(quote(&s.name));
+                continue;
+            }
             Resource::Command(c) => format!("satisfiedfact {index} {}", c.unless_test()),
             Resource::Release(r) => format!("releasefact {} {}", quote(&r.root), quote(&r.id)),
         };
         script.push_str(&line);
         script.push('\n');
+    }
+    if !services.is_empty() {
+        script.push_str(&format!("servicefact {}\n", services.join(" ")));
     }
     if !packages.is_empty() {
         // One dpkg-query for all (each call reads dpkg's whole database);
@@ -542,6 +560,57 @@ mod tests {
         );
         assert!(script.contains("servicefact 'a b`id`.service'"), "{script}");
         assert!(script.contains("for p in nginx; do"), "{script}");
+    }
+
+    /// Services are read with one systemctl, here a stand-in that answers
+    /// as systemd does: a block per unit asked, in order.
+    #[test]
+    fn services_are_read_at_once() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let systemctl = dir.path().join("systemctl");
+        std::fs::write(
+            &systemctl,
+            "#!/bin/sh\necho \"$*\" >>\"$0.calls\"\nshift 4\nsep=\nfor u in \"$@\"; do\n  printf \"$sep\"; sep='\\n'\n  case $u in\n    nginx.service) printf 'UnitFileState=enabled\\nActiveState=active\\n' ;;\n    *) printf 'ActiveState=inactive\\nUnitFileState=\\n' ;;\n  esac\ndone\n",
+        )
+        .unwrap();
+        std::process::Command::new("chmod")
+            .args(["+x"])
+            .arg(&systemctl)
+            .status()
+            .unwrap();
+        let names = ["nginx.service", "gone.service", "nginx.service"];
+        let resources: Vec<Resource> = names
+            .iter()
+            .map(|n| {
+                Resource::Service(Service {
+                    name: n.to_string(),
+                })
+            })
+            .collect();
+        let script = script(&resources, "/nonexistent/deployer-state", "app");
+        let path = format!(
+            "{}:{}",
+            dir.path().display(),
+            std::env::var("PATH").unwrap()
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &script])
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        let facts = parse(&String::from_utf8(out.stdout).unwrap(), &resources).unwrap();
+        let calls = std::fs::read_to_string(dir.path().join("systemctl.calls")).unwrap();
+        assert_eq!(calls.lines().count(), 1, "{calls}");
+        let nginx = &facts.services["nginx.service"];
+        assert_eq!(
+            (nginx.unit_file_state.as_str(), nginx.active_state.as_str()),
+            ("enabled", "active")
+        );
+        let gone = &facts.services["gone.service"];
+        assert_eq!(
+            (gone.unit_file_state.as_str(), gone.active_state.as_str()),
+            ("", "inactive")
+        );
     }
 
     /// Packages are read with one dpkg-query, here against this machine's.
