@@ -84,7 +84,7 @@ pub fn of(spec: &Spec, host: &Host, cores: &dyn CoreCounts) -> Claims {
     let lb = host.has(Role::Lb);
     if lb && spec.tls_mode() == TlsMode::Acme {
         only_one.insert("tls.mode: acme".to_string());
-        if spec.hosts.iter().filter(|h| h.has(Role::Lb)).count() > 1 {
+        if spec.acme_peers() {
             ports.insert(format!("tcp/{ACME_PEER_PORT}"));
         }
     }

@@ -122,6 +122,26 @@ const PLAIN: &[(&str, &str)] = &[
     ("firewall.open.from", "10.0.0.5"),
 ];
 
+/// The base with certificates by DNS-01 (lego) instead of HTTP-01
+/// (dehydrated): its keys, and where they go.
+fn dns_base() -> String {
+    let tls = "  acme_directory: «tls.acme_directory»\n";
+    assert!(BASE.contains(tls));
+    BASE.replace(
+        tls,
+        &format!(
+            "{tls}  dns:\n    provider: «tls.dns.provider»\n    credentials:\n      - name: «tls.dns.credentials name»\n        command: «tls.dns.credentials command»\n    resolvers: [«tls.dns.resolvers»]\n"
+        ),
+    )
+}
+
+const DNS_PLAIN: &[(&str, &str)] = &[
+    ("tls.dns.provider", "cloudflare"),
+    ("tls.dns.credentials name", "CF_DNS_API_TOKEN"),
+    ("tls.dns.credentials command", "pass show cloudflare"),
+    ("tls.dns.resolvers", "192.0.2.53:53"),
+];
+
 /// What a hostile user types.
 const HOSTILE: &[&str] = &[
     "",
@@ -246,13 +266,13 @@ fn mixes(seed: u64, count: usize) -> Vec<String> {
 
 /// The spec with `key` set to `value` and every other key plain; also the
 /// lines `key` stands on.
-fn spec_with(key: &str, value: &str) -> (String, Vec<usize>) {
-    let mut text = BASE.to_string();
+fn spec_with(base: &str, key: &str, value: &str) -> (String, Vec<usize>) {
+    let mut text = base.to_string();
     let mut lines = Vec::new();
-    for (name, plain) in PLAIN {
+    for (name, plain) in PLAIN.iter().chain(DNS_PLAIN) {
         let marker = format!("«{name}»");
         if *name == key {
-            lines = BASE
+            lines = base
                 .lines()
                 .enumerate()
                 .filter(|(_, line)| line.contains(&marker))
@@ -525,6 +545,8 @@ fn real_checkers(dir: &Path, loaded: &Loaded, changed: &[String]) -> Result<(), 
 
 /// What the base spec renders: the reference every accepted value is held to.
 struct Plain {
+    /// The spec the values go into.
+    base: String,
     resources: Vec<Resource>,
     shapes: Vec<(String, Vec<String>)>,
     scripts: Vec<String>,
@@ -569,7 +591,7 @@ fn expected_shape(key: &str, value: &str, path: &str, plain: &[String]) -> Vec<S
 
 /// One key, one value: refused at its place, or rendered sound and in shape.
 fn judge(dir: &Path, plain: &Plain, key: &str, value: &str) -> Result<(), String> {
-    let (yaml, lines) = spec_with(key, value);
+    let (yaml, lines) = spec_with(&plain.base, key, value);
     let loaded = match load(dir, &yaml) {
         Err(invalid) => {
             let located = invalid
@@ -630,6 +652,22 @@ fn judge(dir: &Path, plain: &Plain, key: &str, value: &str) -> Result<(), String
 
 #[test]
 fn every_string_value_is_refused_at_its_place_or_lands_whole() {
+    boundary_holds(BASE, PLAIN);
+}
+
+/// The same for `tls.dns`' keys, and the names its certificate covers.
+#[test]
+fn every_dns_01_value_is_refused_at_its_place_or_lands_whole() {
+    let names = [
+        ("domain", "shop.example.com"),
+        ("aliases", "www.shop.example.com"),
+    ];
+    let keys: Vec<(&str, &str)> = DNS_PLAIN.iter().chain(&names).copied().collect();
+    boundary_holds(&dns_base(), &keys);
+}
+
+/// Each of `keys`, given each hostile value and seeded mixes in `base`.
+fn boundary_holds(base: &str, keys: &[(&str, &str)]) {
     for tool in [
         "nginx",
         "systemd-analyze",
@@ -641,17 +679,18 @@ fn every_string_value_is_refused_at_its_place_or_lands_whole() {
         require(tool);
     }
     let dir = tempfile::TempDir::new().unwrap();
-    let (base, _) = spec_with("", "");
-    let loaded = load(dir.path(), &base).unwrap_or_else(|e| panic!("the base:\n{e}"));
+    let (plain_spec, _) = spec_with(base, "", "");
+    let loaded = load(dir.path(), &plain_spec).unwrap_or_else(|e| panic!("the base:\n{e}"));
     let resources = rendered(&loaded).unwrap();
     let plain = Plain {
+        base: base.to_string(),
         shapes: shapes(&resources),
         scripts: scripts(&resources),
         resources,
     };
     let mut failures = BTreeMap::new();
     let mut cases = 0;
-    for (i, (key, _)) in PLAIN.iter().enumerate() {
+    for (i, (key, _)) in keys.iter().enumerate() {
         let values: Vec<String> = HOSTILE
             .iter()
             .map(|v| v.to_string())

@@ -702,7 +702,7 @@ fn acme_certificates_are_obtained_served_and_renewed() {
 /// `tls.dns` against a real ACME server: the host obtains a certificate for
 /// the domain and a wildcard over DNS-01, through a DNS provider's API that
 /// takes the credentials the spec names (from an env file on the operator's
-/// side, root-only on the host, in no plan); nginx serves it for any name
+/// side, root-only on the host, in no plan or output); nginx serves it for any name
 /// under the wildcard; the renewal unit replaces it and reloads nginx; the
 /// host stays converged.
 #[test]
@@ -756,9 +756,13 @@ fn dns_01_certificates_cover_a_wildcard_and_are_renewed_by_the_host() {
     );
     let stored = on(
         "web1",
-        "stat -c '%a %U' /etc/deployer/acme-dns.env && grep -c HTTPREQ_PASSWORD= /etc/deployer/acme-dns.env",
+        "stat -c '%a %U' /etc/deployer/acme-dns /etc/deployer/acme-dns/HTTPREQ_PASSWORD && cat /etc/deployer/acme-dns/HTTPREQ_PASSWORD",
     );
-    assert_eq!(stored.trim(), "600 root\n1", "{stored}");
+    assert_eq!(
+        stored.trim(),
+        format!("700 root\n600 root\n{password}"),
+        "{stored}"
+    );
 
     let root = pebble.root();
     let served = |name: &str, what: &str| served_certificate(&root, name, what);

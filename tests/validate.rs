@@ -34,9 +34,9 @@ hosts:
 "#,
         expected: &[
             r#"deployer.yaml:4:9: domain: `*.example.com` is a wildcard name, which ACME certifies only over DNS-01: add `tls.dns` with your DNS provider (see the README), or list the names one by one"#,
-            r#"deployer.yaml:5:11: aliases[0]: `*.com` is not a wildcard over a DNS name, such as `*.example.com`"#,
+            r#"deployer.yaml:5:11: aliases[0]: `*.com` is not a wildcard over a lowercase DNS name, such as `*.example.com` (no trailing dot)"#,
             r#"deployer.yaml:5:20: aliases[1]: `*.example.com` is a wildcard name, which ACME certifies only over DNS-01: add `tls.dns` with your DNS provider (see the README), or list the names one by one"#,
-            r#"deployer.yaml:5:37: aliases[2]: `a.*.example.com` is not a lowercase DNS name such as `example.com` (no scheme, port or wildcard)"#,
+            r#"deployer.yaml:5:37: aliases[2]: `a.*.example.com`: a wildcard is `*.` and then a DNS name, such as `*.example.com`, and stands for one label"#,
         ],
     },
     Case {
@@ -53,12 +53,13 @@ tls:
     credentials:
       - CF_DNS_API_TOKEN
       - CF_DNS_API_TOKEN
-      - LD_PRELOAD
-      - PATH
+      - cf_dns_api_token
+      - LEGO_CA_CERTIFICATES
       - name: X
         env: "A B"
       - name: "1X"
-    resolvers: ["1.1.1.1", "[2606:4700::1111]:53", "dns.example.com", "1.1.1.1:0"]
+      - SSL_CERT
+    resolvers: ["1.1.1.1", "[2606:4700::1111]:53", "dns.example.com", "1.1.1.1:0", "0.0.0.0", "[ff02::1]:53"]
 hosts:
   - name: web1
     address: 198.18.0.10
@@ -69,12 +70,37 @@ hosts:
             r#"deployer.yaml:9:5: tls.dns: is only used with `tls.mode: acme`"#,
             r#"deployer.yaml:9:15: tls.dns.provider: lego's `manual` asks on a terminal, and deployer runs lego unattended: name your DNS provider (`lego dnshelp` lists them)"#,
             r#"deployer.yaml:12:9: tls.dns.credentials[1]: CF_DNS_API_TOKEN is listed twice"#,
-            r#"deployer.yaml:13:9: tls.dns.credentials[2]: LD_PRELOAD would change how lego runs; name only the provider's variables, such as CF_DNS_API_TOKEN"#,
-            r#"deployer.yaml:14:9: tls.dns.credentials[3]: PATH would change how lego runs; name only the provider's variables, such as CF_DNS_API_TOKEN"#,
+            r#"deployer.yaml:13:9: tls.dns.credentials[2]: `cf_dns_api_token`: lego's variables are upper case letters, digits and `_`, such as CF_DNS_API_TOKEN"#,
+            r#"deployer.yaml:14:9: tls.dns.credentials[3]: `LEGO_CA_CERTIFICATES`: LEGO_ variables are lego's own settings, not a provider's credentials"#,
             r#"deployer.yaml:16:14: tls.dns.credentials[4].env: `A B` is not a variable name"#,
             r#"deployer.yaml:17:9: tls.dns.credentials[5]: `1X` is not a variable name: letters, digits and `_`, not starting with a digit"#,
-            r#"deployer.yaml:18:52: tls.dns.resolvers[2]: `dns.example.com` is not a DNS server's address: an IP address, with a port if not 53 (`192.0.2.53:53`, `[2001:db8::53]:53`)"#,
-            r#"deployer.yaml:18:71: tls.dns.resolvers[3]: `1.1.1.1:0` is not a DNS server's address: an IP address, with a port if not 53 (`192.0.2.53:53`, `[2001:db8::53]:53`)"#,
+            r#"deployer.yaml:18:9: tls.dns.credentials[6]: `SSL_CERT`: lego would take SSL_CERT_FILE, its path, as the CAs it trusts"#,
+            r#"deployer.yaml:19:52: tls.dns.resolvers[2]: `dns.example.com` is not a DNS server's address: one host's IP address, with a port if not 53 (`192.0.2.53:53`, `[2001:db8::53]:53`)"#,
+            r#"deployer.yaml:19:71: tls.dns.resolvers[3]: `1.1.1.1:0` is not a DNS server's address: one host's IP address, with a port if not 53 (`192.0.2.53:53`, `[2001:db8::53]:53`)"#,
+            r#"deployer.yaml:19:84: tls.dns.resolvers[4]: `0.0.0.0` is not a DNS server's address: one host's IP address, with a port if not 53 (`192.0.2.53:53`, `[2001:db8::53]:53`)"#,
+            r#"deployer.yaml:19:95: tls.dns.resolvers[5]: `[ff02::1]:53` is not a DNS server's address: one host's IP address, with a port if not 53 (`192.0.2.53:53`, `[2001:db8::53]:53`)"#,
+        ],
+    },
+    Case {
+        name: "dns_01_orders_name_no_name_a_wildcard_covers",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+domain: "*.example.com"
+aliases: [example.com, www.example.com, "*", "a*.example.com", "*.Example.com"]
+tls:
+  email: ops@example.com
+  dns:
+    provider: cloudflare
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:5:24: aliases[1]: `www.example.com` is covered by `*.example.com`, and ACME servers refuse an order that names both: drop one"#,
+            r#"deployer.yaml:5:41: aliases[2]: `*`: a wildcard is `*.` and then a DNS name, such as `*.example.com`, and stands for one label"#,
+            r#"deployer.yaml:5:46: aliases[3]: `a*.example.com`: a wildcard is `*.` and then a DNS name, such as `*.example.com`, and stands for one label"#,
+            r#"deployer.yaml:5:64: aliases[4]: `*.Example.com` is not a wildcard over a lowercase DNS name, such as `*.example.com` (no trailing dot)"#,
         ],
     },
     Case {

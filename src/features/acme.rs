@@ -49,11 +49,15 @@ pub struct AcmeView {
 
 #[derive(Debug, Serialize)]
 pub struct DnsView {
-    /// lego's command line up to its subcommand, shell-quoted.
+    /// lego's command line up to its subcommand, shell-quoted: each
+    /// credential goes to lego alone, as `NAME_FILE=` the root-only file
+    /// holding it (lego reads `NAME` from there), never as its value.
     pub lego: String,
-    /// The provider's credentials, for the root-only file lego's script loads.
-    pub credentials: SecretValues,
-    pub credentials_file: String,
+    /// The credentials' values, by name, each written to its own file.
+    pub values: SecretValues,
+    /// The credentials' files: the directory, then `(name, path)`.
+    pub credentials_dir: String,
+    pub credentials: Vec<(String, String)>,
     /// Where lego leaves a new chain and key.
     pub issued_cert: String,
     pub issued_key: String,
@@ -63,6 +67,9 @@ pub struct DnsView {
     /// What the script logs when a new certificate is live.
     pub logged: String,
 }
+
+/// Where the DNS provider's credentials live on the host, one file each.
+const CREDENTIALS_DIR: &str = "/etc/deployer/acme-dns";
 
 /// Where lego's script lives; the ACME unit runs it too.
 pub const DNS_SCRIPT: &str = "/usr/local/lib/deployer/acme-dns";
@@ -108,11 +115,10 @@ pub fn view(loaded: &Loaded, host: &Host, paths: &Paths) -> AcmeView {
         ),
     };
     let address = |ip: &Ip| SocketAddr::new(ip.0, ACME_PEER_PORT).to_string();
-    // Over DNS-01 no challenge comes to port 80, so none goes to a peer.
-    let lbs: Vec<&Host> = spec.hosts.iter().filter(|h| h.has(Role::Lb)).collect();
-    let peers: Vec<String> = lbs
+    let peers: Vec<String> = spec
+        .hosts
         .iter()
-        .filter(|h| h.name != host.name && dns.is_none())
+        .filter(|h| spec.acme_peers() && h.has(Role::Lb) && h.name != host.name)
         .filter_map(|h| h.private_address.as_ref().map(address))
         .collect();
     AcmeView {
@@ -152,7 +158,16 @@ fn dns_view(loaded: &Loaded, dns: &Dns, names_file: &str) -> DnsView {
     let spec = &loaded.spec;
     let names = spec.site_names();
     let dir = lego_dir(&spec.app.name);
-    let mut lego = vec![
+    let credentials: Vec<(String, String)> = dns
+        .credentials
+        .iter()
+        .map(|c| (c.name.clone(), format!("{CREDENTIALS_DIR}/{}", c.name)))
+        .collect();
+    let mut lego: Vec<String> = credentials
+        .iter()
+        .map(|(name, path)| format!("{name}_FILE={}", quote(path)))
+        .collect();
+    lego.extend([
         "lego".to_string(),
         "--accept-tos".into(),
         "--email".into(),
@@ -165,7 +180,7 @@ fn dns_view(loaded: &Loaded, dns: &Dns, names_file: &str) -> DnsView {
         "ec256".into(),
         "--dns".into(),
         quote(&dns.provider),
-    ];
+    ]);
     for resolver in &dns.resolvers {
         lego.extend(["--dns.resolvers".into(), quote(resolver)]);
     }
@@ -179,9 +194,9 @@ fn dns_view(loaded: &Loaded, dns: &Dns, names_file: &str) -> DnsView {
     let first = names.first().map_or(String::new(), |n| n.replace('*', "_"));
     DnsView {
         lego: lego.join(" "),
-        credentials: loaded.dns_credentials.clone().unwrap_or_default(),
-        // Beside acme_ca: one app per host has tls.mode acme.
-        credentials_file: "/etc/deployer/acme-dns.env".into(),
+        values: loaded.dns_credentials.clone().unwrap_or_default(),
+        credentials_dir: CREDENTIALS_DIR.into(),
+        credentials,
         issued_cert: format!("{dir}/certificates/{first}.crt"),
         issued_key: format!("{dir}/certificates/{first}.key"),
         names: names.join(" "),
@@ -230,7 +245,8 @@ network:
         let dns = view.dns.as_ref().unwrap();
         assert_eq!(
             dns.lego,
-            "lego --accept-tos --email ops@example.com --server https://acme-v02.api.letsencrypt.org/directory \
+            "CF_DNS_API_TOKEN_FILE=/etc/deployer/acme-dns/CF_DNS_API_TOKEN \
+             lego --accept-tos --email ops@example.com --server https://acme-v02.api.letsencrypt.org/directory \
              --path /var/lib/deployer/lego/shop --key-type ec256 --dns cloudflare \
              --dns.resolvers '[2606:4700::1111]:53' --domains '*.example.com' --domains example.com"
         );
@@ -244,5 +260,52 @@ network:
         ));
         // No challenge comes over HTTP, so none is passed to the other lb.
         assert!(view.peers.is_empty() && view.peer_listen.is_none());
+    }
+
+    /// Each credential lands alone in its root-only file, as lego reads it:
+    /// the value and one newline.
+    #[test]
+    fn dns_01_credentials_land_whole_in_their_own_files() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let yaml = r#"app:
+  name: shop
+  start: node server.js
+domain: example.com
+tls:
+  email: ops@example.com
+  dns:
+    provider: cloudflare
+    credentials:
+      - name: CF_DNS_API_TOKEN
+        command: printf '%s' "to'k en"
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#;
+        let file = dir.path().join("deployer.yaml");
+        let loaded = crate::spec::check(&file, yaml, Secrets::Read).unwrap();
+        let renderer = crate::render::Renderer::new().unwrap();
+        let resources = crate::deploy::desired(
+            &renderer,
+            &loaded,
+            &loaded.spec.hosts[0],
+            &crate::layout::AssumedCores(2),
+            &Default::default(),
+        )
+        .unwrap();
+        let credential = resources
+            .iter()
+            .find_map(|r| match r {
+                crate::resource::Resource::File(f)
+                    if f.path == "/etc/deployer/acme-dns/CF_DNS_API_TOKEN" =>
+                {
+                    Some(f)
+                }
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(credential.content, "to'k en\n");
+        assert!(credential.secret);
+        assert_eq!(credential.mode.0, 0o600);
     }
 }

@@ -602,8 +602,7 @@ fn private_services(spec: &Spec, host: &Host) -> Vec<PrivateService> {
             what: "Redis",
         });
     }
-    let lbs = spec.hosts.iter().filter(|h| h.has(Role::Lb)).count();
-    if spec.tls_mode() == TlsMode::Acme && host.has(Role::Lb) && lbs > 1 {
+    if spec.acme_peers() && host.has(Role::Lb) {
         services.push(PrivateService {
             port: crate::spec::ACME_PEER_PORT,
             what: "ACME challenges the other load balancers ask for",

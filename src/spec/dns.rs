@@ -22,8 +22,9 @@ pub struct Dns {
     /// the host's own by default.
     #[serde(default)]
     pub resolvers: Vec<String>,
-    /// Also wait until every authoritative name server has the record
-    /// (lego's default); `false` trusts `resolvers` alone (split-horizon DNS).
+    /// Wait until every authoritative name server has the record (lego's
+    /// default); `false` goes on once `resolvers` answer at all, for
+    /// split-horizon DNS or a test DNS server.
     #[serde(default = "Dns::default_propagation_check")]
     pub propagation_check: bool,
 }
@@ -147,22 +148,22 @@ pub const PROVIDERS: &[&str] = &[
     "zonomi",
 ];
 
-/// Variables a credential may not set: the script that runs lego loads the
-/// credentials into its environment, where these would change how the
-/// shell, the loader or lego itself behave.
-pub fn credential_name_taken(name: &str) -> bool {
-    const SHELL: &[&str] = &[
-        "PATH",
-        "HOME",
-        "IFS",
-        "ENV",
-        "BASH_ENV",
-        "SHELLOPTS",
-        "BASHOPTS",
-        "PS4",
-        "CDPATH",
-        "GLOBIGNORE",
-        "TMPDIR",
-    ];
-    SHELL.contains(&name) || name.starts_with("LD_") || name.starts_with("LEGO_")
+/// What is wrong with a credential's name, if anything. lego gets each as
+/// `NAME_FILE`, the path of the file holding its value (it reads `NAME` from
+/// there), so only names of that form that lego reads as settings, or that
+/// Go reads, could change how it runs.
+pub fn credential_name_problem(name: &str) -> Option<&'static str> {
+    let upper = name.starts_with(|c: char| c.is_ascii_uppercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    if !upper {
+        Some("lego's variables are upper case letters, digits and `_`, such as CF_DNS_API_TOKEN")
+    } else if name.starts_with("LEGO_") {
+        Some("LEGO_ variables are lego's own settings, not a provider's credentials")
+    } else if name == "SSL_CERT" {
+        Some("lego would take SSL_CERT_FILE, its path, as the CAs it trusts")
+    } else {
+        None
+    }
 }

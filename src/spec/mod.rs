@@ -752,4 +752,12 @@ impl Spec {
             None => TlsMode::SelfSigned,
         })
     }
+
+    /// Whether the load balancers answer each other's HTTP-01 challenges on
+    /// ACME_PEER_PORT: with `tls.mode: acme` over HTTP-01 and several of them.
+    pub fn acme_peers(&self) -> bool {
+        self.tls_mode() == TlsMode::Acme
+            && self.tls.dns.is_none()
+            && self.hosts.iter().filter(|h| h.has(Role::Lb)).count() > 1
+    }
 }

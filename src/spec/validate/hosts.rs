@@ -11,7 +11,7 @@ use super::{Problems, check_user, push};
 use crate::dialect::terminal::shown;
 use crate::spec::baseline;
 use crate::spec::text::{NAME_RULE, domain_ok, safe_name};
-use crate::spec::{Cidr, Host, Instances, ProcessManager, Proto, Role, Spec, TlsMode};
+use crate::spec::{Cidr, Host, Instances, ProcessManager, Proto, Role, Spec};
 
 pub(super) fn check(spec: &Spec, p: &mut Problems) {
     check_ports(spec, p);
@@ -175,14 +175,13 @@ fn check_ports(spec: &Spec, p: &mut Problems) {
         key: key.map(String::from),
         what,
     };
-    let lbs = spec.hosts.iter().filter(|h| h.has(Role::Lb)).count();
     let mut found = BTreeSet::new();
     for host in &spec.hosts {
         let mut claims = Vec::new();
         if host.has(Role::Lb) {
             claims.push(tcp(80, None, "nginx's port 80".into()));
             claims.push(tcp(443, None, "nginx's port 443".into()));
-            if spec.tls_mode() == TlsMode::Acme && lbs > 1 {
+            if spec.acme_peers() {
                 let port = crate::spec::ACME_PEER_PORT;
                 claims.push(tcp(
                     port,

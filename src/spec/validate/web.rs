@@ -35,7 +35,7 @@ fn check_domains(spec: &Spec, p: &mut Problems) {
         if let Some(base) = name.strip_prefix("*.") {
             let problem = if !domain_ok(base) {
                 Some(format!(
-                    "`{}` is not a wildcard over a DNS name, such as `*.example.com`",
+                    "`{}` is not a wildcard over a lowercase DNS name, such as `*.example.com` (no trailing dot)",
                     shown(name)
                 ))
             } else {
@@ -45,6 +45,16 @@ fn check_domains(spec: &Spec, p: &mut Problems) {
                 push(p, &at, problem);
                 continue;
             }
+        } else if name.contains('*') {
+            push(
+                p,
+                &at,
+                format!(
+                    "`{}`: a wildcard is `*.` and then a DNS name, such as `*.example.com`, and stands for one label",
+                    shown(name)
+                ),
+            );
+            continue;
         } else if !domain_ok(name) {
             push(p, &at, format!("`{}` is not {DOMAIN_RULE}", shown(name)));
             continue;
@@ -52,6 +62,9 @@ fn check_domains(spec: &Spec, p: &mut Problems) {
         if !seen.insert(name) {
             push(p, &at, format!("`{name}` is listed twice"));
         }
+    }
+    if spec.tls_mode() == TlsMode::Acme && spec.tls.dns.is_some() {
+        check_acme_dns_names(spec, p);
     }
     if !spec.aliases.is_empty() && spec.domain.is_none() {
         push(p, "aliases", "aliases need a `domain`");
@@ -65,6 +78,41 @@ fn check_domains(spec: &Spec, p: &mut Problems) {
                 spec.aliases.len()
             ),
         );
+    }
+}
+
+/// What ACME servers refuse of the names in one order over DNS-01: a name
+/// a wildcard of the same order covers, and a name too long for its
+/// challenge record (`_acme-challenge.` and the name, at most 253).
+fn check_acme_dns_names(spec: &Spec, p: &mut Problems) {
+    let names = spec.site_names();
+    let keys = spec
+        .domain
+        .iter()
+        .map(|_| "domain".to_string())
+        .chain((0..spec.aliases.len()).map(|i| format!("aliases[{i}]")));
+    // Names refused on their own (check_domains) are not judged again.
+    let valid = |name: &str| domain_ok(name.strip_prefix("*.").unwrap_or(name));
+    for (at, name) in keys.zip(&names).filter(|(_, name)| valid(name)) {
+        let covering = name
+            .split_once('.')
+            .map(|(_, parent)| format!("*.{parent}"))
+            .filter(|wildcard| !name.starts_with("*.") && names.contains(wildcard));
+        if let Some(wildcard) = covering {
+            push(
+                p,
+                at,
+                format!(
+                    "`{name}` is covered by `{wildcard}`, and ACME servers refuse an order that names both: drop one"
+                ),
+            );
+        } else if name.trim_start_matches("*.").len() > 237 {
+            push(
+                p,
+                at,
+                "is too long for DNS-01: its challenge record, `_acme-challenge.` and the name, would pass DNS's 253 characters",
+            );
+        }
     }
 }
 
@@ -146,7 +194,13 @@ fn check_tls(loaded: &Loaded, p: &mut Problems) {
         push(p, "tls.acme_ca", "is only used with `tls.mode: acme`");
     }
     if let Some(dns) = &tls.dns {
-        if mode != TlsMode::Acme {
+        if tls.mode.is_none() && spec.domain.is_none() {
+            push(
+                p,
+                "tls.dns",
+                "needs a `domain` (without one, tls.mode is self-signed): certificates by DNS-01 are for a public name",
+            );
+        } else if mode != TlsMode::Acme {
             push(p, "tls.dns", "is only used with `tls.mode: acme`");
         }
         check_dns(dns, p);
@@ -189,27 +243,33 @@ fn check_dns(dns: &Dns, p: &mut Problems) {
         if !super::check_secret(credential, &at, p) {
             continue;
         }
-        if dns::credential_name_taken(name) {
-            push(
-                p,
-                at,
-                format!(
-                    "{name} would change how lego runs; name only the provider's variables, such as CF_DNS_API_TOKEN"
-                ),
-            );
+        if let Some(why) = dns::credential_name_problem(name) {
+            push(p, at, format!("`{name}`: {why}"));
         } else if !seen.insert(name) {
             push(p, at, format!("{name} is listed twice"));
         }
     }
     for (i, resolver) in dns.resolvers.iter().enumerate() {
-        let address = resolver.parse::<IpAddr>().is_ok()
-            || resolver.parse::<SocketAddr>().is_ok_and(|a| a.port() != 0);
-        if !address {
+        let address = resolver
+            .parse::<IpAddr>()
+            .ok()
+            .or_else(|| {
+                resolver
+                    .parse::<SocketAddr>()
+                    .ok()
+                    .filter(|a| a.port() != 0)
+                    .map(|a| a.ip())
+            })
+            .filter(|ip| {
+                let broadcast = ip == &IpAddr::from([255, 255, 255, 255]);
+                !ip.is_unspecified() && !ip.is_multicast() && !broadcast
+            });
+        if address.is_none() {
             push(
                 p,
                 format!("tls.dns.resolvers[{i}]"),
                 format!(
-                    "`{}` is not a DNS server's address: an IP address, with a port if not 53 (`192.0.2.53:53`, `[2001:db8::53]:53`)",
+                    "`{}` is not a DNS server's address: one host's IP address, with a port if not 53 (`192.0.2.53:53`, `[2001:db8::53]:53`)",
                     shown(resolver)
                 ),
             );
