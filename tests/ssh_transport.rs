@@ -197,6 +197,58 @@ fn a_jump_host_carries_the_connection() {
     );
 }
 
+/// Many targets behind one jump host, connected at once as a parallel
+/// apply does: the jump host sees one login, and every target answers.
+#[test]
+fn targets_behind_one_jump_host_share_one_login_there() {
+    let keys = Keys::new();
+    let jump = keys.server("jump");
+    let inner: Vec<_> = (0..12).map(|i| keys.server(&format!("inner{i}"))).collect();
+    let known_hosts = keys.dir.path().join("known_hosts_all");
+    let mut all = fs::read_to_string(known(&keys, &jump, false)).unwrap();
+    for server in &inner {
+        all += &fs::read_to_string(known(&keys, server, false)).unwrap();
+    }
+    fs::write(&known_hosts, all).unwrap();
+    let jump_target = Target {
+        label: "jump".into(),
+        ..keys.target(&jump, &known_hosts)
+    };
+    let answers: Vec<String> = std::thread::scope(|scope| {
+        let running: Vec<_> = inner
+            .iter()
+            .enumerate()
+            .map(|(i, server)| {
+                let mut target = keys.target(server, &known_hosts);
+                target.label = format!("web{i}");
+                target.jump = Some(Box::new(jump_target.clone()));
+                scope.spawn(move || {
+                    let mut ssh = Ssh::connect(&target).unwrap();
+                    ssh.run(&format!("echo {i}"), &mut |_| {}).unwrap().stdout
+                })
+            })
+            .collect();
+        running.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let expected: Vec<String> = (0..12).map(|i| format!("{i}\n")).collect();
+    assert_eq!(answers, expected);
+    let log = fs::read_to_string(keys.dir.path().join("jump.log")).unwrap();
+    assert_eq!(
+        log.matches("Accepted publickey").count(),
+        1,
+        "logins on the jump host:\n{log}"
+    );
+    for server in &inner {
+        let tunnel = format!("target 127.0.0.1 port {}", server.port);
+        assert!(
+            log.lines()
+                .any(|l| l.contains("direct_tcpip") && l.contains(&tunnel)),
+            "no tunnel to port {} in the jump log:\n{log}",
+            server.port
+        );
+    }
+}
+
 #[test]
 fn connect_failures_name_the_host_and_the_step() {
     let keys = Keys::new();

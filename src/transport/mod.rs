@@ -4,6 +4,7 @@
 
 mod known_hosts;
 mod local;
+mod logins;
 mod ssh;
 pub mod target;
 
