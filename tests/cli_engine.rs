@@ -124,6 +124,18 @@ fn a_saved_plan_names_its_own_hosts() {
     assert_says(&out, 1, &["a saved plan names its hosts; leave out --host"]);
 }
 
+/// Another run's lock, as bob's CI job left it in `state`.
+fn held_by_bob(state: &TempDir) -> std::path::PathBuf {
+    let lock = state.path().join("lock");
+    fs::create_dir_all(&lock).unwrap();
+    fs::write(
+        lock.join("info"),
+        "token=x\nowner=bob@ci\nci_run=77\nstarted=1\nexpires=99999999999\n",
+    )
+    .unwrap();
+    lock
+}
+
 #[test]
 fn lock_status_and_release() {
     let state = TempDir::new().unwrap();
@@ -135,13 +147,7 @@ fn lock_status_and_release() {
         text(&out)
     );
 
-    let lock = state.path().join("lock");
-    fs::create_dir_all(&lock).unwrap();
-    fs::write(
-        lock.join("info"),
-        "token=x\nowner=bob@ci\nci_run=77\nstarted=1\nexpires=99999999999\n",
-    )
-    .unwrap();
+    let lock = held_by_bob(&state);
     let out = run(&local(&["lock", "status", "-f", HELLO], &state));
     let status = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -156,6 +162,54 @@ fn lock_status_and_release() {
         text(&out)
     );
     assert!(!lock.exists());
+}
+
+/// `--lock-wait`: a run that finds another's lock says who holds it and
+/// waits, then plans once it is free (here the plan then needs `--yes`,
+/// which nobody gives: nothing is applied); a lock held past the wait
+/// fails the run as without waiting.
+#[test]
+fn a_run_waits_for_another_runs_lock_before_planning() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let state = TempDir::new().unwrap();
+    let lock = held_by_bob(&state);
+    let out = run(&local(&["apply", "-f", HELLO, "--lock-wait", "1s"], &state));
+    assert_says(
+        &out,
+        1,
+        &[
+            "web1: waiting up to 1s for the deploy lock, held by bob@ci",
+            "web1: another apply holds the deploy lock: bob@ci",
+        ],
+    );
+    assert!(lock.exists(), "the other run's lock stays");
+
+    let mut waiting = Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .args(local(&["apply", "-f", HELLO, "--lock-wait", "10m"], &state))
+        .current_dir(ROOT)
+        .env_remove("DEPLOYER_FILE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(waiting.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(
+        line.starts_with("web1: waiting up to ") && line.contains("held by bob@ci"),
+        "{line}"
+    );
+    // The other run ends.
+    fs::remove_dir_all(&lock).unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = waiting.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{rest}");
+    assert!(rest.contains("refusing to apply without --yes"), "{rest}");
+    assert!(!lock.exists(), "nothing was applied, no lock taken");
 }
 
 #[test]

@@ -110,6 +110,16 @@ pub struct ConvergeArgs {
         env = "DEPLOYER_LOCK_TTL"
     )]
     pub lock_ttl: u64,
+    /// How long to wait for another run's deploy lock (`10m`, `90s`), saying
+    /// who holds it, before planning; for CI jobs that queue. 0: fail at once.
+    #[arg(
+        long,
+        default_value = "0s",
+        value_name = "DURATION",
+        value_parser = humantime::parse_duration,
+        env = "DEPLOYER_LOCK_WAIT"
+    )]
+    pub lock_wait: std::time::Duration,
     /// No progress lines.
     #[arg(long, short = 'q', env = "DEPLOYER_QUIET")]
     pub quiet: bool,
@@ -120,6 +130,7 @@ impl ConvergeArgs {
         ConvergeOptions {
             yes: self.yes,
             lock_ttl: self.lock_ttl,
+            lock_wait: self.lock_wait,
             fail_fast,
         }
     }

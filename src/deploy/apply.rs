@@ -26,6 +26,8 @@ pub struct ConvergeOptions {
     pub yes: bool,
     /// Seconds the deploy lock lives unless renewed.
     pub lock_ttl: u64,
+    /// How long to wait, before planning, for other runs' deploy locks.
+    pub lock_wait: std::time::Duration,
     /// Once a host fails, start no other (those under way finish).
     pub fail_fast: bool,
 }
@@ -57,6 +59,7 @@ pub fn apply(
         reach.hosts = saved.hosts.iter().map(|h| h.host.clone()).collect();
     }
     let chosen = hosts::select(loaded, &reach)?;
+    super::lock::wait_until_free(loaded, &chosen, &reach, options.lock_wait, console)?;
     let prepared = prepare(loaded, &chosen, &reach, Source::Ship)?;
     let (prepared, expected): (Vec<_>, HashMap<String, HostPlan>) = match saved {
         Some(saved) => (

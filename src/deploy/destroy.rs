@@ -22,6 +22,7 @@ pub fn destroy(
     console: &Console,
 ) -> Result<ApplyOutcome> {
     let chosen = hosts::select(loaded, reach)?;
+    super::lock::wait_until_free(loaded, &chosen, reach, options.lock_wait, console)?;
     let mut prepared = prepare(loaded, &chosen, reach, Source::Ignore)?;
     let mut packages = Vec::new();
     for host in &mut prepared {

@@ -4,6 +4,7 @@
 //! not answer goes back to where it was.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use anyhow::{Result, bail};
 use serde::Serialize;
@@ -29,13 +30,15 @@ pub struct HostReleases {
 
 /// `deployer releases`.
 pub fn releases(loaded: &Loaded, reach: &Reach) -> Result<Vec<HostReleases>> {
-    Ok(read_all(loaded, reach)?
-        .into_iter()
-        .map(|(host, _, releases)| HostReleases {
-            host: host.name,
-            releases,
-        })
-        .collect())
+    Ok(
+        read_all(loaded, reach, Duration::ZERO, &Console::default())?
+            .into_iter()
+            .map(|(host, _, releases)| HostReleases {
+                host: host.name,
+                releases,
+            })
+            .collect(),
+    )
 }
 
 /// Where a rollback takes one host.
@@ -60,7 +63,7 @@ pub fn rollback(
     let mut targets = Vec::new();
     let mut prepared = Vec::new();
     let mut problems = Vec::new();
-    for (mut host, release, kept) in read_all(loaded, reach)? {
+    for (mut host, release, kept) in read_all(loaded, reach, options.lock_wait, console)? {
         match history::target(&kept, to) {
             Ok(target) => {
                 targets.push(RollbackTarget {
@@ -135,7 +138,13 @@ pub fn rollback(
 
 /// Each chosen app or worker host, connected, with its release resource and
 /// the releases it keeps. Hosts named with --host must run the app.
-fn read_all(loaded: &Loaded, reach: &Reach) -> Result<Vec<(Prepared, Release, Vec<Kept>)>> {
+/// A rollback first waits `lock_wait` for other runs' locks.
+fn read_all(
+    loaded: &Loaded,
+    reach: &Reach,
+    lock_wait: Duration,
+    console: &Console,
+) -> Result<Vec<(Prepared, Release, Vec<Kept>)>> {
     let runs_app = |h: &Host| h.has(Role::App) || h.has(Role::Worker);
     let chosen = hosts::select(loaded, reach)?;
     if let Some(other) = chosen
@@ -154,6 +163,7 @@ fn read_all(loaded: &Loaded, reach: &Reach) -> Result<Vec<(Prepared, Release, Ve
             loaded.file.display()
         );
     }
+    super::lock::wait_until_free(loaded, &chosen, reach, lock_wait, console)?;
     let prepared = prepare(loaded, &chosen, reach, Source::Ignore)?;
     let outcomes = run_parallel(prepared, reach.parallel, false, |mut host| {
         let release = host
