@@ -198,12 +198,13 @@ fn a_jump_host_carries_the_connection() {
 }
 
 /// Many targets behind one jump host, connected at once as a parallel
-/// apply does: the jump host sees one login, and every target answers.
+/// apply does: each is a login on the jump host, whose sshd refuses an
+/// 11th in progress (MaxStartups), and every one gets in.
 #[test]
-fn targets_behind_one_jump_host_share_one_login_there() {
+fn a_fleet_behind_one_jump_host_gets_past_its_max_startups() {
     let keys = Keys::new();
     let jump = keys.server("jump");
-    let inner: Vec<_> = (0..12).map(|i| keys.server(&format!("inner{i}"))).collect();
+    let inner: Vec<_> = (0..14).map(|i| keys.server(&format!("inner{i}"))).collect();
     let known_hosts = keys.dir.path().join("known_hosts_all");
     let mut all = fs::read_to_string(known(&keys, &jump, false)).unwrap();
     for server in &inner {
@@ -230,23 +231,11 @@ fn targets_behind_one_jump_host_share_one_login_there() {
             .collect();
         running.into_iter().map(|t| t.join().unwrap()).collect()
     });
-    let expected: Vec<String> = (0..12).map(|i| format!("{i}\n")).collect();
+    let expected: Vec<String> = (0..14).map(|i| format!("{i}\n")).collect();
     assert_eq!(answers, expected);
     let log = fs::read_to_string(keys.dir.path().join("jump.log")).unwrap();
-    assert_eq!(
-        log.matches("Accepted publickey").count(),
-        1,
-        "logins on the jump host:\n{log}"
-    );
-    for server in &inner {
-        let tunnel = format!("target 127.0.0.1 port {}", server.port);
-        assert!(
-            log.lines()
-                .any(|l| l.contains("direct_tcpip") && l.contains(&tunnel)),
-            "no tunnel to port {} in the jump log:\n{log}",
-            server.port
-        );
-    }
+    assert_eq!(log.matches("Accepted publickey").count(), 14, "{log}");
+    assert!(!log.contains("MaxStartups"), "{log}");
 }
 
 #[test]

@@ -1,25 +1,23 @@
-//! Logins, as sshd counts them: each jump host gets one, whatever the
-//! number of targets behind it (their connections are channels of that
-//! one), and no sshd sees more than `MAX_STARTUPS` logins in progress from
-//! one run (sshd's default `MaxStartups 10:30:100` starts refusing beyond
-//! 10 unauthenticated connections).
+//! Logins, as sshd counts them: no sshd sees more than `MAX_STARTUPS` of a
+//! run's logins in progress at once. sshd's default `MaxStartups 10:30:100`
+//! starts refusing beyond 10 unauthenticated connections, which a fleet
+//! behind one jump host reaches: every host's connection is a login there.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 
-use super::ssh::Ssh;
 use super::target::Target;
 
 /// Logins in progress per sshd: the start of sshd's default MaxStartups.
 pub const MAX_STARTUPS: usize = 10;
 
-/// Which sshd a target's login reaches: its address and port, as seen
-/// from its jump host if any, and as whom.
+/// Which sshd a target's login reaches: its address and port, as seen from
+/// its jump host if any.
 fn sshd(target: &Target) -> String {
     let via = target.jump.as_deref().map(sshd).unwrap_or_default();
-    format!("{via}>{}@{}:{}", target.user, target.address, target.port)
+    format!("{via}>{}:{}", target.address, target.port)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -35,16 +33,29 @@ pub struct Starting {
 static STARTING: (Mutex<Vec<String>>, Condvar) = (Mutex::new(Vec::new()), Condvar::new());
 
 /// Waits until fewer than MAX_STARTUPS logins to `target`'s sshd are in
-/// progress, and counts this one until the slot is dropped.
-pub fn start(target: &Target) -> Starting {
+/// progress (at most its connect timeout, which the wait counts against),
+/// and counts this one until the slot is dropped.
+pub fn start(target: &Target) -> Result<Starting> {
     let sshd = sshd(target);
+    let deadline = Instant::now() + target.connect_timeout;
     let (starting, ended) = &STARTING;
     let mut now = lock(starting);
     while now.iter().filter(|s| **s == sshd).count() >= MAX_STARTUPS {
-        now = ended.wait(now).unwrap_or_else(PoisonError::into_inner);
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            bail!(
+                "{MAX_STARTUPS} other logins to {}:{} were still in progress after the connect timeout",
+                target.address,
+                target.port
+            );
+        }
+        now = ended
+            .wait_timeout(now, left.min(Duration::from_secs(1)))
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
     }
     now.push(sshd.clone());
-    Starting { sshd }
+    Ok(Starting { sshd })
 }
 
 impl Drop for Starting {
@@ -58,37 +69,13 @@ impl Drop for Starting {
     }
 }
 
-/// Each jump host's session while some target's session holds it. The
-/// slot's lock is held while its login is made, so that the other targets
-/// behind that jump host wait for it instead of making their own.
-type Slot = Arc<Mutex<Weak<Ssh>>>;
-static JUMPS: Mutex<Option<HashMap<String, Slot>>> = Mutex::new(None);
-
-/// The session to `jump`, made once and shared; `fresh` makes a new one
-/// (the shared one failed to open a channel: its connection is gone).
-pub fn jump_session(jump: &Target, fresh: bool) -> Result<Arc<Ssh>> {
-    let slot = lock(&JUMPS)
-        .get_or_insert_with(HashMap::new)
-        .entry(sshd(jump))
-        .or_default()
-        .clone();
-    let mut held = lock(&slot);
-    if !fresh && let Some(session) = held.upgrade() {
-        return Ok(session);
-    }
-    let session = Arc::new(Ssh::connect(jump)?);
-    *held = Arc::downgrade(&session);
-    Ok(session)
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
-    use std::time::Duration;
 
     use super::*;
 
-    fn target(port: u16) -> Target {
+    fn target(port: u16, connect_timeout: Duration) -> Target {
         Target {
             label: "web1".into(),
             address: "192.0.2.1".into(),
@@ -99,24 +86,32 @@ mod tests {
             accept_new: false,
             jump: None,
             passphrase: None,
-            connect_timeout: Duration::from_secs(1),
+            connect_timeout,
             command_timeout: Duration::from_secs(1),
         }
     }
 
     /// With MAX_STARTUPS logins to one sshd in progress, the next waits
-    /// until one ends; another sshd's does not.
+    /// until one ends; another sshd's does not; a wait past the connect
+    /// timeout fails.
     #[test]
     fn logins_to_one_sshd_are_paced() {
-        let held: Vec<Starting> = (0..MAX_STARTUPS).map(|_| start(&target(2222))).collect();
+        let long = Duration::from_secs(600);
+        let held: Vec<Starting> = (0..MAX_STARTUPS)
+            .map(|_| start(&target(2222, long)).unwrap())
+            .collect();
+        let err = start(&target(2222, Duration::from_millis(50)))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("still in progress"), "{err}");
         let started = AtomicBool::new(false);
         std::thread::scope(|scope| {
             let next = scope.spawn(|| {
-                let slot = start(&target(2222));
+                let slot = start(&target(2222, long)).unwrap();
                 started.store(true, Ordering::SeqCst);
                 slot
             });
-            drop(start(&target(2223)));
+            drop(start(&target(2223, long)).unwrap());
             std::thread::sleep(Duration::from_millis(100));
             assert!(!started.load(Ordering::SeqCst), "an 11th login started");
             drop(held);

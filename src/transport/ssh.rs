@@ -5,20 +5,16 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use base64::Engine as _;
 use socket2::{SockRef, TcpKeepalive};
-use ssh2::{ErrorCode, Session};
+use ssh2::Session;
 
 use super::target::Target;
 use super::{Output, Transport, known_hosts, logins};
-
-/// libssh2's "would block", which a non-blocking session answers.
-const LIBSSH2_ERROR_EAGAIN: std::ffi::c_int = -37;
 
 /// The environment variable CI sets to unlock an encrypted key.
 pub const PASSPHRASE_VARIABLE: &str = "DEPLOYER_SSH_PASSPHRASE";
@@ -37,47 +33,33 @@ pub struct Ssh {
     known_hosts: std::path::PathBuf,
     address: String,
     port: u16,
-    /// A jump host's session (shared with the other targets behind it)
-    /// must outlive ours.
-    _jump: Option<Arc<Ssh>>,
-    /// Held while a tunnel opens: libssh2 resumes an open that would block
-    /// with whatever arguments the next call brings, so two at once would
-    /// each get the other's.
-    opening: Mutex<()>,
+    /// A jump host's session must outlive ours.
+    _jump: Option<Box<Ssh>>,
 }
 
 impl Ssh {
     pub fn connect(target: &Target) -> Result<Ssh> {
         let step = |what: &str| format!("{}: {what}", target.describe());
         let mut session = Session::new().with_context(|| step("starting an SSH session"))?;
+        // The jump host's login first: it holds a slot at its own sshd.
         let jump = match &target.jump {
             None => None,
-            Some(jump_target) => Some(logins::jump_session(jump_target, false)?),
+            Some(jump_target) => Some(Ssh::connect(jump_target)?),
         };
         // Counted from the TCP connection to the end of authentication.
-        let _starting = logins::start(target);
+        let _starting = logins::start(target).with_context(|| step("connect"))?;
         let jump = match jump {
             None => {
                 let tcp = tcp_connect(target).with_context(|| step("connect"))?;
                 session.set_tcp_stream(tcp);
                 None
             }
-            Some(shared) => {
-                let deadline = Instant::now() + target.connect_timeout;
-                let (jump, stream) = match shared.tunnel(&target.address, target.port, deadline) {
-                    Ok(stream) => (shared, stream),
-                    // The shared connection is gone: one more login.
-                    Err(_) => {
-                        let jump_target = target.jump.as_deref().expect("a jump target");
-                        let fresh = logins::jump_session(jump_target, true)?;
-                        let stream = fresh
-                            .tunnel(&target.address, target.port, deadline)
-                            .with_context(|| step("open a tunnel through the jump host"))?;
-                        (fresh, stream)
-                    }
-                };
+            Some(jump) => {
+                let stream = jump
+                    .tunnel(&target.address, target.port)
+                    .with_context(|| step("open a tunnel through the jump host"))?;
                 session.set_tcp_stream(stream);
-                Some(jump)
+                Some(Box::new(jump))
             }
         };
         session.set_timeout(millis(target.connect_timeout));
@@ -107,27 +89,13 @@ impl Ssh {
             address: target.address.clone(),
             port: target.port,
             _jump: jump,
-            opening: Mutex::new(()),
         })
     }
 
     /// A local stream connected to `host:port` as seen from this host, for
-    /// the next hop's session to run over. Other tunnels' pumps may have
-    /// made the shared session non-blocking: opening waits until `deadline`.
-    fn tunnel(&self, host: &str, port: u16, deadline: Instant) -> Result<UnixStream> {
-        let _one_at_a_time = self.opening.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut channel = loop {
-            match self.session.channel_direct_tcpip(host, port, None) {
-                Ok(channel) => break channel,
-                Err(e) if e.code() == ErrorCode::Session(LIBSSH2_ERROR_EAGAIN) => {
-                    if Instant::now() > deadline {
-                        bail!("no channel to {host}:{port} within the connect timeout");
-                    }
-                    thread::sleep(Duration::from_millis(1));
-                }
-                Err(e) => return Err(e.into()),
-            }
-        };
+    /// the next hop's session to run over.
+    fn tunnel(&self, host: &str, port: u16) -> Result<UnixStream> {
+        let mut channel = self.session.channel_direct_tcpip(host, port, None)?;
         let (ours, theirs) = UnixStream::pair()?;
         ours.set_nonblocking(true)?;
         let session = self.session.clone();

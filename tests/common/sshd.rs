@@ -103,8 +103,10 @@ impl Keys {
                     .collect::<String>(),
                 base.join("authorized_keys").display(),
                 // The jump server logs the tunnels it opens (and then also
-                // sends debug text to its sessions' stderr).
-                if name == "jump" { "DEBUG1" } else { "INFO" },
+                // sends debug text to its sessions' stderr), and refuses an
+                // 11th login in progress outright (the default starts
+                // refusing at random there).
+                if name == "jump" { "DEBUG1\nMaxStartups 10" } else { "INFO" },
             ),
         )
         .unwrap();
