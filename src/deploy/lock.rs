@@ -17,12 +17,13 @@ use crate::ui::Console;
 const WAIT_POLL: Duration = Duration::from_secs(5);
 
 /// `--lock-wait`: before anything is planned, waits until no other run
-/// holds the deploy lock of any of `hosts` (or its lease ran out), at most
-/// `wait`, saying who holds it. Its connections close after: the plan that
-/// follows reads the hosts as the other run left them, over new
-/// connections (an older one would confirm that run's pending firewall or
-/// sshd change for it). A run that takes a lock in between still stops
-/// this one, as without waiting.
+/// holds the deploy lock of any of `hosts` at the same time (a lease the
+/// host would let a run take over counts as free), at most `wait`, saying
+/// who holds what. Its connections close after: the plan that follows
+/// reads the hosts as the other run left them, over new connections (an
+/// older one would confirm that run's pending firewall or sshd change for
+/// it). A run that takes a lock after the wait (a later wave of a rollout
+/// that had released its first hosts) still stops this one.
 pub fn wait_until_free(
     loaded: &Loaded,
     hosts: &[&Host],
@@ -34,40 +35,55 @@ pub fn wait_until_free(
         return Ok(());
     }
     let deadline = Instant::now() + wait;
-    let script = lock::status_script(&reach.state_dir);
-    let waited = run_parallel(hosts.to_vec(), reach.parallel, false, |host| {
-        let mut transport = hosts::connect(loaded, host, reach)?;
-        let mut shown = None;
-        loop {
-            let holder = match read(transport.as_mut(), host, &script)? {
-                Some(holder) if holder.expires > now() => holder,
-                _ => return Ok(()),
-            };
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                lock::held(&host.name, &holder)?;
-            }
-            let who = (holder.owner.clone(), holder.started);
-            if !console.quiet && shown.as_ref() != Some(&who) {
-                eprintln!(
-                    "{}: waiting up to {}s for the deploy lock, held by {}",
-                    host.name,
-                    left.as_secs_f64().ceil(),
-                    holder.describe(now())
-                );
-                shown = Some(who);
-            }
-            std::thread::sleep(WAIT_POLL.min(left));
-        }
+    let script = lock::live_holder_script(&reach.state_dir);
+    let connected = run_parallel(hosts.to_vec(), reach.parallel, false, |host| {
+        Ok((host, hosts::connect(loaded, host, reach)?))
     });
-    let (_, failures) = hosts::partition(waited);
+    let (mut connected, failures) = hosts::partition(connected);
     if !failures.is_empty() {
         bail!(
             "{}\nnothing was changed on any host",
             hosts::lines(&failures)
         );
     }
-    Ok(())
+    let mut shown: Vec<(String, String, u64)> = Vec::new();
+    loop {
+        let mut held = Vec::new();
+        for (host, transport) in &mut connected {
+            if let Some(holder) = read(transport.as_mut(), host, &script)? {
+                held.push((host.name.clone(), holder));
+            }
+        }
+        if held.is_empty() {
+            return Ok(());
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            let lines: Vec<String> = held
+                .iter()
+                .map(|(host, holder)| {
+                    format!(
+                        "{host}: still locked after waiting {}: {}. If that run is gone, `deployer lock release --host {host}`",
+                        humantime::format_duration(wait),
+                        holder.describe(now())
+                    )
+                })
+                .collect();
+            bail!("{}\nnothing was changed on any host", lines.join("\n"));
+        }
+        for (host, holder) in &held {
+            let who = (host.clone(), holder.owner.clone(), holder.started);
+            if !console.quiet && !shown.contains(&who) {
+                eprintln!(
+                    "{host}: waiting up to {}s for the deploy lock, held by {}",
+                    left.as_secs_f64().ceil(),
+                    holder.describe(now())
+                );
+                shown.push(who);
+            }
+        }
+        std::thread::sleep(WAIT_POLL.min(left));
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -97,15 +97,7 @@ write_lock_info() {{
   printf 'token=%s\nowner=%s\nci_run=%s\nstarted=%s\nexpires=%s\n' "$lock_token" {owner} {ci} "$1" "$(( $(date +%s) + lock_ttl ))" >"$lock/info.new"
   mv -f "$lock/info.new" "$lock/info"
 }}
-lock_field() {{ sed -n "s/^$1=//p" "$lock/info" 2>/dev/null; }}
-# Expired, or never written and older than a minute (a run that died
-# between taking the lock and describing itself).
-lock_stale() {{
-  expires=$(lock_field expires)
-  if [ -n "$expires" ]; then [ "$expires" -lt "$(date +%s)" ]
-  else [ -n "$(find "$lock" -maxdepth 0 -mmin +1)" ]; fi
-}}
-acquire_lock() {{
+{stale}acquire_lock() {{
   mkdir -p {state}
   if mkdir "$lock" 2>/dev/null; then write_lock_info "$(date +%s)"; return 0; fi
   if lock_stale; then
@@ -127,6 +119,7 @@ release_lock() {{ if [ "$(lock_field token)" = "$lock_token" ]; then rm -rf "$lo
             ci = quote(&self.ci_run),
             state = quote(&self.state_dir),
             holder = print_holder("lock_field"),
+            stale = STALE,
         )
     }
 
@@ -142,6 +135,28 @@ fn print_holder(field: &str) -> String {
     format!(
         r#"printf '{tag}\t%s\t%s\t%s\t%s\n' "$({field} owner)" "$({field} ci_run)" "$({field} started)" "$({field} expires)""#,
         tag = Tag::Locked
+    )
+}
+
+/// Shell functions over `$lock`: `lock_field NAME` of its info, and
+/// `lock_stale`, whether a run may take it over, by the host's clock.
+const STALE: &str = r#"lock_field() { sed -n "s/^$1=//p" "$lock/info" 2>/dev/null; }
+# Expired, or never written and older than a minute (a run that died
+# between taking the lock and describing itself).
+lock_stale() {
+  expires=$(lock_field expires)
+  if [ -n "$expires" ]; then [ "$expires" -lt "$(date +%s)" ]
+  else [ -n "$(find "$lock" -maxdepth 0 -mmin +1)" ]; fi
+}
+"#;
+
+/// `--lock-wait`: reports the holder of a lock a run could not take over
+/// (as `acquire_lock` judges it, by the host's clock); nothing otherwise.
+pub fn live_holder_script(state_dir: &str) -> String {
+    format!(
+        "lock={lock}\n{STALE}if [ -d \"$lock\" ] && ! lock_stale; then\n  {holder}\nfi\n",
+        lock = quote(&format!("{state_dir}/lock")),
+        holder = print_holder("lock_field"),
     )
 }
 
