@@ -174,15 +174,21 @@ unitfact() {{
 }}
 # servicefact NAME...: each unit's UnitFileState and ActiveState, from one
 # systemctl (a block per unit, in the order asked, a blank line between);
-# a unit it says nothing of gets empty states.
+# when it answers for fewer units than asked (it stopped part-way), one
+# call per unit; a unit it says nothing of gets empty states.
 servicefact() {{
-  systemctl show --property=UnitFileState --property=ActiveState -- "$@" 2>/dev/null |
+  states=$(systemctl show --property=UnitFileState --property=ActiveState -- "$@" 2>/dev/null |
     awk 'BEGIN {{ RS = ""; FS = "\n" }}
       {{ s = ""; a = ""
         for (i = 1; i <= NF; i++) {{
           if ($i ~ /^UnitFileState=/) s = substr($i, 15); else if ($i ~ /^ActiveState=/) a = substr($i, 13)
         }}
-        print s "/" a }}' | {{
+        print s "/" a }}')
+  if [ $# -gt 1 ] && [ "$(printf '%s' "$states" | grep -c /)" -ne $# ]; then
+    for name in "$@"; do servicefact "$name"; done
+    return
+  fi
+  printf '%s\n' "$states" | {{
       while IFS=/ read -r state active && [ $# -gt 0 ]; do
         printf '{service}\t%s\t%s\t%s\n' "$1" "$state" "$active"
         shift
@@ -563,14 +569,33 @@ mod tests {
     }
 
     /// Services are read with one systemctl, here a stand-in that answers
-    /// as systemd does: a block per unit asked, in order.
+    /// as systemd does: a block per unit asked, in order. One that stops
+    /// part-way is asked again unit by unit.
     #[test]
     fn services_are_read_at_once() {
+        let (once, calls) = read_services(false);
+        assert_eq!(calls, 1);
+        let expected = [("enabled", "active"), ("", "inactive"), ("", "inactive")]
+            .map(|(s, a)| (s.to_string(), a.to_string()));
+        assert_eq!(once, expected);
+        let (again, calls) = read_services(true);
+        assert_eq!(calls, 4);
+        assert_eq!(once, again);
+    }
+
+    /// The services' facts through a stand-in systemctl (`fails`: it stops
+    /// after the first unit when asked for several), and how often it ran.
+    fn read_services(fails: bool) -> (Vec<(String, String)>, usize) {
         let dir = tempfile::TempDir::new().unwrap();
         let systemctl = dir.path().join("systemctl");
+        let stops = if fails {
+            "[ $# -gt 1 ] && [ -n \"$sep\" ] && exit 1\n  "
+        } else {
+            ""
+        };
         std::fs::write(
             &systemctl,
-            "#!/bin/sh\necho \"$*\" >>\"$0.calls\"\nshift 4\nsep=\nfor u in \"$@\"; do\n  printf \"$sep\"; sep='\\n'\n  case $u in\n    nginx.service) printf 'UnitFileState=enabled\\nActiveState=active\\n' ;;\n    *) printf 'ActiveState=inactive\\nUnitFileState=\\n' ;;\n  esac\ndone\n",
+            format!("#!/bin/sh\necho \"$*\" >>\"$0.calls\"\nshift 4\nsep=\nfor u in \"$@\"; do\n  {stops}printf \"$sep\"; sep='\\n'\n  case $u in\n    nginx.service) printf 'UnitFileState=enabled\\nActiveState=active\\n' ;;\n    *) printf 'ActiveState=inactive\\nUnitFileState=\\n' ;;\n  esac\ndone\n"),
         )
         .unwrap();
         std::process::Command::new("chmod")
@@ -578,7 +603,7 @@ mod tests {
             .arg(&systemctl)
             .status()
             .unwrap();
-        let names = ["nginx.service", "gone.service", "nginx.service"];
+        let names = ["nginx.service", "gone.service", "other.service"];
         let resources: Vec<Resource> = names
             .iter()
             .map(|n| {
@@ -600,17 +625,14 @@ mod tests {
             .unwrap();
         let facts = parse(&String::from_utf8(out.stdout).unwrap(), &resources).unwrap();
         let calls = std::fs::read_to_string(dir.path().join("systemctl.calls")).unwrap();
-        assert_eq!(calls.lines().count(), 1, "{calls}");
-        let nginx = &facts.services["nginx.service"];
-        assert_eq!(
-            (nginx.unit_file_state.as_str(), nginx.active_state.as_str()),
-            ("enabled", "active")
-        );
-        let gone = &facts.services["gone.service"];
-        assert_eq!(
-            (gone.unit_file_state.as_str(), gone.active_state.as_str()),
-            ("", "inactive")
-        );
+        let states = names
+            .iter()
+            .map(|n| {
+                let fact = &facts.services[*n];
+                (fact.unit_file_state.clone(), fact.active_state.clone())
+            })
+            .collect();
+        (states, calls.lines().count())
     }
 
     /// Packages are read with one dpkg-query, here against this machine's.
