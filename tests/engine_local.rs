@@ -183,6 +183,30 @@ fn a_failed_check_leaves_the_live_file_untouched() {
     );
 }
 
+/// A symlink goes where its directory is made if need be; one that cannot
+/// be made fails the apply at its step (a failure left of `&&` once went
+/// unnoticed under `set -e`).
+#[test]
+fn symlinks_get_their_directory_and_a_failed_one_fails_the_apply() {
+    let root = TempDir::new().unwrap();
+    let link = |at: &str| {
+        Resource::Symlink(deployer::resource::Symlink {
+            path: path(&root, at),
+            target: "/opt/nowhere/bin/tool".into(),
+        })
+    };
+    apply(&root, &[link("usr/local/bin/tool")]).unwrap();
+    assert_eq!(
+        fs::read_link(path(&root, "usr/local/bin/tool")).unwrap(),
+        Path::new("/opt/nowhere/bin/tool")
+    );
+    fs::write(path(&root, "blocker"), "a file, not a directory\n").unwrap();
+    let err = apply(&root, &[link("blocker/tool")])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("failed at step `symlink"), "{err}");
+}
+
 /// A shadow check sees the staged directory at the live path, and only it does.
 #[test]
 fn a_shadow_check_judges_the_staged_directory_at_the_live_path() {

@@ -79,7 +79,8 @@ pub fn script(
         }
         let list: Vec<String> = handlers.iter().map(|h| quote(&h.notify_text())).collect();
         format!(
-            "printf '%s\\n' {} >{pending}.new && mv -f {pending}.new {pending}\n",
+            // Two commands, not `a && b`: `set -e` ignores a failure left of `&&`.
+            "printf '%s\\n' {} >{pending}.new\nmv -f {pending}.new {pending}\n",
             list.join(" ")
         )
     };
@@ -123,10 +124,12 @@ pub fn script(
             Resource::Symlink(l) => {
                 let (path, temp) = (quote(&l.path), quote(&format!("{}.deployer-new", l.path)));
                 let _ = writeln!(body, "step symlink {path}");
+                // As files: the directory it goes in is made if need be.
                 let _ = writeln!(
                     body,
-                    "ln -sfn {} {temp} && mv -Tf {temp} {path}",
-                    quote(&l.target)
+                    "[ -d {parent} ] || install -d -m 0755 {parent}\nln -sfn {} {temp}\nmv -Tf {temp} {path}",
+                    quote(&l.target),
+                    parent = quote(parent_dir(&l.path)),
                 );
             }
             _ => {}
@@ -395,11 +398,7 @@ fn write_files<'a>(
     for (i, file) in files.iter().enumerate() {
         let path = quote(&file.path);
         let temp = quote(&format!("{}.deployer-new", file.path));
-        let parent = quote(
-            file.path
-                .rsplit_once('/')
-                .map_or("/", |(p, _)| if p.is_empty() { "/" } else { p }),
-        );
+        let parent = quote(parent_dir(&file.path));
         let _ = writeln!(body, "step write {path}");
         let _ = writeln!(body, "[ -d {parent} ] || install -d -m 0755 {parent}");
         if pruning.backups.contains(&file.path) {
@@ -434,10 +433,16 @@ fn write_manifest(body: &mut String, path: &str, text: &str) {
     let temp = quote(&format!("{path}.new"));
     let _ = writeln!(
         body,
-        "step record {file}\ninstall -d -m 0700 {dir}\nbase64 -d >{temp} <<'{BASE64_END}'\n{}\n{BASE64_END}\nchmod 0600 {temp} && mv -f {temp} {file}",
+        "step record {file}\ninstall -d -m 0700 {dir}\nbase64 -d >{temp} <<'{BASE64_END}'\n{}\n{BASE64_END}\nchmod 0600 {temp}\nmv -f {temp} {file}",
         base64_lines(text.as_bytes()),
         dir = quote(path.rsplit_once('/').map_or("/", |(d, _)| d)),
     );
+}
+
+/// The directory `path` is in.
+fn parent_dir(path: &str) -> &str {
+    path.rsplit_once('/')
+        .map_or("/", |(p, _)| if p.is_empty() { "/" } else { p })
 }
 
 /// A check whose failure stops the script. Explicit, because `set -e`
