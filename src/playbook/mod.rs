@@ -20,12 +20,17 @@ pub fn expand(renderer: &Renderer, context: &Context) -> Result<Vec<Resource>> {
         let text = renderer.render(&playbook_template(name), &tera_context)?;
         for mut resource in parse(name, &text)? {
             if let Resource::File(file) = &mut resource {
-                let mut file_context = tera_context.clone();
-                for (name, value) in &file.vars {
-                    file_context.insert(name, value);
-                }
+                // A copy of the host's context (which holds the whole spec,
+                // every host of it) only for the files that add variables.
+                let with_vars = (!file.vars.is_empty()).then(|| {
+                    let mut context = tera_context.clone();
+                    for (name, value) in &file.vars {
+                        context.insert(name, value);
+                    }
+                    context
+                });
                 file.content = renderer
-                    .render(&file.template, &file_context)
+                    .render(&file.template, with_vars.as_ref().unwrap_or(&tera_context))
                     .with_context(|| format!("playbook {name}: file {}", file.path))?;
             }
             resources.push(resource);

@@ -21,6 +21,10 @@ use crate::spec::{
 
 #[derive(Debug, Serialize)]
 pub struct Context<'a> {
+    /// Templates see the spec without `hosts`: what a host needs of the
+    /// others is in its own views, and every host serialized into every
+    /// host's context made rendering a fleet take time by the square.
+    #[serde(serialize_with = "spec_without_hosts")]
     pub spec: &'a Spec,
     pub host: HostView<'a>,
     pub app: AppView,
@@ -371,6 +375,66 @@ pub fn build<'a>(
         spec,
         existing,
     }
+}
+
+fn spec_without_hosts<S: serde::Serializer>(spec: &&Spec, to: S) -> Result<S::Ok, S::Error> {
+    /// Every field of `Spec` but `hosts`, by reference.
+    #[derive(Serialize)]
+    struct WithoutHosts<'a> {
+        app: &'a crate::spec::App,
+        runtime: &'a crate::spec::Runtime,
+        domain: &'a Option<String>,
+        aliases: &'a [String],
+        tls: &'a crate::spec::Tls,
+        network: &'a crate::spec::Network,
+        ssh: &'a crate::spec::Ssh,
+        nginx: &'a crate::spec::Nginx,
+        edge: &'a crate::spec::Edge,
+        monitoring: &'a crate::spec::Monitoring,
+        firewall: &'a crate::spec::Firewall,
+        rollout: &'a crate::spec::Rollout,
+        services: &'a crate::spec::Services,
+        apt: &'a crate::spec::Apt,
+        host: &'a crate::spec::HostBaseline,
+    }
+    // Spelled out, so that a new field of Spec does not compile until it
+    // is decided here.
+    let Spec {
+        app,
+        runtime,
+        domain,
+        aliases,
+        tls,
+        network,
+        hosts: _,
+        ssh,
+        nginx,
+        edge,
+        monitoring,
+        firewall,
+        rollout,
+        services,
+        apt,
+        host,
+    } = spec;
+    WithoutHosts {
+        app,
+        runtime,
+        domain,
+        aliases,
+        tls,
+        network,
+        ssh,
+        nginx,
+        edge,
+        monitoring,
+        firewall,
+        rollout,
+        services,
+        apt,
+        host,
+    }
+    .serialize(to)
 }
 
 fn nginx_view(spec: &Spec, existing: &Existing) -> NginxView {
