@@ -11,6 +11,10 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "process.rs"]
+mod process;
+#[path = "rerooted.rs"]
+mod rerooted;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -18,12 +22,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::sshd::{Keys, known};
-use deployer::deploy::{self, Applied, Desired, Exposure, HostAccess, single};
+use deployer::deploy::{self, Applied, Desired, HostAccess, single};
 use deployer::layout::AssumedCores;
 use deployer::render::Renderer;
-use deployer::resource::{Resource, facts};
+use deployer::resource::facts;
 use deployer::safety::lock::Lease;
-use deployer::safety::lockout::LockoutGuard;
 use deployer::transport::target::Target;
 use deployer::transport::{Local, Ssh, Transport};
 use tempfile::TempDir;
@@ -48,43 +51,7 @@ fn hello_under(root: &Path, lease: &Lease) -> Desired {
         &Default::default(),
     )
     .unwrap();
-    let moved = |p: &str| format!("{}{p}", root.display());
-    let resources = resources
-        .into_iter()
-        .filter_map(|resource| match resource {
-            Resource::Package(_) => Some(resource),
-            Resource::Dir(mut d) => {
-                d.path = moved(&d.path);
-                (d.owner, d.group) = ("root".into(), "root".into());
-                Some(Resource::Dir(d))
-            }
-            Resource::File(mut f) => {
-                f.path = moved(&f.path);
-                // No handlers, no lockout guard: those need a real host.
-                (f.owner, f.group, f.check, f.notify, f.guarded) =
-                    ("root".into(), "root".into(), None, vec![], false);
-                Some(Resource::File(f))
-            }
-            Resource::Symlink(mut l) => {
-                l.path = moved(&l.path);
-                Some(Resource::Symlink(l))
-            }
-            // Users, units and releases need a real host: left to the lab.
-            Resource::User(_)
-            | Resource::Service(_)
-            | Resource::Command(_)
-            | Resource::Release(_) => None,
-        })
-        .collect();
-    Desired {
-        resources,
-        guard: LockoutGuard::permissive(&lease.state_dir),
-        exposure: Exposure::unchecked(),
-        app: "test".into(),
-        removal: Some(deployer::deploy::Removal::without_spec()),
-        found: Vec::new(),
-        refusals: Vec::new(),
-    }
+    rerooted::desired(resources, root, lease)
 }
 
 /// One host's apply as the CLI calls it.
@@ -161,21 +128,6 @@ fn stats(mut samples: Vec<Duration>) -> (Duration, Duration, Duration) {
     )
 }
 
-/// CPU time (user + system) this process has used: deployer's own side of
-/// the work, apart from the sshd and bash processes of the hosts.
-fn own_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("procfs");
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    // utime and stime, fields 14 and 15 of stat(5), counted after the `)`.
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_secs_f64(ticks as f64 / 100.0)
-}
-
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
@@ -222,7 +174,7 @@ fn main() {
     let parts = breakdown(&hosts[0].0, &hosts[0].1, runs);
     let hosts = Arc::new(hosts);
     let mut ten = Vec::new();
-    let cpu_before = own_cpu();
+    let cpu_before = process::own_cpu();
     for _ in 0..runs {
         let started = Instant::now();
         let workers: Vec<_> = (0..HOSTS)
@@ -236,7 +188,7 @@ fn main() {
         }
         ten.push(started.elapsed());
     }
-    let own_cpu_per_host = (own_cpu() - cpu_before) / (runs * HOSTS) as u32;
+    let own_cpu_per_host = (process::own_cpu() - cpu_before) / (runs * HOSTS) as u32;
     let (one_median, one_min, one_max) = stats(one);
     let (ten_median, ten_min, ten_max) = stats(ten);
     println!(
