@@ -33,6 +33,10 @@ pub struct Ssh {
     known_hosts: std::path::PathBuf,
     address: String,
     port: u16,
+    /// Our login's slot at its sshd, held until the first channel opens:
+    /// sshd stops counting a login only after authentication, a moment
+    /// after the client sees it succeed, and before it answers any channel.
+    login: Option<logins::Starting>,
     /// A jump host's session must outlive ours.
     _jump: Option<Box<Ssh>>,
 }
@@ -46,15 +50,15 @@ impl Ssh {
             None => None,
             Some(jump_target) => Some(Ssh::connect(jump_target)?),
         };
-        // Counted from the TCP connection to the end of authentication.
-        let _starting = logins::start(target).with_context(|| step("connect"))?;
+        // Counted from the TCP connection until sshd answers a channel.
+        let login = logins::start(target).with_context(|| step("connect"))?;
         let jump = match jump {
             None => {
                 let tcp = tcp_connect(target).with_context(|| step("connect"))?;
                 session.set_tcp_stream(tcp);
                 None
             }
-            Some(jump) => {
+            Some(mut jump) => {
                 let stream = jump
                     .tunnel(&target.address, target.port)
                     .with_context(|| step("open a tunnel through the jump host"))?;
@@ -88,14 +92,16 @@ impl Ssh {
             known_hosts: target.known_hosts.clone(),
             address: target.address.clone(),
             port: target.port,
+            login: Some(login),
             _jump: jump,
         })
     }
 
     /// A local stream connected to `host:port` as seen from this host, for
     /// the next hop's session to run over.
-    fn tunnel(&self, host: &str, port: u16) -> Result<UnixStream> {
+    fn tunnel(&mut self, host: &str, port: u16) -> Result<UnixStream> {
         let mut channel = self.session.channel_direct_tcpip(host, port, None)?;
+        self.login = None;
         let (ours, theirs) = UnixStream::pair()?;
         ours.set_nonblocking(true)?;
         let session = self.session.clone();
@@ -265,6 +271,7 @@ impl Transport for Ssh {
             .session
             .channel_session()
             .with_context(|| step("open a channel"))?;
+        self.login = None;
         let command = if self.sudo {
             // sudo drops SSH_CONNECTION, which the lockout guard reads.
             "sudo -n SSH_CONNECTION=\"$SSH_CONNECTION\" bash -s"
