@@ -96,7 +96,8 @@ impl Keys {
             format!(
                 "Port {port}\nListenAddress 127.0.0.1\n{}AuthorizedKeysFile {}\n\
                  PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-                 StrictModes no\nUsePAM no\nPidFile none\nAllowTcpForwarding yes\nLogLevel {}\n",
+                 StrictModes no\nUsePAM no\nPidFile none\nAllowTcpForwarding yes\nLogLevel {}\n\
+                 SetEnv HOME={}\n",
                 host_keys
                     .iter()
                     .map(|k| format!("HostKey {}\n", k.display()))
@@ -107,6 +108,10 @@ impl Keys {
                 // 11th login in progress outright (the default starts
                 // refusing at random there).
                 if name == "jump" { "DEBUG1\nMaxStartups 10" } else { "INFO" },
+                // Sessions keep out of this machine's own shell startup
+                // (bash reads ~/.bashrc under sshd): root's may take locks,
+                // as pyenv's rehash does, that stall many sessions at once.
+                base.display(),
             ),
         )
         .unwrap();
