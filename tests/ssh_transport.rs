@@ -169,6 +169,47 @@ fn scripts_stream_their_output_and_keep_stderr_apart() {
     assert_eq!(out.stdout, tricky);
 }
 
+/// The scripts of one session run in one shell on the host, each as its
+/// own `bash -s`: what one leaves behind (unread input, output without a
+/// last newline, variables, a timeout) does not reach the next.
+#[test]
+fn the_scripts_of_a_session_share_one_shell_and_nothing_else() {
+    let keys = Keys::new();
+    let server = keys.server("d");
+    let mut target = keys.target(&server, &known(&keys, &server, false));
+    let mut ssh = Ssh::connect(&target).unwrap();
+    // The shell running each script's bash is the same one.
+    let shell_of = |ssh: &mut Ssh| {
+        let out = ssh.run("ps -o ppid= -p $PPID\n", &mut |_| {}).unwrap();
+        out.stdout.trim().to_string()
+    };
+    let first = shell_of(&mut ssh);
+    assert!(!first.is_empty());
+
+    let out = ssh
+        .run(
+            "x=kept; printf 'no newline'; printf 'err' >&2; exit 4\necho never; read line\n",
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!(
+        (out.stdout.as_str(), out.stderr.as_str(), out.status),
+        ("no newline", "err", 4)
+    );
+    let out = ssh.run("echo \"[${x-unset}]\"\n", &mut |_| {}).unwrap();
+    assert_eq!((out.stdout.as_str(), out.status), ("[unset]\n", 0));
+    assert_eq!(shell_of(&mut ssh), first);
+
+    // A script that never ends is given up; the next starts a new shell.
+    target.command_timeout = Duration::from_secs(1);
+    let mut ssh = Ssh::connect(&target).unwrap();
+    let before = shell_of(&mut ssh);
+    let err = ssh.run("sleep 30\n", &mut |_| {}).err().unwrap();
+    assert!(format!("{err:#}").contains("no end after"), "{err:#}");
+    let after = shell_of(&mut ssh);
+    assert!(!after.is_empty() && after != before, "{before} {after}");
+}
+
 #[test]
 fn a_jump_host_carries_the_connection() {
     let keys = Keys::new();

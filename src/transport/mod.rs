@@ -5,6 +5,7 @@
 mod known_hosts;
 mod local;
 mod logins;
+mod shell;
 mod ssh;
 pub mod target;
 

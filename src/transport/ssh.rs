@@ -13,6 +13,7 @@ use base64::Engine as _;
 use socket2::{SockRef, TcpKeepalive};
 use ssh2::Session;
 
+use super::shell::{self, Frame};
 use super::target::Target;
 use super::{Output, Transport, known_hosts, logins};
 
@@ -37,6 +38,8 @@ pub struct Ssh {
     /// sshd stops counting a login only after authentication, a moment
     /// after the client sees it succeed, and before it answers any channel.
     login: Option<logins::Starting>,
+    /// The session's shell, between scripts (see `shell.rs`).
+    shell: Option<ssh2::Channel>,
     /// A jump host's session must outlive ours.
     _jump: Option<Box<Ssh>>,
 }
@@ -93,6 +96,7 @@ impl Ssh {
             address: target.address.clone(),
             port: target.port,
             login: Some(login),
+            shell: None,
             _jump: jump,
         })
     }
@@ -267,37 +271,54 @@ impl Transport for Ssh {
         let step = |what: &str| format!("{}: {what}", self.label);
         self.session.set_blocking(true);
         self.session.set_timeout(millis(self.command_timeout));
-        let mut channel = self
-            .session
-            .channel_session()
-            .with_context(|| step("open a channel"))?;
-        self.login = None;
-        let command = if self.sudo {
-            // sudo drops SSH_CONNECTION, which the lockout guard reads.
-            "sudo -n SSH_CONNECTION=\"$SSH_CONNECTION\" bash -s"
-        } else {
-            "bash -s"
+        // Taken out while the script runs: only a script that ends at its
+        // marker gives the shell back for the next.
+        let mut channel = match self.shell.take() {
+            Some(channel) => channel,
+            None => {
+                let mut channel = self
+                    .session
+                    .channel_session()
+                    .with_context(|| step("open a channel"))?;
+                self.login = None;
+                let command = if self.sudo {
+                    // sudo drops SSH_CONNECTION, which the lockout guard reads.
+                    "sudo -n SSH_CONNECTION=\"$SSH_CONNECTION\" bash -s"
+                } else {
+                    "bash -s"
+                };
+                channel.exec(command).with_context(|| step("start bash"))?;
+                let _ = channel.write_all(shell::DRIVER.as_bytes());
+                channel
+            }
         };
-        channel.exec(command).with_context(|| step("start bash"))?;
-        // A script that fails early may stop reading: its output says why.
+        let frame = Frame::new();
+        // A shell that is gone (sudo refused, say) shows why in its output.
         let _ = channel
-            .write_all(script.as_bytes())
-            .and_then(|()| channel.send_eof().map_err(Into::into));
+            .write_all(frame.header(script).as_bytes())
+            .and_then(|()| channel.write_all(script.as_bytes()));
 
         self.session.set_blocking(false);
         let deadline = Instant::now() + self.command_timeout;
         let mut last_keepalive = Instant::now();
-        let (mut stdout, mut stderr, mut pending) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        let (mut out_end, mut err_end) = (None, None);
+        let mut emitted = 0;
         let mut buffer = [0u8; 32 * 1024];
         loop {
             let mut moved = false;
             match channel.read(&mut buffer) {
                 Ok(n) if n > 0 => {
-                    pending.extend_from_slice(&buffer[..n]);
-                    while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-                        let line: Vec<u8> = pending.drain(..=end).collect();
-                        on_line(String::from_utf8_lossy(&line[..line.len() - 1]).as_ref());
-                        stdout.extend_from_slice(&line);
+                    let searched = stdout.len();
+                    stdout.extend_from_slice(&buffer[..n]);
+                    out_end = frame.stdout_end(&stdout, searched);
+                    let limit = out_end.map_or(stdout.len(), |(end, _)| end);
+                    while let Some(newline) =
+                        stdout[emitted..limit].iter().position(|b| *b == b'\n')
+                    {
+                        let line = &stdout[emitted..emitted + newline];
+                        on_line(String::from_utf8_lossy(line).as_ref());
+                        emitted += newline + 1;
                     }
                     moved = true;
                 }
@@ -307,12 +328,20 @@ impl Transport for Ssh {
             }
             match channel.stderr().read(&mut buffer) {
                 Ok(n) if n > 0 => {
+                    let searched = stderr.len();
                     stderr.extend_from_slice(&buffer[..n]);
+                    err_end = frame.stderr_end(&stderr, searched);
                     moved = true;
                 }
                 Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e).with_context(|| step("read the script's errors")),
+            }
+            if let (Some((out, status)), Some(err)) = (out_end, err_end) {
+                stdout.truncate(out);
+                stderr.truncate(err);
+                self.shell = Some(channel);
+                return Ok(output(&stdout, &stderr, status));
             }
             if channel.eof() && !moved {
                 break;
@@ -332,7 +361,8 @@ impl Transport for Ssh {
                 thread::sleep(Duration::from_millis(1));
             }
         }
-        stdout.extend_from_slice(&pending);
+        // The shell ended before the script's marker: its exit status is
+        // the answer, and the next script starts a new shell.
         self.session.set_blocking(true);
         channel
             .wait_close()
@@ -340,10 +370,21 @@ impl Transport for Ssh {
         let status = channel
             .exit_status()
             .with_context(|| step("read the exit status"))?;
-        Ok(Output {
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-            status,
-        })
+        Ok(output(&stdout, &stderr, status))
+    }
+}
+
+fn output(stdout: &[u8], stderr: &[u8], status: i32) -> Output {
+    Output {
+        stdout: String::from_utf8_lossy(stdout).into_owned(),
+        stderr: String::from_utf8_lossy(stderr).into_owned(),
+        status,
+    }
+}
+
+impl Drop for Ssh {
+    /// Closing a dead connection must not wait for it.
+    fn drop(&mut self) {
+        self.session.set_blocking(false);
     }
 }

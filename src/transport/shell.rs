@@ -1,0 +1,118 @@
+//! One bash per SSH session. sshd spends most of a short script's time on
+//! the exec itself (about 90 ms from the end of the input to the exit
+//! status, even for `true`), so a session's first script starts a driver
+//! shell and every script is a frame written to it: a header line
+//! `MARKER LENGTH`, then the script, which a fresh `bash -s` runs as an exec
+//! would. The driver then prints the marker on stderr, and on stdout with
+//! the exit status; the marker is random per script, so no output can end
+//! a script early.
+
+use crate::dialect::shell::random_hex;
+
+/// The driver, fed to the session's `bash -s` before the first frame. bash
+/// reads a script from a pipe one byte at a time, so the frames after it
+/// stay unread for `read` and `head`. What a script leaves unread (it
+/// exited early) is drained, so the next header is always where expected.
+pub const DRIVER: &str = r#"while IFS=' ' read -r deployer_marker deployer_length; do
+  head -c "$deployer_length" | { bash -s; deployer_status=$?; cat >/dev/null; exit "$deployer_status"; }
+  printf '%s %s\n' "$deployer_marker" "$?"
+  printf '%s\n' "$deployer_marker" >&2
+done
+"#;
+
+/// One script's frame: its marker.
+pub struct Frame {
+    marker: String,
+}
+
+impl Frame {
+    pub fn new() -> Frame {
+        Frame {
+            marker: format!("deployer-end-{}", random_hex(16)),
+        }
+    }
+
+    /// The header line the driver reads before `script`.
+    pub fn header(&self, script: &str) -> String {
+        format!("{} {}\n", self.marker, script.len())
+    }
+
+    /// Where the script's stdout ends in `raw` and its exit status, once
+    /// the whole status line has arrived. `searched`: how much of `raw` an
+    /// earlier call looked at.
+    pub fn stdout_end(&self, raw: &[u8], searched: usize) -> Option<(usize, i32)> {
+        let end = self.find(raw, searched)?;
+        let rest = &raw[end + self.marker.len()..];
+        let line = rest.strip_prefix(b" ")?;
+        let newline = line.iter().position(|b| *b == b'\n')?;
+        let status = std::str::from_utf8(&line[..newline]).ok()?.parse().ok()?;
+        Some((end, status))
+    }
+
+    /// Where the script's stderr ends in `raw`, once the marker has arrived.
+    pub fn stderr_end(&self, raw: &[u8], searched: usize) -> Option<usize> {
+        let end = self.find(raw, searched)?;
+        raw[end + self.marker.len()..]
+            .starts_with(b"\n")
+            .then_some(end)
+    }
+
+    /// The marker in `raw`, looking again only where a marker or status
+    /// line cut short by the last look could have begun.
+    fn find(&self, raw: &[u8], searched: usize) -> Option<usize> {
+        let marker = self.marker.as_bytes();
+        // The longest status line after it: a space, an i32, a newline.
+        let from = searched.saturating_sub(marker.len() + 13);
+        raw[from..]
+            .windows(marker.len())
+            .position(|w| w == marker)
+            .map(|at| from + at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_marker_ends_output_with_or_without_a_last_newline() {
+        let frame = Frame::new();
+        let m = &frame.marker;
+        assert_eq!(
+            frame.stdout_end(format!("a\nb\n{m} 3\n").as_bytes(), 0),
+            Some((4, 3))
+        );
+        assert_eq!(
+            frame.stdout_end(format!("a\nb{m} 0\n").as_bytes(), 0),
+            Some((3, 0))
+        );
+        // Not yet: the marker or its status line is still on its way.
+        assert_eq!(frame.stdout_end(b"a\nb\ndeployer-end-", 0), None);
+        assert_eq!(frame.stdout_end(format!("a\n{m} 12").as_bytes(), 0), None);
+        assert_eq!(
+            frame.stderr_end(format!("oops{m}\n").as_bytes(), 0),
+            Some(4)
+        );
+        assert_eq!(frame.stderr_end(m.as_bytes(), 0), None);
+        // Another script's marker is not this one's.
+        let other = Frame::new();
+        assert_eq!(
+            frame.stdout_end(format!("{} 0\n", other.marker).as_bytes(), 0),
+            None
+        );
+        // A marker split across two reads is found by the second look.
+        let whole = format!("out\n{m} 0\n");
+        let cut = 4 + m.len() / 2;
+        assert_eq!(frame.stdout_end(&whole.as_bytes()[..cut], 0), None);
+        assert_eq!(frame.stdout_end(whole.as_bytes(), cut), Some((4, 0)));
+        let cut = whole.len() - 1;
+        assert_eq!(frame.stdout_end(&whole.as_bytes()[..cut], 0), None);
+        assert_eq!(frame.stdout_end(whole.as_bytes(), cut), Some((4, 0)));
+        let long = format!("{m} -2147483648\n");
+        assert_eq!(
+            frame.stdout_end(long.as_bytes(), long.len() - 1),
+            Some((0, i32::MIN))
+        );
+        assert!(frame.header("echo hi\n").ends_with(" 8\n"));
+    }
+}
