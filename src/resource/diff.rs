@@ -132,7 +132,9 @@ pub fn changes(resources: &[Resource], facts: &Facts) -> Result<Vec<Change>> {
                     }
                     Some(change(Action::Create, details, diff))
                 }
-                Some(PathFact::Present(now)) if f.unit && !written_by_deployer(&now.content) => {
+                Some(PathFact::Present(now))
+                    if f.unit && !written_by_deployer(&now.content, &f.content) =>
+                {
                     bail!(
                         "{target} exists and was not written by deployer: it will not take over a unit it did not make; rename the app (app.name) or the worker, or remove that file"
                     )
@@ -251,9 +253,12 @@ pub fn handlers(resources: &[Resource], changes: &[Change], pending: &[Handler])
 }
 
 /// Whether a file's first lines say deployer wrote it.
-fn written_by_deployer(content: &Content) -> bool {
-    let Content::Bytes(bytes) = content else {
-        return false;
+fn written_by_deployer(content: &Content, desired: &str) -> bool {
+    let bytes = match content {
+        Content::Bytes(bytes) => bytes,
+        // Only a file the same as the desired one sends just its digest.
+        Content::Sha256(digest) => return *digest == hex(&Sha256::digest(desired.as_bytes())),
+        Content::None => return false,
     };
     let head = &bytes[..bytes.len().min(256)];
     String::from_utf8_lossy(head).contains(MANAGED_MARKER)

@@ -28,7 +28,8 @@ pub struct Attributes {
     pub mode: u32,
     pub owner: String,
     pub group: String,
-    /// Files: the content, or for secret files only its SHA-256 (hex).
+    /// Files: the content, or only its SHA-256 (hex) for secret files and
+    /// for files already holding what deployer would write.
     pub content: Content,
 }
 
@@ -131,6 +132,10 @@ pub struct Login {
     pub user: String,
 }
 
+/// Before a file's digest in place of its content: the file holds what
+/// deployer would write. Not in base64's alphabet.
+const SAME_AS_DESIRED: &str = "sha256:";
+
 /// Shell functions that print one fact each.
 fn helpers() -> String {
     format!(
@@ -148,6 +153,47 @@ pathfact() {{
     printf '\n'
   elif [ -e "$path" ]; then printf '%s\t%s\tother\n' "$tag" "$path"
   else printf '%s\t%s\tmissing\n' "$tag" "$path"; fi
+}}
+# pathq TAG PATH SECRET WANT: queues a path for pathfacts; WANT is the
+# SHA-256 of the file deployer would write (empty for directories)
+pq_tag=() pq_path=() pq_secret=() pq_want=()
+pathq() {{ pq_tag+=("$1"); pq_path+=("$2"); pq_secret+=("$3"); pq_want+=("${{4:-}}"); }}
+# pathfacts: what pathfact prints for each queued path, with one stat and
+# one sha256sum for them all; a file whose digest is WANT sends only that
+# (sha256:HEX, not base64, so the two cannot be confused). A path that
+# changes while it is read makes the counts differ: then one at a time.
+pathfacts() {{
+  local i n=${{#pq_path[@]}} path tag s=0 f=0 state=() present=() files=() stats=() sums=()
+  for ((i = 0; i < n; i++)); do
+    path=${{pq_path[i]}} tag=${{pq_tag[i]}}
+    if [ -L "$path" ]; then state[i]=other
+    elif {{ [ "$tag" = {file} ] && [ -f "$path" ]; }} || {{ [ "$tag" = {dir} ] && [ -d "$path" ]; }}; then
+      state[i]=present
+      present+=("$path")
+      if [ "$tag" = {file} ]; then files+=("$path"); fi
+    elif [ -e "$path" ]; then state[i]=other
+    else state[i]=missing; fi
+  done
+  if [ ${{#present[@]}} -gt 0 ]; then mapfile -t stats < <(stat -c "%a$TAB%U$TAB%G" -- "${{present[@]}}" 2>/dev/null); fi
+  if [ ${{#files[@]}} -gt 0 ]; then mapfile -t sums < <(sha256sum -- "${{files[@]}}" 2>/dev/null | sed 's/^\\//; s/ .*//'); fi
+  if [ ${{#stats[@]}} -ne ${{#present[@]}} ] || [ ${{#sums[@]}} -ne ${{#files[@]}} ]; then
+    for ((i = 0; i < n; i++)); do pathfact "${{pq_tag[i]}}" "${{pq_path[i]}}" "${{pq_secret[i]}}"; done
+    return
+  fi
+  for ((i = 0; i < n; i++)); do
+    path=${{pq_path[i]}} tag=${{pq_tag[i]}}
+    if [ "${{state[i]}}" != present ]; then printf '%s\t%s\t%s\n' "$tag" "$path" "${{state[i]}}"; continue; fi
+    printf '%s\t%s\tpresent\t%s\t' "$tag" "$path" "${{stats[s]}}"
+    s=$((s + 1))
+    if [ "$tag" = {dir} ]; then printf -- '-'
+    else
+      if [ "${{pq_secret[i]}}" = 1 ]; then printf '%s' "${{sums[f]}}"
+      elif [ "${{sums[f]}}" = "${{pq_want[i]}}" ]; then printf 'sha256:%s' "${{sums[f]}}"
+      else base64 -w0 <"$path"; fi
+      f=$((f + 1))
+    fi
+    printf '\n'
+  done
 }}
 linkfact() {{
   if [ -L "$1" ]; then printf '{link}\t%s\t%s\n' "$1" "$(readlink -- "$1")"; else printf '{link}\t%s\t\n' "$1"; fi
@@ -247,13 +293,14 @@ pub fn script(resources: &[Resource], state_dir: &str, app: &str) -> String {
                 continue;
             }
             Resource::User(u) => format!("userfact {}", quote(&u.name)),
-            Resource::Dir(d) => format!("pathfact {} {}", Tag::Dir, quote(&d.path)),
+            Resource::Dir(d) => format!("pathq {} {} 0", Tag::Dir, quote(&d.path)),
             Resource::File(f) => {
                 let mut line = format!(
-                    "pathfact {} {} {}",
+                    "pathq {} {} {} {}",
                     Tag::File,
                     quote(&f.path),
-                    u8::from(f.secret)
+                    u8::from(f.secret),
+                    hex(&Sha256::digest(f.content.as_bytes()))
                 );
                 if f.unit {
                     line.push_str(&format!("\nunitfact {}", quote(&f.path)));
@@ -271,6 +318,7 @@ pub fn script(resources: &[Resource], state_dir: &str, app: &str) -> String {
         script.push_str(&line);
         script.push('\n');
     }
+    script.push_str("pathfacts\n");
     if !services.is_empty() {
         script.push_str(&format!("servicefact {}\n", services.join(" ")));
     }
@@ -335,6 +383,9 @@ fn parse_line(facts: &mut Facts, line: &str, resources: &[Resource]) -> Result<(
                     group: group.to_string(),
                     content: match (kind, *content) {
                         (Kind::Dir, _) => Content::None,
+                        (_, unchanged) if unchanged.starts_with(SAME_AS_DESIRED) => {
+                            Content::Sha256(unchanged[SAME_AS_DESIRED.len()..].to_string())
+                        }
                         (_, digest)
                             if digest.len() == 64
                                 && (is_secret(resources, path)
@@ -466,7 +517,7 @@ pub fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resource::{Command, File, Package, Service};
+    use crate::resource::{Command, Dir, File, Mode, Package, Service};
 
     fn file(path: &str, secret: bool) -> Resource {
         Resource::File(File {
@@ -561,7 +612,7 @@ mod tests {
         ];
         let script = script(&resources, "/var/lib/deployer", "app");
         assert!(
-            script.contains(r#"pathfact file '/etc/it'\''s $(reboot).conf' 0"#),
+            script.contains(r#"pathq file '/etc/it'\''s $(reboot).conf' 0 e3b0c442"#),
             "{script}"
         );
         assert!(script.contains("servicefact 'a b`id`.service'"), "{script}");
@@ -633,6 +684,104 @@ mod tests {
             })
             .collect();
         (states, calls.lines().count())
+    }
+
+    /// Paths are read with one stat and one sha256sum: a file that holds
+    /// what deployer would write sends its digest, any other its content,
+    /// a secret its digest; a backslash (which sha256sum escapes) survives. With a sha256sum that
+    /// answers for fewer files than asked, each path is read alone.
+    #[test]
+    fn paths_are_read_at_once_and_only_changed_files_send_content() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let at = |name: &str| format!("{}/{name}", dir.path().display());
+        let (same, changed, secret) = (at("same"), at("odd \\ name.conf"), at("key"));
+        std::fs::write(&same, "kept\n").unwrap();
+        std::fs::write(&changed, "old\n").unwrap();
+        std::fs::write(&secret, "s3cret").unwrap();
+        std::os::unix::fs::symlink(&same, at("link")).unwrap();
+        let resources = vec![
+            Resource::File(File::new(&same, 0o644, "kept\n")),
+            Resource::File(File::new(&changed, 0o644, "new\n")),
+            Resource::File(File {
+                secret: true,
+                ..File::new(&secret, 0o600, "other")
+            }),
+            Resource::File(File::new(at("link"), 0o644, "")),
+            Resource::File(File::new(at("missing"), 0o644, "")),
+            Resource::Dir(Dir {
+                path: dir.path().display().to_string(),
+                owner: "root".into(),
+                group: "root".into(),
+                mode: Mode(0o755),
+                data: false,
+            }),
+        ];
+        let read = |stand_in: Option<&str>| {
+            let bin = tempfile::TempDir::new().unwrap();
+            if let Some(body) = stand_in {
+                let tool = bin.path().join("sha256sum");
+                std::fs::write(&tool, body).unwrap();
+                std::fs::set_permissions(
+                    &tool,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o755),
+                )
+                .unwrap();
+            }
+            let path = format!(
+                "{}:{}",
+                bin.path().display(),
+                std::env::var("PATH").unwrap()
+            );
+            let out = std::process::Command::new("bash")
+                .args([
+                    "-c",
+                    &script(&resources, "/nonexistent/deployer-state", "app"),
+                ])
+                .env("PATH", path)
+                .output()
+                .unwrap();
+            parse(&String::from_utf8(out.stdout).unwrap(), &resources).unwrap()
+        };
+        let id = |kind: Kind, path: &str| ResourceId {
+            kind,
+            target: path.to_string(),
+        };
+        let content = |facts: &Facts, path: &str| match &facts.paths[&id(Kind::File, path)] {
+            PathFact::Present(a) => a.content.clone(),
+            other => panic!("{path}: {other:?}"),
+        };
+        let facts = read(None);
+        let digest = |text: &str| hex(&Sha256::digest(text.as_bytes()));
+        assert_eq!(content(&facts, &same), Content::Sha256(digest("kept\n")));
+        assert_eq!(content(&facts, &changed), Content::Bytes(b"old\n".to_vec()));
+        assert_eq!(content(&facts, &secret), Content::Sha256(digest("s3cret")));
+        assert_eq!(facts.paths[&id(Kind::File, &at("link"))], PathFact::Other);
+        assert_eq!(
+            facts.paths[&id(Kind::File, &at("missing"))],
+            PathFact::Missing
+        );
+        let PathFact::Present(attributes) =
+            &facts.paths[&id(Kind::Dir, &dir.path().display().to_string())]
+        else {
+            panic!("the directory");
+        };
+        assert_eq!(attributes.content, Content::None);
+
+        let one_at_a_time = read(Some(
+            "#!/bin/sh\n# Answers for the first file only.\n[ $# -gt 2 ] && set -- \"$1\" \"$2\"\nexec /usr/bin/sha256sum \"$@\"\n",
+        ));
+        assert_eq!(
+            content(&one_at_a_time, &same),
+            Content::Bytes(b"kept\n".to_vec())
+        );
+        assert_eq!(
+            content(&one_at_a_time, &changed),
+            Content::Bytes(b"old\n".to_vec())
+        );
+        assert_eq!(
+            content(&one_at_a_time, &secret),
+            Content::Sha256(digest("s3cret"))
+        );
     }
 
     /// Packages are read with one dpkg-query, here against this machine's.
