@@ -211,8 +211,21 @@ fn main() {
         "\n10 hosts / 1 host = {:.2}x.\n",
         ten_median.as_secs_f64() / one_median.as_secs_f64()
     );
+    // `ssh host true`, in process: the floor a no-op apply is held to.
+    let bare: Vec<Duration> = parts
+        .connect
+        .iter()
+        .zip(&parts.empty_round_trip)
+        .map(|(connect, empty)| *connect + *empty)
+        .collect();
+    let bare = stats(bare).0;
     println!(
-        "Where one host's time goes (medians; a no-op apply is connect + 3 round trips: cores, lock + facts, release):\n"
+        "1 host's no-op / a bare login and `true` ({}) = {:.2}x.\n",
+        ms(bare),
+        one_median.as_secs_f64() / bare.as_secs_f64()
+    );
+    println!(
+        "Where one host's time goes (medians; a no-op apply is connect + one shell running 3 scripts: cores, lock + facts, release):\n"
     );
     println!("| part | median |\n|---|---|");
     let rows = [
@@ -221,7 +234,7 @@ fn main() {
             stats(parts.connect).0,
         ),
         (
-            "an empty round trip (`true`)",
+            "an empty round trip (`true`), the session's first (starts its shell)",
             stats(parts.empty_round_trip).0,
         ),
         ("the facts script over SSH", stats(parts.facts_over_ssh).0),
