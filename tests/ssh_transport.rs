@@ -196,9 +196,39 @@ fn the_scripts_of_a_session_share_one_shell_and_nothing_else() {
         (out.stdout.as_str(), out.stderr.as_str(), out.status),
         ("no newline", "err", 4)
     );
+    // Idle past the sessions' TMOUT (2 s), the shell still waits.
+    std::thread::sleep(Duration::from_secs(3));
     let out = ssh.run("echo \"[${x-unset}]\"\n", &mut |_| {}).unwrap();
     assert_eq!((out.stdout.as_str(), out.status), ("[unset]\n", 0));
     assert_eq!(shell_of(&mut ssh), first);
+
+    // What a script leaves writing in the background is still its own.
+    let out = ssh
+        .run(
+            "(sleep 1; echo late; echo late >&2) & echo first\n",
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!(
+        (out.stdout.as_str(), out.stderr.as_str()),
+        ("first\nlate\n", "late\n")
+    );
+    let out = ssh.run("echo next\n", &mut |_| {}).unwrap();
+    assert_eq!((out.stdout.as_str(), out.stderr.as_str()), ("next\n", ""));
+
+    // A kept shell that ended between scripts is replaced, not taken for
+    // a script that ran and said nothing.
+    let out = ssh
+        .run(
+            &format!("(sleep 0.5; kill -9 {first}) >/dev/null 2>&1 &\n"),
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!(out.status, 0);
+    std::thread::sleep(Duration::from_secs(2));
+    let out = ssh.run("echo alive; exit 7\n", &mut |_| {}).unwrap();
+    assert_eq!((out.stdout.as_str(), out.status), ("alive\n", 7));
+    assert_ne!(shell_of(&mut ssh), first);
 
     // A script that never ends is given up; the next starts a new shell.
     target.command_timeout = Duration::from_secs(1);

@@ -141,14 +141,16 @@ fn helpers() -> String {
     format!(
         r#"export LC_ALL=C
 TAB=$(printf '\t')
-# pathfact TAG PATH [SECRET]: a file or a directory; SECRET=1 for a digest only
+# pathfact TAG PATH [SECRET [WANT]]: a file or a directory; SECRET=1 for a
+# digest only, as for a file whose digest is WANT (see pathfacts)
 pathfact() {{
-  tag=$1 path=$2 secret=${{3:-0}}
+  tag=$1 path=$2 secret=${{3:-0}} want=${{4:-}}
   if [ -L "$path" ]; then printf '%s\t%s\tother\n' "$tag" "$path"; return; fi
   if {{ [ "$tag" = {file} ] && [ -f "$path" ]; }} || {{ [ "$tag" = {dir} ] && [ -d "$path" ]; }}; then
     printf '%s\t%s\tpresent\t%s\t' "$tag" "$path" "$(stat -c "%a$TAB%U$TAB%G" -- "$path")"
     if [ "$tag" = {dir} ]; then printf -- '-'
     elif [ "$secret" = 1 ]; then sha256sum <"$path" | cut -d' ' -f1 | tr -d '\n'
+    elif [ -n "$want" ] && [ "$(sha256sum <"$path" | cut -d' ' -f1)" = "$want" ]; then printf 'sha256:%s' "$want"
     else base64 -w0 <"$path"; fi
     printf '\n'
   elif [ -e "$path" ]; then printf '%s\t%s\tother\n' "$tag" "$path"
@@ -177,7 +179,7 @@ pathfacts() {{
   if [ ${{#present[@]}} -gt 0 ]; then mapfile -t stats < <(stat -c "%a$TAB%U$TAB%G" -- "${{present[@]}}" 2>/dev/null); fi
   if [ ${{#files[@]}} -gt 0 ]; then mapfile -t sums < <(sha256sum -- "${{files[@]}}" 2>/dev/null | sed 's/^\\//; s/ .*//'); fi
   if [ ${{#stats[@]}} -ne ${{#present[@]}} ] || [ ${{#sums[@]}} -ne ${{#files[@]}} ]; then
-    for ((i = 0; i < n; i++)); do pathfact "${{pq_tag[i]}}" "${{pq_path[i]}}" "${{pq_secret[i]}}"; done
+    for ((i = 0; i < n; i++)); do pathfact "${{pq_tag[i]}}" "${{pq_path[i]}}" "${{pq_secret[i]}}" "${{pq_want[i]}}"; done
     return
   fi
   for ((i = 0; i < n; i++)); do
@@ -248,7 +250,7 @@ releasefact() {{
 }}
 satisfiedfact() {{
   index=$1; shift
-  if "$@" >/dev/null 2>&1; then printf '{satisfied}\t%s\t1\n' "$index"; else printf '{satisfied}\t%s\t0\n' "$index"; fi
+  if "$@" </dev/null >/dev/null 2>&1; then printf '{satisfied}\t%s\t1\n' "$index"; else printf '{satisfied}\t%s\t0\n' "$index"; fi
 }}
 "#,
         file = Tag::File,
@@ -688,8 +690,10 @@ mod tests {
 
     /// Paths are read with one stat and one sha256sum: a file that holds
     /// what deployer would write sends its digest, any other its content,
-    /// a secret its digest; a backslash (which sha256sum escapes) survives. With a sha256sum that
-    /// answers for fewer files than asked, each path is read alone.
+    /// a secret its digest; a backslash (which sha256sum escapes) survives,
+    /// and so does everything after a check that reads its stdin. With a sha256sum that
+    /// answers for fewer files than asked, each path is read alone, to the
+    /// same facts.
     #[test]
     fn paths_are_read_at_once_and_only_changed_files_send_content() {
         let dir = tempfile::TempDir::new().unwrap();
@@ -700,6 +704,12 @@ mod tests {
         std::fs::write(&secret, "s3cret").unwrap();
         std::os::unix::fs::symlink(&same, at("link")).unwrap();
         let resources = vec![
+            // A check that reads its input reads nothing of the script.
+            Resource::Command(Command {
+                unless: Some("cat >/dev/null".into()),
+                creates: None,
+                ..Command::creates("read stdin", "")
+            }),
             Resource::File(File::new(&same, 0o644, "kept\n")),
             Resource::File(File::new(&changed, 0o644, "new\n")),
             Resource::File(File {
@@ -732,14 +742,17 @@ mod tests {
                 bin.path().display(),
                 std::env::var("PATH").unwrap()
             );
-            let out = std::process::Command::new("bash")
-                .args([
-                    "-c",
-                    &script(&resources, "/nonexistent/deployer-state", "app"),
-                ])
+            // On stdin, as a host's shell reads it.
+            let mut bash = std::process::Command::new("bash")
+                .arg("-s")
                 .env("PATH", path)
-                .output()
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
                 .unwrap();
+            let script = script(&resources, "/nonexistent/deployer-state", "app");
+            std::io::Write::write_all(&mut bash.stdin.take().unwrap(), script.as_bytes()).unwrap();
+            let out = bash.wait_with_output().unwrap();
             parse(&String::from_utf8(out.stdout).unwrap(), &resources).unwrap()
         };
         let id = |kind: Kind, path: &str| ResourceId {
@@ -770,9 +783,11 @@ mod tests {
         let one_at_a_time = read(Some(
             "#!/bin/sh\n# Answers for the first file only.\n[ $# -gt 2 ] && set -- \"$1\" \"$2\"\nexec /usr/bin/sha256sum \"$@\"\n",
         ));
+        // The same facts either way: a saved plan's digest does not move.
+        assert_eq!(one_at_a_time.digest, facts.digest);
         assert_eq!(
             content(&one_at_a_time, &same),
-            Content::Bytes(b"kept\n".to_vec())
+            Content::Sha256(digest("kept\n"))
         );
         assert_eq!(
             content(&one_at_a_time, &changed),

@@ -13,11 +13,23 @@ use crate::dialect::shell::random_hex;
 /// reads a script from a pipe one byte at a time, so the frames after it
 /// stay unread for `read` and `head`. What a script leaves unread (it
 /// exited early) is drained, so the next header is always where expected.
-pub const DRIVER: &str = r#"while IFS=' ' read -r deployer_marker deployer_length; do
-  head -c "$deployer_length" | { bash -s; deployer_status=$?; cat >/dev/null; exit "$deployer_status"; }
-  printf '%s %s\n' "$deployer_marker" "$?"
+/// A script's output goes through a pair of FIFOs whose readers end only
+/// when every process holding them has closed them, as a channel's EOF
+/// did: output a script leaves running in the background stays its own.
+/// `TMOUT` would end an idle `read`; and the `exit` on the loop's line
+/// keeps a failed `read` from handing the frames to bash as commands.
+pub const DRIVER: &str = r#"unset TMOUT
+deployer_pipes=$(mktemp -d) && mkfifo "$deployer_pipes/out" "$deployer_pipes/err" || exit 111
+trap 'rm -rf "$deployer_pipes"' EXIT
+while IFS=' ' read -r deployer_marker deployer_length; do
+  cat "$deployer_pipes/out" & deployer_out=$!
+  cat "$deployer_pipes/err" >&2 & deployer_err=$!
+  head -c "$deployer_length" | { bash -s; deployer_status=$?; cat >/dev/null; exit "$deployer_status"; } >"$deployer_pipes/out" 2>"$deployer_pipes/err"
+  deployer_status=$?
+  wait "$deployer_out" "$deployer_err"
+  printf '%s %s\n' "$deployer_marker" "$deployer_status"
   printf '%s\n' "$deployer_marker" >&2
-done
+done; exit 111
 "#;
 
 /// One script's frame: its marker.

@@ -272,8 +272,14 @@ impl Transport for Ssh {
         self.session.set_blocking(true);
         self.session.set_timeout(millis(self.command_timeout));
         // Taken out while the script runs: only a script that ends at its
-        // marker gives the shell back for the next.
-        let mut channel = match self.shell.take() {
+        // marker gives the shell back for the next. A kept shell that ended
+        // meanwhile (sshd's ChannelTimeout, a killed process) is replaced.
+        let kept = self
+            .shell
+            .take()
+            .and_then(|mut channel| self.is_idle(&mut channel).then_some(channel));
+        let reused = kept.is_some();
+        let mut channel = match kept {
             Some(channel) => channel,
             None => {
                 let mut channel = self
@@ -311,7 +317,9 @@ impl Transport for Ssh {
                 Ok(n) if n > 0 => {
                     let searched = stdout.len();
                     stdout.extend_from_slice(&buffer[..n]);
-                    out_end = frame.stdout_end(&stdout, searched);
+                    if out_end.is_none() {
+                        out_end = frame.stdout_end(&stdout, searched);
+                    }
                     let limit = out_end.map_or(stdout.len(), |(end, _)| end);
                     while let Some(newline) =
                         stdout[emitted..limit].iter().position(|b| *b == b'\n')
@@ -330,7 +338,9 @@ impl Transport for Ssh {
                 Ok(n) if n > 0 => {
                     let searched = stderr.len();
                     stderr.extend_from_slice(&buffer[..n]);
-                    err_end = frame.stderr_end(&stderr, searched);
+                    if err_end.is_none() {
+                        err_end = frame.stderr_end(&stderr, searched);
+                    }
                     moved = true;
                 }
                 Ok(_) => {}
@@ -361,16 +371,45 @@ impl Transport for Ssh {
                 thread::sleep(Duration::from_millis(1));
             }
         }
-        // The shell ended before the script's marker: its exit status is
-        // the answer, and the next script starts a new shell.
+        // The shell ended before the script's marker; the next script starts
+        // a new one. A new shell that ended at once answers with its exit
+        // status (sudo refused, say); otherwise the script may or may not
+        // have run, which is no answer.
         self.session.set_blocking(true);
         channel
             .wait_close()
             .with_context(|| step("close the channel"))?;
+        if let Some(signal) = channel.exit_signal()?.exit_signal {
+            bail!(
+                "{}: the shell was killed by SIG{signal}",
+                step("run a script")
+            );
+        }
+        if reused {
+            bail!(
+                "{}: the shell ended before the script did; it may have run in part",
+                step("run a script")
+            );
+        }
         let status = channel
             .exit_status()
             .with_context(|| step("read the exit status"))?;
         Ok(output(&stdout, &stderr, status))
+    }
+}
+
+impl Ssh {
+    /// Whether a kept shell still waits for a script: nothing to read, not
+    /// at its end.
+    fn is_idle(&self, channel: &mut ssh2::Channel) -> bool {
+        self.session.set_blocking(false);
+        let mut byte = [0u8; 1];
+        let idle = match channel.read(&mut byte) {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => !channel.eof(),
+            _ => false,
+        };
+        self.session.set_blocking(true);
+        idle
     }
 }
 

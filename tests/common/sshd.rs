@@ -97,7 +97,7 @@ impl Keys {
                 "Port {port}\nListenAddress 127.0.0.1\n{}AuthorizedKeysFile {}\n\
                  PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                  StrictModes no\nUsePAM no\nPidFile none\nAllowTcpForwarding yes\nLogLevel {}\n\
-                 SetEnv HOME={}\n",
+                 SetEnv HOME={} TMOUT=2\n",
                 host_keys
                     .iter()
                     .map(|k| format!("HostKey {}\n", k.display()))
@@ -111,6 +111,8 @@ impl Keys {
                 // Sessions keep out of this machine's own shell startup
                 // (bash reads ~/.bashrc under sshd): root's may take locks,
                 // as pyenv's rehash does, that stall many sessions at once.
+                // And they get the TMOUT some hardened profiles export,
+                // which would end an idle `read` in deployer's shell.
                 base.display(),
             ),
         )
