@@ -216,6 +216,19 @@ fn the_scripts_of_a_session_share_one_shell_and_nothing_else() {
     let out = ssh.run("echo next\n", &mut |_| {}).unwrap();
     assert_eq!((out.stdout.as_str(), out.stderr.as_str()), ("next\n", ""));
 
+    // A script that takes the shell's pipes away (a cleaned /tmp) still
+    // ends as itself, and the next gets new ones.
+    let out = ssh
+        .run(
+            "rm -rf \"$(dirname \"$(readlink /proc/$$/fd/1)\")\"; echo removed\n",
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!((out.stdout.as_str(), out.status), ("removed\n", 0));
+    let out = ssh.run("echo after; exit 5\n", &mut |_| {}).unwrap();
+    assert_eq!((out.stdout.as_str(), out.status), ("after\n", 5));
+    assert_eq!(shell_of(&mut ssh), first);
+
     // A kept shell that ended between scripts is replaced, not taken for
     // a script that ran and said nothing.
     let out = ssh

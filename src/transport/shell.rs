@@ -16,12 +16,23 @@ use crate::dialect::shell::random_hex;
 /// A script's output goes through a pair of FIFOs whose readers end only
 /// when every process holding them has closed them, as a channel's EOF
 /// did: output a script leaves running in the background stays its own.
-/// `TMOUT` would end an idle `read`; and the `exit` on the loop's line
-/// keeps a failed `read` from handing the frames to bash as commands.
+/// They live in a directory of the driver's own, made again (under a new
+/// name) when it is gone or not the driver's any more. `TMOUT` would end an
+/// idle `read`; the `exit` on the loop's line keeps a failed `read` from
+/// handing the frames to bash as commands. [`NO_SHELL`]: it cannot start.
 pub const DRIVER: &str = r#"unset TMOUT
-deployer_pipes=$(mktemp -d) && mkfifo "$deployer_pipes/out" "$deployer_pipes/err" || exit 111
+deployer_fifos() {
+  if [ -n "${deployer_pipes-}" ] && [ ! -L "$deployer_pipes" ] && [ -O "$deployer_pipes" ]; then
+    if [ -p "$deployer_pipes/out" ] && [ -p "$deployer_pipes/err" ]; then return 0; fi
+    rm -rf "$deployer_pipes"
+  fi
+  deployer_pipes=$({ mktemp -d || mktemp -d -p /tmp || mktemp -d -p /dev/shm; } 2>/dev/null) &&
+    mkfifo "$deployer_pipes/out" "$deployer_pipes/err"
+}
 trap 'rm -rf "$deployer_pipes"' EXIT
+deployer_fifos || { echo "deployer: no private directory for the shell's pipes" >&2; exit 111; }
 while IFS=' ' read -r deployer_marker deployer_length; do
+  deployer_fifos || { echo "deployer: no private directory for the shell's pipes" >&2; exit 111; }
   cat "$deployer_pipes/out" & deployer_out=$!
   cat "$deployer_pipes/err" >&2 & deployer_err=$!
   head -c "$deployer_length" | { bash -s; deployer_status=$?; cat >/dev/null; exit "$deployer_status"; } >"$deployer_pipes/out" 2>"$deployer_pipes/err"
@@ -31,6 +42,10 @@ while IFS=' ' read -r deployer_marker deployer_length; do
   printf '%s\n' "$deployer_marker" >&2
 done; exit 111
 "#;
+
+/// The driver's exit status when it cannot run scripts (no private
+/// directory for its pipes) or its input broke off.
+pub const NO_SHELL: i32 = 111;
 
 /// One script's frame: its marker.
 pub struct Frame {
@@ -126,5 +141,8 @@ mod tests {
             Some((0, i32::MIN))
         );
         assert!(frame.header("echo hi\n").ends_with(" 8\n"));
+        // Every way the driver gives up says so the same way.
+        assert_eq!(DRIVER.matches("exit 111").count(), 3);
+        assert_eq!(NO_SHELL, 111);
     }
 }

@@ -309,7 +309,8 @@ impl Transport for Ssh {
         let mut last_keepalive = Instant::now();
         let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
         let (mut out_end, mut err_end) = (None, None);
-        let mut emitted = 0;
+        // Lines handed to `on_line`, and how far a newline was looked for.
+        let (mut emitted, mut scanned) = (0, 0);
         let mut buffer = [0u8; 32 * 1024];
         loop {
             let mut moved = false;
@@ -322,12 +323,13 @@ impl Transport for Ssh {
                     }
                     let limit = out_end.map_or(stdout.len(), |(end, _)| end);
                     while let Some(newline) =
-                        stdout[emitted..limit].iter().position(|b| *b == b'\n')
+                        stdout[scanned..limit].iter().position(|b| *b == b'\n')
                     {
-                        let line = &stdout[emitted..emitted + newline];
-                        on_line(String::from_utf8_lossy(line).as_ref());
-                        emitted += newline + 1;
+                        let end = scanned + newline;
+                        on_line(String::from_utf8_lossy(&stdout[emitted..end]).as_ref());
+                        (emitted, scanned) = (end + 1, end + 1);
                     }
+                    scanned = limit;
                     moved = true;
                 }
                 Ok(_) => {}
@@ -379,22 +381,35 @@ impl Transport for Ssh {
         channel
             .wait_close()
             .with_context(|| step("close the channel"))?;
-        if let Some(signal) = channel.exit_signal()?.exit_signal {
+        if let Some(signal) = channel
+            .exit_signal()
+            .with_context(|| step("read the exit signal"))?
+            .exit_signal
+        {
             bail!(
                 "{}: the shell was killed by SIG{signal}",
-                step("run a script")
-            );
-        }
-        if reused {
-            bail!(
-                "{}: the shell ended before the script did; it may have run in part",
                 step("run a script")
             );
         }
         let status = channel
             .exit_status()
             .with_context(|| step("read the exit status"))?;
-        Ok(output(&stdout, &stderr, status))
+        let ended = output(&stdout, &stderr, status);
+        if reused {
+            bail!(
+                "{}: the shell ended before the script did; it may have run in part:\n{}",
+                step("run a script"),
+                ended.stderr_tail()
+            );
+        }
+        if status == shell::NO_SHELL {
+            bail!(
+                "{}: the shell could not start:\n{}",
+                step("run a script"),
+                ended.stderr_tail()
+            );
+        }
+        Ok(ended)
     }
 }
 
