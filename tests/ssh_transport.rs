@@ -231,14 +231,15 @@ fn the_scripts_of_a_session_share_one_shell_and_nothing_else() {
 
     // A kept shell that ended between scripts is replaced, not taken for
     // a script that ran and said nothing.
-    let out = ssh
+    // Killed from another session, which waits until it is gone.
+    let out = Ssh::connect(&target)
+        .unwrap()
         .run(
-            &format!("(sleep 0.5; kill -9 {first}) >/dev/null 2>&1 &\n"),
+            &format!("kill -9 {first}; while kill -0 {first} 2>/dev/null; do sleep 0.1; done\n"),
             &mut |_| {},
         )
         .unwrap();
     assert_eq!(out.status, 0);
-    std::thread::sleep(Duration::from_secs(2));
     let out = ssh.run("echo alive; exit 7\n", &mut |_| {}).unwrap();
     assert_eq!((out.stdout.as_str(), out.status), ("alive\n", 7));
     assert_ne!(shell_of(&mut ssh), first);

@@ -27,12 +27,13 @@ deployer_fifos() {
     rm -rf "$deployer_pipes"
   fi
   deployer_pipes=$({ mktemp -d || mktemp -d -p /tmp || mktemp -d -p /dev/shm; } 2>/dev/null) &&
-    mkfifo "$deployer_pipes/out" "$deployer_pipes/err"
+    mkfifo "$deployer_pipes/out" "$deployer_pipes/err" ||
+    { echo "deployer: no private directory for the shell's pipes" >&2; return 1; }
 }
 trap 'rm -rf "$deployer_pipes"' EXIT
-deployer_fifos || { echo "deployer: no private directory for the shell's pipes" >&2; exit 111; }
+deployer_fifos || exit 111
 while IFS=' ' read -r deployer_marker deployer_length; do
-  deployer_fifos || { echo "deployer: no private directory for the shell's pipes" >&2; exit 111; }
+  deployer_fifos || exit 111
   cat "$deployer_pipes/out" & deployer_out=$!
   cat "$deployer_pipes/err" >&2 & deployer_err=$!
   head -c "$deployer_length" | { bash -s; deployer_status=$?; cat >/dev/null; exit "$deployer_status"; } >"$deployer_pipes/out" 2>"$deployer_pipes/err"
