@@ -282,45 +282,156 @@ fn a_jump_host_carries_the_connection() {
     );
 }
 
-/// Many targets behind one jump host, connected at once as a parallel
-/// apply does: each is a login on the jump host, whose sshd refuses an
-/// 11th in progress (MaxStartups), and every one gets in.
-#[test]
-fn a_fleet_behind_one_jump_host_gets_past_its_max_startups() {
-    let keys = Keys::new();
+/// A jump host and targets behind it, with a known_hosts that knows them
+/// all; the targets' labels are `web0`, `web1`, ...
+fn behind_one_jump_host(keys: &Keys, count: usize) -> (Vec<common::sshd::Server>, Vec<Target>) {
     let jump = keys.server("jump");
-    let inner: Vec<_> = (0..14).map(|i| keys.server(&format!("inner{i}"))).collect();
+    let inner: Vec<_> = (0..count)
+        .map(|i| keys.server(&format!("inner{i}")))
+        .collect();
     let known_hosts = keys.dir.path().join("known_hosts_all");
-    let mut all = fs::read_to_string(known(&keys, &jump, false)).unwrap();
+    let mut all = fs::read_to_string(known(keys, &jump, false)).unwrap();
     for server in &inner {
-        all += &fs::read_to_string(known(&keys, server, false)).unwrap();
+        all += &fs::read_to_string(known(keys, server, false)).unwrap();
     }
     fs::write(&known_hosts, all).unwrap();
     let jump_target = Target {
         label: "jump".into(),
         ..keys.target(&jump, &known_hosts)
     };
-    let answers: Vec<String> = std::thread::scope(|scope| {
-        let running: Vec<_> = inner
+    let targets = inner
+        .iter()
+        .enumerate()
+        .map(|(i, server)| {
+            let mut target = keys.target(server, &known_hosts);
+            target.label = format!("web{i}");
+            target.jump = Some(Box::new(jump_target.clone()));
+            target
+        })
+        .collect();
+    let mut servers = vec![jump];
+    servers.extend(inner);
+    (servers, targets)
+}
+
+/// Runs `echo LABEL` on each target at once, as a parallel apply does.
+fn echo_on_each(targets: &[Target]) -> Vec<Result<String, String>> {
+    std::thread::scope(|scope| {
+        let running: Vec<_> = targets
             .iter()
-            .enumerate()
-            .map(|(i, server)| {
-                let mut target = keys.target(server, &known_hosts);
-                target.label = format!("web{i}");
-                target.jump = Some(Box::new(jump_target.clone()));
+            .map(|target| {
                 scope.spawn(move || {
-                    let mut ssh = Ssh::connect(&target).unwrap();
-                    ssh.run(&format!("echo {i}"), &mut |_| {}).unwrap().stdout
+                    let mut ssh = Ssh::connect(target).map_err(|e| format!("{e:#}"))?;
+                    let out = ssh
+                        .run(&format!("echo {}", target.label), &mut |_| {})
+                        .map_err(|e| format!("{e:#}"))?;
+                    Ok(out.stdout)
                 })
             })
             .collect();
         running.into_iter().map(|t| t.join().unwrap()).collect()
-    });
-    let expected: Vec<String> = (0..14).map(|i| format!("{i}\n")).collect();
-    assert_eq!(answers, expected);
-    let log = fs::read_to_string(keys.dir.path().join("jump.log")).unwrap();
-    assert_eq!(log.matches("Accepted publickey").count(), 14, "{log}");
+    })
+}
+
+fn logins_at(keys: &Keys, server: &str) -> usize {
+    let log = fs::read_to_string(keys.dir.path().join(format!("{server}.log"))).unwrap();
     assert!(!log.contains("MaxStartups"), "{log}");
+    log.matches("Accepted publickey").count()
+}
+
+/// Many targets behind one jump host, connected at once as a parallel
+/// apply does: each rides a channel of one login on the jump host (whose
+/// sshd would refuse an 11th login in progress, MaxStartups 10), reaches
+/// its own host (each checks its host key) and gets in.
+#[test]
+fn a_fleet_behind_one_jump_host_is_one_login_there() {
+    let keys = Keys::new();
+    let (_servers, targets) = behind_one_jump_host(&keys, 14);
+    let answers = echo_on_each(&targets);
+    let expected: Vec<Result<String, String>> = (0..14).map(|i| Ok(format!("web{i}\n"))).collect();
+    assert_eq!(answers, expected);
+    assert_eq!(logins_at(&keys, "jump"), 1);
+    // A new connection for the lockout guard logs in anew.
+    let mut alone = Ssh::connect_anew(&targets[0]).unwrap();
+    assert_eq!(
+        alone.run("echo anew", &mut |_| {}).unwrap().stdout,
+        "anew\n"
+    );
+    assert_eq!(logins_at(&keys, "jump"), 2);
+}
+
+/// A TCP port on loopback that takes no connection and refuses none: its
+/// one-place accept queue is full, so the kernel drops every SYN.
+fn black_hole() -> (socket2::Socket, std::net::TcpStream, u16) {
+    use socket2::{Domain, Socket, Type};
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    listener
+        .bind(
+            &"127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
+    listener.listen(0).unwrap();
+    let port = listener.local_addr().unwrap().as_socket().unwrap().port();
+    let queued = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    (listener, queued, port)
+}
+
+/// A target the jump host cannot reach (its connection hangs) fails alone,
+/// at its own timeout; the others behind the same jump host, connected
+/// meanwhile, get in, each to its own host: the session whose open was
+/// given up opens nothing more (libssh2 would resume that open with the
+/// next target's), and another login on the jump host serves the rest. A
+/// target the jump host is refused by fails with the jump host's word.
+#[test]
+fn a_target_the_jump_host_cannot_reach_holds_up_no_other() {
+    let keys = Keys::new();
+    let (_servers, mut targets) = behind_one_jump_host(&keys, 4);
+    let (_listener, _queued, unreachable) = black_hole();
+    targets[0].port = unreachable;
+    targets[0].connect_timeout = Duration::from_secs(6);
+    targets[1].port = free_port();
+    let answers = std::thread::scope(|scope| {
+        let hanging = scope.spawn(|| echo_on_each(&targets[..1]));
+        // The others ask once the jump host's one session is busy with it.
+        let asked = format!("target 127.0.0.1 port {unreachable}");
+        let log = keys.dir.path().join("jump.log");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.contains("direct_tcpip") && l.contains(&asked))
+        {
+            assert!(Instant::now() < deadline, "the jump host was never asked");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let others = echo_on_each(&targets[1..]);
+        let mut answers = hanging.join().unwrap();
+        answers.extend(others);
+        answers
+    });
+    let hung = answers[0].as_ref().unwrap_err();
+    assert!(
+        hung.contains("did not answer") && hung.contains("web0"),
+        "{hung}"
+    );
+    let refused = answers[1].as_ref().unwrap_err();
+    assert!(
+        refused.contains("could not connect") && refused.contains("web1"),
+        "{refused}"
+    );
+    assert_eq!(
+        answers[2..],
+        [Ok("web2\n".to_string()), Ok("web3\n".to_string())]
+    );
+    // Later targets are never given to the session that gave up its open:
+    // each would get that open's channel, or none.
+    for _ in 0..4 {
+        assert_eq!(echo_on_each(&targets[2..3]), [Ok("web2\n".to_string())]);
+    }
+    assert_eq!(logins_at(&keys, "jump"), 2);
 }
 
 #[test]

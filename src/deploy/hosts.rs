@@ -29,17 +29,22 @@ impl Connector {
         })
     }
 
-    /// A connection that gives up within `limit`, so that it fails while
-    /// the lockout guard still waits rather than getting in after a revert.
+    /// A new connection, new logins at jump hosts too, that gives up within
+    /// `limit`, so that it fails while the lockout guard still waits rather
+    /// than getting in after a revert.
     pub fn open_within(&self, limit: Duration) -> Result<Box<dyn Transport>> {
-        match self {
-            Connector::Ssh(target) if target.connect_timeout > limit => {
-                let mut quick = target.clone();
-                quick.connect_timeout = limit;
-                Connector::Ssh(quick).open()
+        Ok(match self {
+            Connector::Local => Box::new(Local),
+            Connector::Ssh(target) => {
+                let mut quick = (**target).clone();
+                let mut hop = Some(&mut quick);
+                while let Some(target) = hop {
+                    target.connect_timeout = target.connect_timeout.min(limit);
+                    hop = target.jump.as_deref_mut();
+                }
+                Box::new(Ssh::connect_anew(&quick)?)
             }
-            _ => self.open(),
-        }
+        })
     }
 }
 

@@ -2,6 +2,7 @@
 //! stream back what it prints. Everything else (facts, writing files,
 //! locks) is a script, so every transport does exactly the same things.
 
+mod jump;
 mod known_hosts;
 mod local;
 mod logins;

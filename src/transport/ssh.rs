@@ -3,7 +3,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::os::unix::net::UnixStream;
+use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -15,7 +15,7 @@ use ssh2::Session;
 
 use super::shell::{self, Frame};
 use super::target::Target;
-use super::{Output, Transport, known_hosts, logins};
+use super::{Output, Transport, jump, known_hosts, logins};
 
 /// The environment variable CI sets to unlock an encrypted key.
 pub const PASSPHRASE_VARIABLE: &str = "DEPLOYER_SSH_PASSPHRASE";
@@ -40,33 +40,41 @@ pub struct Ssh {
     login: Option<logins::Starting>,
     /// The session's shell, between scripts (see `shell.rs`).
     shell: Option<ssh2::Channel>,
-    /// A jump host's session must outlive ours.
-    _jump: Option<Box<Ssh>>,
+    /// The session's connection, to wait on (a jump host's, see `jump.rs`).
+    socket: OwnedFd,
 }
 
 impl Ssh {
+    /// A session whose jump hosts, if any, are logins shared with every
+    /// other target behind them (see `jump.rs`).
     pub fn connect(target: &Target) -> Result<Ssh> {
+        Ssh::connect_via(target, true)
+    }
+
+    /// A session over new logins all the way, jump hosts included: what
+    /// proves that new connections get in.
+    pub fn connect_anew(target: &Target) -> Result<Ssh> {
+        Ssh::connect_via(target, false)
+    }
+
+    fn connect_via(target: &Target, shared_jumps: bool) -> Result<Ssh> {
         let step = |what: &str| format!("{}: {what}", target.describe());
         let mut session = Session::new().with_context(|| step("starting an SSH session"))?;
-        // The jump host's login first: it holds a slot at its own sshd.
-        let jump = match &target.jump {
-            None => None,
-            Some(jump_target) => Some(Ssh::connect(jump_target)?),
-        };
         // Counted from the TCP connection until sshd answers a channel.
         let login = logins::start(target).with_context(|| step("connect"))?;
-        let jump = match jump {
+        let socket = match &target.jump {
             None => {
                 let tcp = tcp_connect(target).with_context(|| step("connect"))?;
+                let socket = OwnedFd::from(tcp.try_clone().with_context(|| step("connect"))?);
                 session.set_tcp_stream(tcp);
-                None
+                socket
             }
-            Some(mut jump) => {
-                let stream = jump
-                    .tunnel(&target.address, target.port)
+            Some(jump_target) => {
+                let stream = jump::tunnel(target, jump_target, shared_jumps)
                     .with_context(|| step("open a tunnel through the jump host"))?;
+                let socket = OwnedFd::from(stream.try_clone().with_context(|| step("connect"))?);
                 session.set_tcp_stream(stream);
-                Some(Box::new(jump))
+                socket
             }
         };
         session.set_timeout(millis(target.connect_timeout));
@@ -97,66 +105,22 @@ impl Ssh {
             port: target.port,
             login: Some(login),
             shell: None,
-            _jump: jump,
+            socket,
         })
     }
 
-    /// A local stream connected to `host:port` as seen from this host, for
-    /// the next hop's session to run over.
-    fn tunnel(&mut self, host: &str, port: u16) -> Result<UnixStream> {
-        let mut channel = self.session.channel_direct_tcpip(host, port, None)?;
-        self.login = None;
-        let (ours, theirs) = UnixStream::pair()?;
-        ours.set_nonblocking(true)?;
-        let session = self.session.clone();
-        thread::spawn(move || {
-            session.set_blocking(false);
-            let mut ours = ours;
-            let mut buffer = [0u8; 32 * 1024];
-            loop {
-                let mut moved = false;
-                match ours.read(&mut buffer) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        if write_all_nonblocking(&mut channel, &buffer[..n]).is_err() {
-                            break;
-                        }
-                        moved = true;
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                    Err(_) => break,
-                }
-                match channel.read(&mut buffer) {
-                    Ok(0) if channel.eof() => break,
-                    Ok(0) => {}
-                    Ok(n) => {
-                        if write_all_nonblocking(&mut ours, &buffer[..n]).is_err() {
-                            break;
-                        }
-                        moved = true;
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                    Err(_) => break,
-                }
-                if !moved {
-                    thread::sleep(Duration::from_millis(1));
-                }
-            }
-        });
-        Ok(theirs)
+    pub(super) fn session(&self) -> &Session {
+        &self.session
     }
-}
 
-fn write_all_nonblocking(out: &mut impl Write, mut data: &[u8]) -> std::io::Result<()> {
-    while !data.is_empty() {
-        match out.write(data) {
-            Ok(0) => return Err(ErrorKind::WriteZero.into()),
-            Ok(n) => data = &data[n..],
-            Err(e) if e.kind() == ErrorKind::WouldBlock => thread::sleep(Duration::from_millis(1)),
-            Err(e) => return Err(e),
-        }
+    pub(super) fn socket(&self) -> &OwnedFd {
+        &self.socket
     }
-    Ok(())
+
+    /// sshd answered a channel: the login no longer counts at it.
+    pub(super) fn channel_opened(&mut self) {
+        self.login = None;
+    }
 }
 
 fn millis(d: Duration) -> u32 {
