@@ -434,6 +434,95 @@ fn a_target_the_jump_host_cannot_reach_holds_up_no_other() {
     assert_eq!(logins_at(&keys, "jump"), 2);
 }
 
+/// More unreachable targets at once than sshd's MaxStartups: each keeps a
+/// session at the jump host busy with its open, and the reachable targets
+/// asked with them still get in, through logins of their own (a hub
+/// waiting on an open no longer counts at sshd, so their number is not
+/// capped; `logins` paces the logins in progress).
+#[test]
+fn unreachable_targets_beyond_max_startups_starve_no_other() {
+    let keys = Keys::new();
+    let (_servers, mut targets) = behind_one_jump_host(&keys, 14);
+    let holes: Vec<_> = (0..12).map(|_| black_hole()).collect();
+    for (target, (_, _, port)) in targets.iter_mut().zip(&holes) {
+        target.port = *port;
+        target.connect_timeout = Duration::from_secs(8);
+    }
+    for target in &mut targets[12..] {
+        target.connect_timeout = Duration::from_secs(30);
+    }
+    let answers = echo_on_each(&targets);
+    for (answer, target) in answers[..12].iter().zip(&targets) {
+        let err = answer.as_ref().unwrap_err();
+        assert!(
+            err.contains("did not answer") && err.contains(&target.label),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        answers[12..],
+        [Ok("web12\n".to_string()), Ok("web13\n".to_string())]
+    );
+}
+
+/// A second login the jump host refuses (its listener replaced by one that
+/// hangs up at once) while its one session is busy with an unreachable
+/// target: the targets waiting meanwhile fail at their timeout saying why
+/// the login failed, and no login is tried again within 2 s of a failure.
+#[test]
+fn a_failed_login_at_the_jump_host_is_said_and_not_hammered() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let keys = Keys::new();
+    let (mut servers, mut targets) = behind_one_jump_host(&keys, 3);
+    let (_listener, _queued, unreachable) = black_hole();
+    targets[0].port = unreachable;
+    targets[0].connect_timeout = Duration::from_secs(12);
+    for target in &mut targets[1..] {
+        target.connect_timeout = Duration::from_secs(6);
+    }
+    let attempts = std::sync::Arc::new(AtomicUsize::new(0));
+    let answers = std::thread::scope(|scope| {
+        let hanging = scope.spawn(|| echo_on_each(&targets[..1]));
+        let asked = format!("target 127.0.0.1 port {unreachable}");
+        let log = keys.dir.path().join("jump.log");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.contains("direct_tcpip") && l.contains(&asked))
+        {
+            assert!(Instant::now() < deadline, "the jump host was never asked");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The listener goes; the session it made lives on.
+        let jump = &mut servers[0];
+        jump.child.kill().unwrap();
+        jump.child.wait().unwrap();
+        let stand_in = TcpListener::bind(("127.0.0.1", jump.port)).unwrap();
+        let counted = attempts.clone();
+        std::thread::spawn(move || {
+            for connection in stand_in.incoming() {
+                counted.fetch_add(1, Ordering::SeqCst);
+                drop(connection);
+            }
+        });
+        let others = echo_on_each(&targets[1..]);
+        hanging.join().unwrap();
+        others
+    });
+    for answer in &answers {
+        let err = answer.as_ref().unwrap_err();
+        assert!(
+            err.contains("the last login there failed") && err.contains("jump ("),
+            "{err}"
+        );
+    }
+    // One every 2 s at most over the waiters' 6 s; without the pause,
+    // each waiter tried every 100 ms.
+    let attempts = attempts.load(Ordering::SeqCst);
+    assert!((1..=4).contains(&attempts), "{attempts} logins tried");
+}
+
 #[test]
 fn connect_failures_name_the_host_and_the_step() {
     let keys = Keys::new();

@@ -2,17 +2,21 @@
 //! (direct-tcpip) of one login there, not a login each, so a fleet behind a
 //! bastion is one login at its sshd however large the fleet.
 //!
-//! libssh2 opens one channel at a time per session, and resumes an open that
-//! would block with whatever arguments the next call brings. So each jump
-//! session belongs to one thread, its hub, which takes the tunnels asked for
-//! one after another from its pool's queue, repeats each open with the same
-//! arguments until the jump host answers, and never opens again on a session
-//! whose open it gave up or that failed for any reason but the jump host's
-//! refusal: such a session keeps carrying the tunnels it has, and the next
-//! request is served by another hub, a new login. A request that no hub takes
-//! up within `STALL` (each one waiting on a slow open) makes another login too,
-//! so one unreachable target does not hold up the others; a login that fails
-//! while no hub is left fails every request waiting for it at once.
+//! libssh2 opens one channel at a time per session, resumes an open that
+//! would block with whatever arguments the next call brings, and sends
+//! nothing else on a session while one of its packets is half-sent until the
+//! same call is made again. So each jump session belongs to one thread, its
+//! hub, which takes the tunnels asked for one after another from its pool's
+//! queue and repeats each open, and each channel's write or close, with the
+//! same arguments until it is done: an open whose requester was told it timed
+//! out is carried on until the jump host answers (a channel it then opens is
+//! closed), and the hub takes nothing new meanwhile. A session whose open
+//! failed other than by the jump host's refusal takes no more requests; it
+//! keeps carrying the tunnels it has. A request that no hub takes up within
+//! `STALL` (each one busy with a slow open) makes another login, so one
+//! unreachable target does not hold up the others; a login that fails while
+//! no hub is left fails every request waiting for it at once, and no other is
+//! tried for `STALL`.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{ErrorKind, Read, Write};
@@ -25,7 +29,7 @@ use anyhow::{Result, anyhow, bail};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use ssh2::Channel;
 
-use super::logins::{self, MAX_STARTUPS};
+use super::logins;
 use super::ssh::Ssh;
 use super::target::Target;
 
@@ -33,16 +37,12 @@ use super::target::Target;
 const STALL: Duration = Duration::from_secs(2);
 /// How long a shared hub with no tunnel keeps its login for the next one.
 const IDLE_CLOSE: Duration = Duration::from_secs(10);
-/// How long a tunnel's channel may take to close at the jump host.
-const CLOSE_WAIT: Duration = Duration::from_secs(10);
 /// How long a busy hub sleeps at most: libssh2 may hold data it read from
 /// the socket for a channel other than the one being read.
 const BUSY_WAIT: Duration = Duration::from_millis(20);
 const IDLE_WAIT: Duration = Duration::from_secs(1);
 /// How often a waiting request looks whether its pool needs a new login.
 const LOOK_AGAIN: Duration = Duration::from_millis(100);
-/// How often a hub proves its session alive.
-const KEEPALIVE: Duration = Duration::from_secs(5);
 /// libssh2's answer for "would block", and for a channel the peer refused.
 const EAGAIN: i32 = -37;
 const CHANNEL_REFUSED: i32 = -21;
@@ -73,10 +73,15 @@ pub fn tunnel(target: &Target, jump: &Target, shared: bool) -> Result<UnixStream
         }
         // A hub that took the request answers by its deadline; one still
         // queued past it is withdrawn.
-        if Instant::now() > deadline && pool.withdraw(id) {
+        if Instant::now() > deadline
+            && let Some(login_failed) = pool.withdraw(id)
+        {
             bail!(
-                "no session at the jump host could open it within {:?}",
-                target.connect_timeout
+                "no session at the jump host could open it within {:?}{}",
+                target.connect_timeout,
+                login_failed
+                    .map(|why| format!("; the last login there failed: {why}"))
+                    .unwrap_or_default()
             );
         }
     }
@@ -119,6 +124,8 @@ struct State {
     hubs: Vec<(u64, UnixStream)>,
     /// Logins in progress for new hubs.
     starting: usize,
+    /// The last login that failed, when, and why; none since it succeeded.
+    login_failed: Option<(Instant, String)>,
     next_id: u64,
 }
 
@@ -163,29 +170,40 @@ impl Pool {
         id
     }
 
-    fn withdraw(&self, id: u64) -> bool {
+    /// Takes request `id` out of the queue, if it is still there: then
+    /// with why the last login failed, if one did.
+    fn withdraw(&self, id: u64) -> Option<Option<String>> {
         let mut state = lock(&self.state);
         let before = state.queue.len();
         state.queue.retain(|r| r.id != id);
-        state.queue.len() < before
+        (state.queue.len() < before)
+            .then(|| state.login_failed.as_ref().map(|(_, why)| why.clone()))
     }
 
-    /// Whether the caller is to make a new hub: requests wait and no login
-    /// is being made, and either no hub takes requests or the oldest has
-    /// waited past `STALL` (and the jump host's sshd can take another).
+    /// Whether the caller is to make a new hub: requests wait, no login is
+    /// being made, none failed within `STALL`, and either no hub takes
+    /// requests or the oldest has waited past `STALL`. (`logins` paces the
+    /// logins at the jump host's sshd.)
     fn claim_start(&self) -> bool {
         let mut state = lock(&self.state);
         let stalled = state
             .queue
             .front()
             .is_some_and(|r| r.asked.elapsed() > STALL);
-        let wanted = !state.queue.is_empty()
-            && state.starting == 0
-            && (state.hubs.is_empty() || (stalled && state.hubs.len() < MAX_STARTUPS));
-        if wanted {
-            state.starting += 1;
+        if state.queue.is_empty() || state.starting > 0 || !(state.hubs.is_empty() || stalled) {
+            return false;
         }
-        wanted
+        if let Some((when, why)) = &state.login_failed
+            && when.elapsed() < STALL
+        {
+            if state.hubs.is_empty() {
+                let why = why.clone();
+                fail_all(&mut state, &why);
+            }
+            return false;
+        }
+        state.starting += 1;
+        true
     }
 
     /// Logs in to the jump host and starts the session's hub; a login that
@@ -201,15 +219,15 @@ impl Pool {
         let ssh = match login {
             Ok(ssh) => ssh,
             Err(e) => {
+                let why = format!("{e:#}");
                 if state.hubs.is_empty() {
-                    let why = format!("{e:#}");
-                    for request in state.queue.drain(..) {
-                        let _ = request.reply.send(Err(anyhow!("{why}")));
-                    }
+                    fail_all(&mut state, &why);
                 }
+                state.login_failed = Some((Instant::now(), why));
                 return;
             }
         };
+        state.login_failed = None;
         let (bell, doorbell) = match UnixStream::pair().and_then(|(bell, doorbell)| {
             bell.set_nonblocking(true)?;
             doorbell.set_nonblocking(true)?;
@@ -217,9 +235,7 @@ impl Pool {
         }) {
             Ok(pair) => pair,
             Err(e) => {
-                for request in state.queue.drain(..) {
-                    let _ = request.reply.send(Err(anyhow!("a local socket pair: {e}")));
-                }
+                fail_all(&mut state, &format!("a local socket pair: {e}"));
                 return;
             }
         };
@@ -235,13 +251,24 @@ impl Pool {
             taking: true,
             tunnels: Vec::new(),
             idle_since: Instant::now(),
+            logged_in: Instant::now(),
         };
         thread::spawn(move || hub.run());
     }
 
-    /// The next request for a hub that takes them.
+    /// The next request for a hub that takes them; one already past its
+    /// deadline is answered so instead.
     fn take(&self) -> Option<Request> {
-        lock(&self.state).queue.pop_front()
+        let mut state = lock(&self.state);
+        while let Some(request) = state.queue.pop_front() {
+            if Instant::now() < request.deadline {
+                return Some(request);
+            }
+            let _ = request.reply.send(Err(anyhow!(
+                "no session at the jump host could open it in time"
+            )));
+        }
+        None
     }
 
     /// Puts a request back first in line, for another hub.
@@ -267,6 +294,12 @@ impl Pool {
     }
 }
 
+fn fail_all(state: &mut State, why: &str) {
+    for request in state.queue.drain(..) {
+        let _ = request.reply.send(Err(anyhow!("{why}")));
+    }
+}
+
 /// Wakes every hub to look at the queue.
 fn ring(state: &State) {
     for (_, bell) in &state.hubs {
@@ -280,19 +313,23 @@ struct Hub {
     id: u64,
     ssh: Ssh,
     doorbell: UnixStream,
-    /// The open in progress: libssh2 must be asked again with the same.
-    opening: Option<Request>,
+    /// The open in progress: libssh2 must be asked again with the same,
+    /// and whether its requester was already told it timed out.
+    opening: Option<(Request, bool)>,
     /// Whether it still takes requests.
     taking: bool,
     tunnels: Vec<Tunnel>,
     idle_since: Instant,
+    logged_in: Instant,
 }
 
 impl Hub {
     fn run(mut self) {
+        // No keepalives of its own: one that would block stays half-sent,
+        // and stops the session, until the next; the targets' sessions send
+        // theirs through it, and TCP keepalives watch the connection.
         self.ssh.session().set_blocking(false);
         let mut buffer = vec![0u8; 32 * 1024];
-        let mut last_keepalive = Instant::now();
         // Set when the session's socket woke us and nothing moved: libssh2
         // reads it only on a channel's behalf, so it is left out once.
         let mut socket_quiet = false;
@@ -302,11 +339,7 @@ impl Hub {
             for tunnel in &mut self.tunnels {
                 moved |= tunnel.pump(&mut buffer);
             }
-            self.tunnels.retain_mut(|tunnel| !tunnel.closed());
-            if last_keepalive.elapsed() > KEEPALIVE {
-                let _ = self.ssh.session().keepalive_send();
-                last_keepalive = Instant::now();
-            }
+            self.tunnels.retain(|tunnel| !tunnel.closed);
             if self.tunnels.is_empty() && self.opening.is_none() {
                 if !self.taking {
                     return;
@@ -323,17 +356,7 @@ impl Hub {
                 socket_quiet = false;
                 continue;
             }
-            match self.wait(socket_quiet) {
-                Wait::Socket => socket_quiet = true,
-                Wait::Other => socket_quiet = false,
-                Wait::Broken => {
-                    self.stop_taking();
-                    if let Some(request) = self.opening.take() {
-                        self.pool.give_back(request);
-                    }
-                    return;
-                }
-            }
+            socket_quiet = self.wait(socket_quiet);
         }
     }
 
@@ -359,67 +382,74 @@ impl Hub {
     /// whether anything was answered.
     fn open(&mut self) -> bool {
         if self.opening.is_none() && self.taking {
-            self.opening = self.pool.take();
+            self.opening = self.pool.take().map(|request| (request, false));
         }
-        let Some(request) = self.opening.take() else {
+        let Some((request, told)) = self.opening.take() else {
             return false;
         };
         let opened = self
             .ssh
             .session()
             .channel_direct_tcpip(&request.address, request.port, None);
+        let pending = matches!(&opened, Err(e) if session_code(e) == EAGAIN);
+        // sshd answers a channel only once it counts the login no more; an
+        // answer that does not come (an unreachable target) does not hold
+        // the login's slot past `STALL`, long after sshd let it go.
+        if !pending || self.logged_in.elapsed() > STALL {
+            self.ssh.channel_opened();
+        }
+        let fail = |why: String| {
+            if !told {
+                let _ = request.reply.send(Err(anyhow!("{why}")));
+            }
+        };
         match opened {
-            Ok(channel) => {
-                self.ssh.channel_opened();
-                let tunnel = UnixStream::pair().and_then(|(ours, theirs)| {
-                    ours.set_nonblocking(true)?;
-                    Ok((ours, theirs))
-                });
-                match tunnel {
-                    Ok((ours, theirs)) => {
-                        // A requester that gave up drops `theirs`, which
-                        // closes the tunnel at once.
+            Ok(channel) => match UnixStream::pair().and_then(|(ours, theirs)| {
+                ours.set_nonblocking(true)?;
+                Ok((ours, theirs))
+            }) {
+                // Dropping `theirs` (its requester gave up) closes the
+                // tunnel at its first turn.
+                Ok((ours, theirs)) => {
+                    if !told {
                         let _ = request.reply.send(Ok(theirs));
-                        self.tunnels.push(Tunnel::new(channel, ours));
                     }
-                    Err(e) => {
-                        let _ = request.reply.send(Err(anyhow!("a local socket pair: {e}")));
-                    }
+                    self.tunnels.push(Tunnel::new(channel, ours));
                 }
-            }
-            Err(e) if session_code(&e) == EAGAIN => {
-                if Instant::now() < request.deadline {
-                    self.opening = Some(request);
-                    return false;
+                Err(e) => fail(format!("a local socket pair: {e}")),
+            },
+            Err(_) if pending => {
+                if !told && Instant::now() >= request.deadline {
+                    fail(format!(
+                        "the jump host did not answer for {}:{} in time",
+                        request.address, request.port
+                    ));
+                    self.opening = Some((request, true));
+                    return true;
                 }
-                // libssh2 would resume this open with the next request's
-                // target: this session opens nothing more.
-                self.stop_taking();
-                let _ = request.reply.send(Err(anyhow!(
-                    "the jump host did not answer for {}:{} in time",
-                    request.address,
-                    request.port
-                )));
+                self.opening = Some((request, told));
+                return false;
             }
-            Err(e) if session_code(&e) == CHANNEL_REFUSED => {
-                let _ = request.reply.send(Err(anyhow!(
-                    "the jump host could not connect to {}:{}: {}",
-                    request.address,
-                    request.port,
-                    e.message()
-                )));
-            }
+            Err(e) if session_code(&e) == CHANNEL_REFUSED => fail(format!(
+                "the jump host could not connect to {}:{}: {}",
+                request.address,
+                request.port,
+                e.message()
+            )),
             Err(_) => {
                 // The session itself failed: another login serves it.
                 self.stop_taking();
-                self.pool.give_back(request);
+                if !told {
+                    self.pool.give_back(request);
+                }
             }
         }
         true
     }
 
-    /// Sleeps until the session, a tunnel or the doorbell has something.
-    fn wait(&self, socket_quiet: bool) -> Wait {
+    /// Sleeps until the session, a tunnel or the doorbell has something;
+    /// whether it was the session's socket alone.
+    fn wait(&self, socket_quiet: bool) -> bool {
         let busy = self.opening.is_some() || !self.tunnels.is_empty();
         let timeout = if busy { BUSY_WAIT } else { IDLE_WAIT };
         let socket = self.ssh.socket();
@@ -428,6 +458,8 @@ impl Hub {
         if watch_socket {
             fds.push(PollFd::new(socket, PollFlags::IN));
         }
+        // A stream is watched only for what its tunnel waits on: a closed
+        // one would wake every poll (a hang-up is always reported).
         for tunnel in &self.tunnels {
             let mut wanted = PollFlags::empty();
             if tunnel.wants_local_input() {
@@ -436,37 +468,23 @@ impl Hub {
             if !tunnel.to_local.is_empty() {
                 wanted |= PollFlags::OUT;
             }
-            fds.push(PollFd::new(&tunnel.local, wanted));
+            if !wanted.is_empty() {
+                fds.push(PollFd::new(&tunnel.local, wanted));
+            }
         }
         let timeout = Timespec::try_from(timeout).unwrap_or(Timespec {
             tv_sec: 1,
             tv_nsec: 0,
         });
         if poll(&mut fds, Some(&timeout)).is_err() {
-            return Wait::Other;
+            return false;
         }
-        if watch_socket {
-            let revents = fds[1].revents();
-            if revents.intersects(PollFlags::ERR | PollFlags::HUP | PollFlags::NVAL)
-                && !revents.contains(PollFlags::IN)
-            {
-                return Wait::Broken;
-            }
-            if revents.contains(PollFlags::IN) {
-                return Wait::Socket;
-            }
-        }
-        Wait::Other
+        let others = fds
+            .iter()
+            .enumerate()
+            .any(|(i, fd)| i != 1 && !fd.revents().is_empty());
+        watch_socket && !fds[1].revents().is_empty() && !others
     }
-}
-
-enum Wait {
-    /// The session's socket has something to read.
-    Socket,
-    /// Anything else, or the time ran out.
-    Other,
-    /// The session's connection is gone.
-    Broken,
 }
 
 fn session_code(e: &ssh2::Error) -> i32 {
@@ -484,12 +502,15 @@ struct Tunnel {
     local: UnixStream,
     to_channel: Vec<u8>,
     to_local: Vec<u8>,
+    /// libssh2 holds a write of this channel half-sent: the channel's next
+    /// write finishes it, and the session sends nothing else until then.
+    write_pending: bool,
     /// The target's session is gone.
     local_done: bool,
     /// The jump host's connection to the target ended.
     channel_done: bool,
-    /// Since when the channel is being closed.
-    closing: Option<Instant>,
+    /// The channel is being closed.
+    closing: bool,
     closed: bool,
 }
 
@@ -500,34 +521,20 @@ impl Tunnel {
             local,
             to_channel: Vec::new(),
             to_local: Vec::new(),
+            write_pending: false,
             local_done: false,
             channel_done: false,
-            closing: None,
+            closing: false,
             closed: false,
         }
     }
 
-    fn closed(&self) -> bool {
-        self.closed
-    }
-
     fn wants_local_input(&self) -> bool {
-        self.closing.is_none() && self.to_channel.is_empty() && !self.local_done
+        !self.closing && self.to_channel.is_empty() && !self.local_done
     }
 
     /// Moves what each side can take; whether anything moved.
     fn pump(&mut self, buffer: &mut [u8]) -> bool {
-        if let Some(since) = self.closing {
-            match self.channel.close() {
-                Err(e) if session_code(&e) == EAGAIN && since.elapsed() < CLOSE_WAIT => {
-                    return false;
-                }
-                _ => {
-                    self.closed = true;
-                    return true;
-                }
-            }
-        }
         let mut moved = false;
         if self.wants_local_input() {
             match self.local.read(buffer) {
@@ -537,16 +544,39 @@ impl Tunnel {
                 Err(_) => (self.local_done, moved) = (true, true),
             }
         }
-        if !self.to_channel.is_empty() {
+        if !self.to_channel.is_empty() && (!self.closing || self.write_pending) {
             match self.channel.write(&self.to_channel) {
                 Ok(n) => {
                     self.to_channel.drain(..n);
-                    moved = true;
+                    (self.write_pending, moved) = (false, true);
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(_) => (self.channel_done, moved) = (true, true),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => self.write_pending = true,
+                Err(_) => {
+                    self.to_channel.clear();
+                    (self.write_pending, self.channel_done, moved) = (false, true, true);
+                }
             }
         }
+        if !self.closing {
+            moved |= self.pump_to_local(buffer);
+            // Either side's end ends the tunnel, once the target's session
+            // has everything the jump host sent it.
+            if self.local_done || (self.channel_done && self.to_local.is_empty()) {
+                let _ = self.local.shutdown(std::net::Shutdown::Both);
+                (self.closing, moved) = (true, true);
+            }
+        }
+        if self.closing && !self.write_pending {
+            match self.channel.close() {
+                Err(e) if session_code(&e) == EAGAIN => {}
+                _ => (self.closed, moved) = (true, true),
+            }
+        }
+        moved
+    }
+
+    fn pump_to_local(&mut self, buffer: &mut [u8]) -> bool {
+        let mut moved = false;
         if self.to_local.is_empty() && !self.channel_done {
             match self.channel.read(buffer) {
                 Ok(0) if self.channel.eof() => (self.channel_done, moved) = (true, true),
@@ -568,13 +598,6 @@ impl Tunnel {
                     (self.local_done, moved) = (true, true);
                 }
             }
-        }
-        // Either side's end ends the tunnel, once the target's session has
-        // everything the jump host sent it.
-        if self.local_done || (self.channel_done && self.to_local.is_empty()) {
-            let _ = self.local.shutdown(std::net::Shutdown::Both);
-            self.closing = Some(Instant::now());
-            moved = true;
         }
         moved
     }
