@@ -1,5 +1,6 @@
 //! No-op apply: how long `deployer apply` takes on hosts that are already
-//! converged, on 1 host and on 10 hosts at once. Run: `cargo bench --bench noop-apply`.
+//! converged, on 1 host, on 10 hosts at once, and on 30 hosts at once behind
+//! one jump host. Run: `cargo bench --bench noop-apply`.
 //!
 //! The hosts are OpenSSH servers on loopback (this machine), each with its
 //! own temporary root holding what `examples/hello` puts on a host: every
@@ -32,6 +33,9 @@ use deployer::transport::{Local, Ssh, Transport};
 use tempfile::TempDir;
 
 const HOSTS: usize = 10;
+/// Behind one jump host, whose sshd (like the tests') refuses an 11th login
+/// in progress: `MaxStartups 10`.
+const JUMPED: usize = 30;
 
 /// What examples/hello puts on its host, moved under `root`, with no
 /// lockout rules or exposure to check.
@@ -132,63 +136,103 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
-fn main() {
-    let runs: usize = std::env::var("BENCH_RUNS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(21);
-    let keys = Keys::new();
-    let servers: Vec<_> = (0..HOSTS)
-        .map(|i| keys.server(&format!("host{i}")))
+/// Hosts to apply to, and what must live as long as they do: their
+/// servers and roots.
+struct Fleet {
+    hosts: Arc<Vec<(Target, Desired, Lease)>>,
+    _servers: Vec<common::sshd::Server>,
+    _roots: Vec<TempDir>,
+}
+
+/// `count` OpenSSH servers on loopback, each holding a converged
+/// examples/hello under its own root, reached through `jump` if given.
+fn converged_hosts(keys: &Keys, count: usize, name: &str, jump: Option<&Target>) -> Fleet {
+    let servers: Vec<_> = (0..count)
+        .map(|i| keys.server(&format!("{name}{i}")))
         .collect();
-    let known_hosts = keys.dir.path().join("known_hosts_all");
-    let all: String = servers
+    let known_hosts = keys.dir.path().join(format!("known_hosts_{name}"));
+    let mut all: String = servers
         .iter()
-        .map(|s| std::fs::read_to_string(known(&keys, s, false)).unwrap())
+        .map(|s| std::fs::read_to_string(known(keys, s, false)).unwrap())
         .collect();
+    if let Some(jump) = jump {
+        all += &std::fs::read_to_string(&jump.known_hosts).unwrap();
+    }
     std::fs::write(&known_hosts, all).unwrap();
-    let roots: Vec<TempDir> = (0..HOSTS).map(|_| TempDir::new().unwrap()).collect();
+    let roots: Vec<TempDir> = (0..count).map(|_| TempDir::new().unwrap()).collect();
     let hosts: Vec<(Target, Desired, Lease)> = servers
         .iter()
         .zip(&roots)
         .enumerate()
         .map(|(i, (server, root))| {
             let target = Target {
-                label: format!("host{i}"),
+                label: format!("{name}{i}"),
+                jump: jump.map(|j| Box::new(j.clone())),
                 ..keys.target(server, &known_hosts)
             };
             let lease = Lease::new(&format!("{}/var/lib/deployer", root.path().display()), 600);
             (target, hello_under(root.path(), &lease), lease)
         })
         .collect();
-    let resources = hosts[0].1.resources.len();
     for (target, desired, lease) in &hosts {
         let mut ssh = Ssh::connect(target).unwrap();
         apply(target, &mut ssh, desired, lease).unwrap();
     }
-
-    let mut one = Vec::new();
-    for _ in 0..runs {
-        one.push(noop_apply(&hosts[0].0, &hosts[0].1, &hosts[0].2).0);
+    Fleet {
+        hosts: Arc::new(hosts),
+        _servers: servers,
+        _roots: roots,
     }
-    let parts = breakdown(&hosts[0].0, &hosts[0].1, runs);
-    let hosts = Arc::new(hosts);
-    let mut ten = Vec::new();
+}
+
+/// `runs` rounds of a no-op apply on every host at once: each round's wall
+/// time, and this process's CPU per host.
+fn in_parallel(
+    hosts: &Arc<Vec<(Target, Desired, Lease)>>,
+    runs: usize,
+) -> (Vec<Duration>, Duration) {
+    let mut rounds = Vec::new();
     let cpu_before = process::own_cpu();
     for _ in 0..runs {
         let started = Instant::now();
-        let workers: Vec<_> = (0..HOSTS)
+        let workers: Vec<_> = (0..hosts.len())
             .map(|i| {
-                let hosts = Arc::clone(&hosts);
+                let hosts = Arc::clone(hosts);
                 thread::spawn(move || noop_apply(&hosts[i].0, &hosts[i].1, &hosts[i].2))
             })
             .collect();
         for worker in workers {
             worker.join().unwrap();
         }
-        ten.push(started.elapsed());
+        rounds.push(started.elapsed());
     }
-    let own_cpu_per_host = (process::own_cpu() - cpu_before) / (runs * HOSTS) as u32;
+    let cpu_per_host = (process::own_cpu() - cpu_before) / (runs * hosts.len()) as u32;
+    (rounds, cpu_per_host)
+}
+
+fn logins_at_jump(keys: &Keys) -> usize {
+    std::fs::read_to_string(keys.dir.path().join("jump.log"))
+        .unwrap()
+        .matches("Accepted publickey")
+        .count()
+}
+
+fn main() {
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(21);
+    let keys = Keys::new();
+    let fleet = converged_hosts(&keys, HOSTS, "host", None);
+    let hosts = &fleet.hosts;
+    let resources = hosts[0].1.resources.len();
+
+    let mut one = Vec::new();
+    for _ in 0..runs {
+        one.push(noop_apply(&hosts[0].0, &hosts[0].1, &hosts[0].2).0);
+    }
+    let parts = breakdown(&hosts[0].0, &hosts[0].1, runs);
+    let (ten, own_cpu_per_host) = in_parallel(hosts, runs);
     let (one_median, one_min, one_max) = stats(one);
     let (ten_median, ten_min, ten_max) = stats(ten);
     println!(
@@ -257,5 +301,23 @@ fn main() {
         thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
+    );
+
+    let jump_server = keys.server("jump");
+    let jump = Target {
+        label: "jump".into(),
+        ..keys.target(&jump_server, &known(&keys, &jump_server, false))
+    };
+    let jumped = converged_hosts(&keys, JUMPED, "behind", Some(&jump));
+    let (rounds, cpu_per_host) = in_parallel(&jumped.hosts, runs);
+    let logins = logins_at_jump(&keys);
+    let (median, min, max) = stats(rounds);
+    println!(
+        "\n{JUMPED} hosts at once behind one jump host (its sshd: MaxStartups 10), {runs} rounds: median {} (min {}, max {}); \
+         deployer's own CPU per host {}; logins at the jump host, the first converge included: {logins}; every apply succeeded.",
+        ms(median),
+        ms(min),
+        ms(max),
+        ms(cpu_per_host)
     );
 }
