@@ -1,7 +1,6 @@
-//! One bash per SSH session. sshd spends most of a short script's time on
-//! the exec itself (about 90 ms from the end of the input to the exit
-//! status, even for `true`), so a session's first script starts a driver
-//! shell and every script is a frame written to it: a header line
+//! One bash per SSH session: every exec costs a channel, sshd's session
+//! setup and, for other users than root, a sudo, so a session's first script
+//! starts a driver shell and every script is a frame written to it: a header line
 //! `MARKER LENGTH`, then the script, which a fresh `bash -s` runs as an exec
 //! would. The driver then prints the marker on stderr, and on stdout with
 //! the exit status; the marker is random per script, so no output can end
