@@ -266,7 +266,7 @@ fn a_jump_host_carries_the_connection() {
 
     let mut target = keys.target(&inner, &known_hosts);
     target.jump = Some(Box::new(Target {
-        label: "web1 (via jump host)".into(),
+        label: "jump host jump".into(),
         ..keys.target(&jump, &known_hosts)
     }));
     let mut ssh = Ssh::connect(&target).unwrap();
@@ -521,6 +521,62 @@ fn a_failed_login_at_the_jump_host_is_said_and_not_hammered() {
     // each waiter tried every 100 ms.
     let attempts = attempts.load(Ordering::SeqCst);
     assert!((1..=4).contains(&attempts), "{attempts} logins tried");
+}
+
+/// Two chains to one target through the same jump host J, itself behind
+/// J0, that differ only at J0: the one J0 refuses fails, whichever goes
+/// first, and the other gets in (one pool per whole chain, never a login
+/// made with another chain's keys).
+#[test]
+fn jump_chains_that_differ_at_their_first_hop_share_nothing() {
+    let keys = Keys::new();
+    let (j0, j, web) = (keys.server("j0"), keys.server("j"), keys.server("web"));
+    let known_hosts = keys.dir.path().join("known_hosts_chain");
+    let all: String = [&j0, &j, &web]
+        .iter()
+        .map(|server| fs::read_to_string(known(&keys, server, false)).unwrap())
+        .collect();
+    fs::write(&known_hosts, all).unwrap();
+    let through = |first: Target, label: &str| {
+        let jump = Target {
+            label: "jump host j".into(),
+            jump: Some(Box::new(first)),
+            ..keys.target(&j, &known_hosts)
+        };
+        Target {
+            label: label.into(),
+            jump: Some(Box::new(jump)),
+            ..keys.target(&web, &known_hosts)
+        }
+    };
+    let first = Target {
+        label: "jump host j0".into(),
+        ..keys.target(&j0, &known_hosts)
+    };
+    // A key the servers do not authorize.
+    let refused_first = Target {
+        identities: vec![keys.key("stranger")],
+        ..first.clone()
+    };
+    let good = through(first, "web1");
+    let refused = through(refused_first, "web2");
+    for order in [[&good, &refused], [&refused, &good]] {
+        let answers: Vec<_> = order
+            .iter()
+            .map(|target| echo_on_each(std::slice::from_ref(*target)).remove(0))
+            .collect();
+        let (good_answer, refused_answer) = if order[0].label == "web1" {
+            (&answers[0], &answers[1])
+        } else {
+            (&answers[1], &answers[0])
+        };
+        assert_eq!(good_answer, &Ok("web1\n".to_string()));
+        let err = refused_answer.as_ref().unwrap_err();
+        assert!(
+            err.contains("jump host j0") && err.contains("refused every key"),
+            "{err}"
+        );
+    }
 }
 
 #[test]

@@ -27,14 +27,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
-use ssh2::Channel;
+use ssh2::{BlockDirections, Channel, Session};
 
-use super::logins;
 use super::ssh::Ssh;
 use super::target::Target;
 
 /// How long a request may wait for a hub before another login is made.
 const STALL: Duration = Duration::from_secs(2);
+/// How long an open given up by its requester is carried on: past it (a
+/// jump host that died silently behind another never answers), the
+/// session opens nothing more and ends with its last tunnel.
+const GIVE_UP: Duration = Duration::from_secs(180);
 /// How long a shared hub with no tunnel keeps its login for the next one.
 const IDLE_CLOSE: Duration = Duration::from_secs(10);
 /// How long a busy hub sleeps at most: libssh2 may hold data it read from
@@ -91,23 +94,28 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The pool for `jump`, by everything that makes its login: user, the sshd
-/// it reaches (through its own jump hosts), keys, known_hosts.
+/// The pool for `jump`, by everything that makes its login, at every hop
+/// of the way there: user, address and port, keys, known_hosts.
 fn shared_pool(jump: &Target) -> Arc<Pool> {
     static POOLS: Mutex<Option<HashMap<String, Arc<Pool>>>> = Mutex::new(None);
-    let key = format!(
-        "{}@{} {:?} {} {}",
-        jump.user,
-        logins::sshd(jump),
-        jump.identities,
-        jump.known_hosts.display(),
-        jump.accept_new
-    );
     lock(&POOLS)
         .get_or_insert_with(HashMap::new)
-        .entry(key)
+        .entry(login_key(jump))
         .or_insert_with(|| Arc::new(Pool::new(jump, IDLE_CLOSE, true)))
         .clone()
+}
+
+fn login_key(target: &Target) -> String {
+    format!(
+        "{}@{}:{} {:?} {} {} via {}",
+        target.user,
+        target.address,
+        target.port,
+        target.identities,
+        target.known_hosts.display(),
+        target.accept_new,
+        target.jump.as_deref().map(login_key).unwrap_or_default()
+    )
 }
 
 struct Pool {
@@ -334,10 +342,17 @@ impl Hub {
         // reads it only on a channel's behalf, so it is left out once.
         let mut socket_quiet = false;
         loop {
+            // sshd counts a login no more a moment after it succeeds; the
+            // first answer to an open proves it, and its absence past
+            // `STALL` (an unreachable target, no request at all) does not
+            // hold the login's slot.
+            if self.logged_in.elapsed() > STALL {
+                self.ssh.channel_opened();
+            }
             let mut moved = self.ring_answered();
             moved |= self.open();
             for tunnel in &mut self.tunnels {
-                moved |= tunnel.pump(&mut buffer);
+                moved |= tunnel.pump(&mut buffer, self.ssh.session());
             }
             self.tunnels.retain(|tunnel| !tunnel.closed);
             if self.tunnels.is_empty() && self.opening.is_none() {
@@ -392,10 +407,7 @@ impl Hub {
             .session()
             .channel_direct_tcpip(&request.address, request.port, None);
         let pending = matches!(&opened, Err(e) if session_code(e) == EAGAIN);
-        // sshd answers a channel only once it counts the login no more; an
-        // answer that does not come (an unreachable target) does not hold
-        // the login's slot past `STALL`, long after sshd let it go.
-        if !pending || self.logged_in.elapsed() > STALL {
+        if !pending {
             self.ssh.channel_opened();
         }
         let fail = |why: String| {
@@ -419,6 +431,10 @@ impl Hub {
                 Err(e) => fail(format!("a local socket pair: {e}")),
             },
             Err(_) if pending => {
+                if told && request.deadline.elapsed() > GIVE_UP {
+                    self.stop_taking();
+                    return true;
+                }
                 if !told && Instant::now() >= request.deadline {
                     fail(format!(
                         "the jump host did not answer for {}:{} in time",
@@ -487,6 +503,15 @@ impl Hub {
     }
 }
 
+/// Whether libssh2 waits to send: a call that would block then left a
+/// packet half-sent.
+fn sending_blocked(session: &Session) -> bool {
+    matches!(
+        session.block_directions(),
+        BlockDirections::Outbound | BlockDirections::Both
+    )
+}
+
 fn session_code(e: &ssh2::Error) -> i32 {
     match e.code() {
         ssh2::ErrorCode::Session(code) => code,
@@ -505,6 +530,9 @@ struct Tunnel {
     /// libssh2 holds a write of this channel half-sent: the channel's next
     /// write finishes it, and the session sends nothing else until then.
     write_pending: bool,
+    /// The same for the window adjust a read sends first: the next read
+    /// finishes it.
+    read_owed: bool,
     /// The target's session is gone.
     local_done: bool,
     /// The jump host's connection to the target ended.
@@ -522,6 +550,7 @@ impl Tunnel {
             to_channel: Vec::new(),
             to_local: Vec::new(),
             write_pending: false,
+            read_owed: false,
             local_done: false,
             channel_done: false,
             closing: false,
@@ -534,7 +563,7 @@ impl Tunnel {
     }
 
     /// Moves what each side can take; whether anything moved.
-    fn pump(&mut self, buffer: &mut [u8]) -> bool {
+    fn pump(&mut self, buffer: &mut [u8], session: &Session) -> bool {
         let mut moved = false;
         if self.wants_local_input() {
             match self.local.read(buffer) {
@@ -558,7 +587,7 @@ impl Tunnel {
             }
         }
         if !self.closing {
-            moved |= self.pump_to_local(buffer);
+            moved |= self.pump_to_local(buffer, session);
             // Either side's end ends the tunnel, once the target's session
             // has everything the jump host sent it.
             if self.local_done || (self.channel_done && self.to_local.is_empty()) {
@@ -566,7 +595,18 @@ impl Tunnel {
                 (self.closing, moved) = (true, true);
             }
         }
-        if self.closing && !self.write_pending {
+        if self.closing && self.read_owed {
+            // What it reads now has nowhere to go.
+            match self.channel.read(buffer) {
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    self.read_owed = sending_blocked(session);
+                }
+                _ => self.read_owed = false,
+            }
+        }
+        // channel_send_eof, which close() starts with, knows its half-sent
+        // packet by a buffer on its stack: close() is called from here only.
+        if self.closing && !self.write_pending && !self.read_owed {
             match self.channel.close() {
                 Err(e) if session_code(&e) == EAGAIN => {}
                 _ => (self.closed, moved) = (true, true),
@@ -575,10 +615,13 @@ impl Tunnel {
         moved
     }
 
-    fn pump_to_local(&mut self, buffer: &mut [u8]) -> bool {
+    fn pump_to_local(&mut self, buffer: &mut [u8], session: &Session) -> bool {
         let mut moved = false;
         if self.to_local.is_empty() && !self.channel_done {
-            match self.channel.read(buffer) {
+            let read = self.channel.read(buffer);
+            self.read_owed = matches!(&read, Err(e) if e.kind() == ErrorKind::WouldBlock)
+                && sending_blocked(session);
+            match read {
                 Ok(0) if self.channel.eof() => (self.channel_done, moved) = (true, true),
                 Ok(0) => {}
                 Ok(n) => (self.to_local, moved) = (buffer[..n].to_vec(), true),

@@ -15,7 +15,7 @@ pub const MAX_STARTUPS: usize = 10;
 
 /// Which sshd a target's login reaches: its address and port, as seen from
 /// its jump host if any.
-pub(super) fn sshd(target: &Target) -> String {
+fn sshd(target: &Target) -> String {
     let via = target.jump.as_deref().map(sshd).unwrap_or_default();
     format!("{via}>{}:{}", target.address, target.port)
 }

@@ -127,7 +127,9 @@ fn build(
                 fallback_port: 22,
                 identity: hop.identity.clone(),
             };
-            let jump_label = format!("{label} (via jump host {host})");
+            // One jump host serves many targets (one login, `jump.rs`):
+            // its name is its own, not the first target's.
+            let jump_label = format!("jump host {host}");
             Some(Box::new(build(
                 config,
                 &jump_label,
@@ -240,6 +242,8 @@ mod tests {
             (jump.address.as_str(), jump.port, jump.user.as_str()),
             ("198.18.0.2", 2200, "ops")
         );
+        // Named for itself: one login there serves every target behind it.
+        assert_eq!(jump.label, "jump host bastion");
 
         let spec_wins = Hop {
             user: Some("root".into()),
