@@ -140,7 +140,7 @@ const SAME_AS_DESIRED: &str = "sha256:";
 fn helpers() -> String {
     format!(
         r#"export LC_ALL=C
-TAB=$(printf '\t')
+TAB=$'\t'
 # pathfact TAG PATH [SECRET [WANT]]: a file or a directory; SECRET=1 for a
 # digest only, as for a file whose digest is WANT (see pathfacts)
 pathfact() {{
@@ -177,7 +177,11 @@ pathfacts() {{
     else state[i]=missing; fi
   done
   if [ ${{#present[@]}} -gt 0 ]; then mapfile -t stats < <(stat -c "%a$TAB%U$TAB%G" -- "${{present[@]}}" 2>/dev/null); fi
-  if [ ${{#files[@]}} -gt 0 ]; then mapfile -t sums < <(sha256sum -- "${{files[@]}}" 2>/dev/null | sed 's/^\\//; s/ .*//'); fi
+  if [ ${{#files[@]}} -gt 0 ]; then
+    # A name with a backslash or newline puts a backslash first.
+    mapfile -t sums < <(sha256sum -- "${{files[@]}}" 2>/dev/null)
+    sums=("${{sums[@]#\\}}") && sums=("${{sums[@]%% *}}")
+  fi
   if [ ${{#stats[@]}} -ne ${{#present[@]}} ] || [ ${{#sums[@]}} -ne ${{#files[@]}} ]; then
     for ((i = 0; i < n; i++)); do pathfact "${{pq_tag[i]}}" "${{pq_path[i]}}" "${{pq_secret[i]}}" "${{pq_want[i]}}"; done
     return
@@ -205,7 +209,9 @@ userfact() {{
   entry=$(getent passwd "$1" || true)
   if getent group "$1" >/dev/null; then group=1; else group=0; fi
   if [ -n "$entry" ]; then
-    printf '{user}\t%s\t1\t%s\t%s\t%s\n' "$1" "$(printf '%s' "$entry" | cut -d: -f6)" "$(printf '%s' "$entry" | cut -d: -f7)" "$group"
+    # Past the first five fields: home, then shell.
+    rest=${{entry#*:*:*:*:*:}}
+    printf '{user}\t%s\t1\t%s\t%s\t%s\n' "$1" "${{rest%%:*}}" "${{rest#*:}}" "$group"
   else
     printf '{user}\t%s\t0\t\t\t%s\n' "$1" "$group"
   fi
@@ -225,24 +231,27 @@ unitfact() {{
 # when it answers for fewer units than asked (it stopped part-way), one
 # call per unit; a unit it says nothing of gets empty states.
 servicefact() {{
-  states=$(systemctl show --property=UnitFileState --property=ActiveState -- "$@" 2>/dev/null |
-    awk 'BEGIN {{ RS = ""; FS = "\n" }}
-      {{ s = ""; a = ""
-        for (i = 1; i <= NF; i++) {{
-          if ($i ~ /^UnitFileState=/) s = substr($i, 15); else if ($i ~ /^ActiveState=/) a = substr($i, 13)
-        }}
-        print s "/" a }}')
-  if [ $# -gt 1 ] && [ "$(printf '%s' "$states" | grep -c /)" -ne $# ]; then
+  local line state= active= block=0 states=() i=0 name
+  while IFS= read -r line || [ $block = 1 ]; do
+    case $line in
+      '') if [ $block = 1 ]; then states+=("$state/$active"); fi; state= active= block=0 ;;
+      UnitFileState=*) state=${{line#UnitFileState=}} block=1 ;;
+      ActiveState=*) active=${{line#ActiveState=}} block=1 ;;
+      *) block=1 ;;
+    esac
+  done < <(systemctl show --property=UnitFileState --property=ActiveState -- "$@" 2>/dev/null)
+  if [ $# -gt 1 ] && [ ${{#states[@]}} -ne $# ]; then
     for name in "$@"; do servicefact "$name"; done
     return
   fi
-  printf '%s\n' "$states" | {{
-      while IFS=/ read -r state active && [ $# -gt 0 ]; do
-        printf '{service}\t%s\t%s\t%s\n' "$1" "$state" "$active"
-        shift
-      done
-      for name in "$@"; do printf '{service}\t%s\t\t\n' "$name"; done
-    }}
+  for name in "$@"; do
+    if [ $i -lt ${{#states[@]}} ]; then
+      printf '{service}\t%s\t%s\t%s\n' "$name" "${{states[i]%%/*}}" "${{states[i]#*/}}"
+    else
+      printf '{service}\t%s\t\t\n' "$name"
+    fi
+    i=$((i + 1))
+  done
 }}
 releasefact() {{
   if [ -e "$1/releases/$2/.deployer-built" ]; then built=1; else built=0; fi
@@ -275,11 +284,11 @@ pub fn pending_handlers(state_dir: &str) -> String {
 pub fn script(resources: &[Resource], state_dir: &str, app: &str) -> String {
     let mut script = helpers();
     script.push_str(&format!(
-        "printf '{}\\t%s\\t%s\\n' \"${{SSH_CONNECTION:-}}\" \"${{SUDO_USER:-$(id -un)}}\"\n",
+        "printf '{}\\t%s\\t%s\\n' \"${{SSH_CONNECTION:-}}\" \"${{SUDO_USER:-${{USER:-$(id -un)}}}}\"\n",
         Tag::Login
     ));
     script.push_str(&format!(
-        "if command -v ss >/dev/null; then ss -Hltunp | awk -v OFS='\\t' '{{print \"{}\", $1, $5, $7}}'; fi\n",
+        "if command -v ss >/dev/null; then ss -Hltunp | while read -r netid _ _ _ address _ process _; do printf '{}\\t%s\\t%s\\t%s\\n' \"$netid\" \"$address\" \"$process\"; done; fi\n",
         Tag::Listening
     ));
     script.push_str(&format!(
@@ -328,7 +337,7 @@ pub fn script(resources: &[Resource], state_dir: &str, app: &str) -> String {
         // One dpkg-query for all (each call reads dpkg's whole database);
         // a name it does not know goes to stderr and counts as not installed.
         script.push_str(&format!(
-            "installed=\" $(dpkg-query -W -f='${{db:Status-Abbrev}}${{Package}}\\n' -- {names} 2>/dev/null | awk '$1 ~ /^ii/ {{ print $2 }}' | tr '\\n' ' ') \"\nfor p in {names}; do\n  case $installed in *\" $p \"*) printf '{tag}\\t%s\\t1\\n' \"$p\" ;; *) printf '{tag}\\t%s\\t0\\n' \"$p\" ;; esac\ndone\n",
+            "installed=' '\nwhile read -r status name; do case $status in ii*) installed+=\"$name \" ;; esac; done < <(dpkg-query -W -f='${{db:Status-Abbrev}}${{Package}}\\n' -- {names} 2>/dev/null)\nfor p in {names}; do\n  case $installed in *\" $p \"*) printf '{tag}\\t%s\\t1\\n' \"$p\" ;; *) printf '{tag}\\t%s\\t0\\n' \"$p\" ;; esac\ndone\n",
             names = packages.join(" "),
             tag = Tag::Package,
         ));
