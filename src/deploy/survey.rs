@@ -196,10 +196,21 @@ pub fn script(state_dir: &str) -> String {
     format!(
         r#"set -u
 printf '{cores}%s\n' "$(nproc)"
-os_field() {{ sed -n "s/^$1=//p" /etc/os-release 2>/dev/null | head -n 1 | tr -d '"'"'"; }}
-printf '{os}%s\t%s\n' "$(os_field ID)" "$(os_field VERSION_ID)"
+# os-release's first ID and VERSION_ID, quotes taken out.
+os_id= os_version= os_id_seen=0 os_version_seen=0
+if [ -r /etc/os-release ]; then
+  while IFS= read -r line || [ -n "$line" ]; do
+    value=${{line#*=}} && value=${{value//\"/}} && value=${{value//\'/}}
+    case $line in
+      ID=*) [ $os_id_seen = 1 ] || os_id=$value os_id_seen=1 ;;
+      VERSION_ID=*) [ $os_version_seen = 1 ] || os_version=$value os_version_seen=1 ;;
+    esac
+  done </etc/os-release
+fi
+printf '{os}%s\t%s\n' "$os_id" "$os_version"
 if command -v nginx >/dev/null; then
-  printf '{nginx}%s\n' "$(nginx -v 2>&1 | head -n 1)"
+  nginx_said=$(nginx -v 2>&1)
+  printf '{nginx}%s\n' "${{nginx_said%%$'\n'*}}"
 fi
 for site in /etc/nginx/conf.d/*.conf /etc/nginx/sites-enabled/*; do
   [ -f "$site" ] || continue
