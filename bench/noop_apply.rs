@@ -210,13 +210,6 @@ fn in_parallel(
     (rounds, cpu_per_host)
 }
 
-fn logins_at_jump(keys: &Keys) -> usize {
-    std::fs::read_to_string(keys.dir.path().join("jump.log"))
-        .unwrap()
-        .matches("Accepted publickey")
-        .count()
-}
-
 fn main() {
     let runs: usize = std::env::var("BENCH_RUNS")
         .ok()
@@ -310,7 +303,7 @@ fn main() {
     };
     let jumped = converged_hosts(&keys, JUMPED, "behind", Some(&jump));
     let (rounds, cpu_per_host) = in_parallel(&jumped.hosts, runs);
-    let logins = logins_at_jump(&keys);
+    let logins = keys.logins_at("jump");
     let (median, min, max) = stats(rounds);
     println!(
         "\n{JUMPED} hosts at once behind one jump host (its sshd: MaxStartups 10), {runs} rounds: median {} (min {}, max {}); \

@@ -273,12 +273,10 @@ fn a_jump_host_carries_the_connection() {
     let out = ssh.run("echo through", &mut |_| {}).unwrap();
     assert_eq!(out.stdout, "through\n");
     // The jump server itself opened the connection to the inner one.
-    let log = fs::read_to_string(keys.dir.path().join("jump.log")).unwrap();
-    let tunnel = format!("target 127.0.0.1 port {}", inner.port);
     assert!(
-        log.lines()
-            .any(|l| l.contains("direct_tcpip") && l.contains(&tunnel)),
-        "no tunnel in the jump log:\n{log}"
+        keys.jump_asked_for(inner.port),
+        "no tunnel in the jump log:\n{}",
+        keys.log_of("jump")
     );
 }
 
@@ -333,10 +331,21 @@ fn echo_on_each(targets: &[Target]) -> Vec<Result<String, String>> {
     })
 }
 
+/// The logins `server` accepted, none of them refused for MaxStartups.
 fn logins_at(keys: &Keys, server: &str) -> usize {
-    let log = fs::read_to_string(keys.dir.path().join(format!("{server}.log"))).unwrap();
+    let log = keys.log_of(server);
     assert!(!log.contains("MaxStartups"), "{log}");
-    log.matches("Accepted publickey").count()
+    keys.logins_at(server)
+}
+
+/// Waits until the jump server was asked for 127.0.0.1:`port`: a session
+/// of it is then busy opening that.
+fn until_the_jump_host_is_asked_for(keys: &Keys, port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !keys.jump_asked_for(port) {
+        assert!(Instant::now() < deadline, "the jump host was never asked");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Many targets behind one jump host, connected at once as a parallel
@@ -396,17 +405,7 @@ fn a_target_the_jump_host_cannot_reach_holds_up_no_other() {
     let answers = std::thread::scope(|scope| {
         let hanging = scope.spawn(|| echo_on_each(&targets[..1]));
         // The others ask once the jump host's one session is busy with it.
-        let asked = format!("target 127.0.0.1 port {unreachable}");
-        let log = keys.dir.path().join("jump.log");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !fs::read_to_string(&log)
-            .unwrap_or_default()
-            .lines()
-            .any(|l| l.contains("direct_tcpip") && l.contains(&asked))
-        {
-            assert!(Instant::now() < deadline, "the jump host was never asked");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        until_the_jump_host_is_asked_for(&keys, unreachable);
         let others = echo_on_each(&targets[1..]);
         let mut answers = hanging.join().unwrap();
         answers.extend(others);
@@ -483,17 +482,7 @@ fn a_failed_login_at_the_jump_host_is_said_and_not_hammered() {
     let attempts = std::sync::Arc::new(AtomicUsize::new(0));
     let answers = std::thread::scope(|scope| {
         let hanging = scope.spawn(|| echo_on_each(&targets[..1]));
-        let asked = format!("target 127.0.0.1 port {unreachable}");
-        let log = keys.dir.path().join("jump.log");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !fs::read_to_string(&log)
-            .unwrap_or_default()
-            .lines()
-            .any(|l| l.contains("direct_tcpip") && l.contains(&asked))
-        {
-            assert!(Instant::now() < deadline, "the jump host was never asked");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        until_the_jump_host_is_asked_for(&keys, unreachable);
         // The listener goes; the session it made lives on.
         let jump = &mut servers[0];
         jump.child.kill().unwrap();

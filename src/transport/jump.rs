@@ -21,7 +21,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,7 @@ use anyhow::{Result, anyhow, bail};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use ssh2::{BlockDirections, Channel, Session};
 
+use super::lock;
 use super::ssh::Ssh;
 use super::target::Target;
 
@@ -88,10 +89,6 @@ pub fn tunnel(target: &Target, jump: &Target, shared: bool) -> Result<UnixStream
             );
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The pool for `jump`, by everything that makes its login, at every hop

@@ -3,11 +3,12 @@
 //! starts refusing beyond 10 unauthenticated connections, which a fleet
 //! behind one jump host reaches: every host's connection is a login there.
 
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
+use super::lock;
 use super::target::Target;
 
 /// Logins in progress per sshd: the start of sshd's default MaxStartups.
@@ -18,10 +19,6 @@ pub const MAX_STARTUPS: usize = 10;
 fn sshd(target: &Target) -> String {
     let via = target.jump.as_deref().map(sshd).unwrap_or_default();
     format!("{via}>{}:{}", target.address, target.port)
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A login slot at one sshd, given back when dropped.

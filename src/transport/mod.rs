@@ -10,6 +10,8 @@ mod shell;
 mod ssh;
 pub mod target;
 
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
 use anyhow::Result;
 
 pub use local::Local;
@@ -43,4 +45,10 @@ pub trait Transport: Send {
     fn learn_host_keys(&mut self, _keys: &[(String, String)]) -> Result<Vec<String>> {
         Ok(Vec::new())
     }
+}
+
+/// A lock that a thread which panicked while holding it does not poison:
+/// what it guards (counts, queues) stays usable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

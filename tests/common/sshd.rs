@@ -80,6 +80,25 @@ impl Keys {
         self.dir.path().join(name)
     }
 
+    /// What server `name` logged (the one named `jump` logs at DEBUG1).
+    pub fn log_of(&self, name: &str) -> String {
+        fs::read_to_string(self.dir.path().join(format!("{name}.log"))).unwrap_or_default()
+    }
+
+    /// The logins server `name` accepted.
+    pub fn logins_at(&self, name: &str) -> usize {
+        self.log_of(name).matches("Accepted publickey").count()
+    }
+
+    /// Whether the `jump` server was asked for a connection (direct-tcpip)
+    /// to 127.0.0.1:`port`.
+    pub fn jump_asked_for(&self, port: u16) -> bool {
+        let asked = format!("target 127.0.0.1 port {port}");
+        self.log_of("jump")
+            .lines()
+            .any(|l| l.contains("direct_tcpip") && l.contains(&asked))
+    }
+
     pub fn server(&self, name: &str) -> Server {
         let host_key = self.dir.path().join(format!("{name}_host_key"));
         keygen(&host_key, "ed25519", "");
