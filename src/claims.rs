@@ -35,7 +35,8 @@ pub struct Claims {
     /// The Node.js this host runs for the app (app and worker hosts):
     /// `official 24`, `nodesource 22`, `distro`.
     pub node: Option<String>,
-    /// What one app per host may have: `services.redis`, `tls.mode: acme`.
+    /// What one app per host may have: `services.redis`, `tls.mode: acme`,
+    /// `network.mesh`.
     pub only_one: BTreeSet<String>,
 }
 
@@ -80,6 +81,10 @@ pub fn of(spec: &Spec, host: &Host, cores: &dyn CoreCounts) -> Claims {
     if let Some(redis) = spec.services.redis.as_ref().filter(|r| r.host == host.name) {
         ports.insert(format!("tcp/{}", redis.port));
         only_one.insert("services.redis".to_string());
+    }
+    if spec.network.mesh.is_some() {
+        ports.insert(format!("udp/{}", spec.network.mesh_port));
+        only_one.insert("network.mesh".to_string());
     }
     let lb = host.has(Role::Lb);
     if lb && spec.tls_mode() == TlsMode::Acme {

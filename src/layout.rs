@@ -29,6 +29,13 @@ pub const NODESOURCE_RELEASE: &str = "/var/lib/deployer/nodesource/InRelease";
 /// The security archive's apt source deployer adds (`apt.security_source`).
 pub const SECURITY_SOURCE: &str = "/etc/apt/sources.list.d/deployer-security.list";
 
+/// The WireGuard mesh's directory (`network.mesh`): its configuration and
+/// the host's key pair, which the host makes and keeps.
+const MESH: &str = "/etc/deployer/mesh";
+
+/// The mesh's public key, which the survey reads for the other hosts.
+pub const MESH_PUBLIC_KEY: &str = "/etc/deployer/mesh/public.key";
+
 /// The pm2 release deployer is tested with; a new pin installs beside the old.
 pub const PM2_VERSION: &str = "7.0.4";
 
@@ -87,6 +94,16 @@ pub struct Paths {
     /// script reads every app's from.
     pub alert_channels_dir: String,
     pub alert_channels: String,
+    /// The mesh: wg-quick's configuration (named after the interface, as
+    /// wg-quick requires) and the key pair.
+    pub mesh_dir: String,
+    pub mesh_config: String,
+    pub mesh_private_key: String,
+    pub mesh_public_key: String,
+    /// The mesh's checks: one round (a script), and who was alerted about
+    /// (`StateDirectory=deployer/mesh`).
+    pub mesh_check: String,
+    pub mesh_state: String,
 }
 
 impl Paths {
@@ -124,6 +141,12 @@ impl Paths {
             health_script: format!("{HEALTH_SCRIPTS}/{app}"),
             alert_channels_dir: ALERT_CHANNELS.into(),
             alert_channels: format!("{ALERT_CHANNELS}/{app}"),
+            mesh_dir: MESH.into(),
+            mesh_config: format!("{MESH}/{}.conf", crate::spec::mesh::INTERFACE),
+            mesh_private_key: format!("{MESH}/private.key"),
+            mesh_public_key: MESH_PUBLIC_KEY.into(),
+            mesh_check: "/usr/local/lib/deployer/mesh-check".into(),
+            mesh_state: "/var/lib/deployer/mesh".into(),
             root,
             config,
         }

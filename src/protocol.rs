@@ -66,6 +66,9 @@ pub enum Tag {
     /// Survey: the host's ed25519 host key, as its `.pub` file says: type,
     /// base64.
     HostKey,
+    /// Survey: the host's WireGuard public key for the mesh, once it made
+    /// its key pair (base64).
+    MeshKey,
     /// Survey: whether apt has a source for the release's security archive
     /// (`1`/`0`, deployer's own source aside), then the URI and components
     /// of the first source of the release itself.
@@ -88,9 +91,14 @@ pub enum Tag {
     Firewall,
     /// Status: the host's clock, as epoch.
     Clock,
+    /// Status: the mesh's interface is up (`1`/`0`).
+    Mesh,
+    /// Status: a peer of the mesh, as the host's configuration names it, and
+    /// the time of its latest handshake (epoch seconds; `0`: none yet).
+    MeshPeer,
 }
 
-const TAGS: [Tag; 34] = [
+const TAGS: [Tag; 37] = [
     Tag::File,
     Tag::Shadowed,
     Tag::Dir,
@@ -115,6 +123,7 @@ const TAGS: [Tag; 34] = [
     Tag::Table,
     Tag::App,
     Tag::HostKey,
+    Tag::MeshKey,
     Tag::Apt,
     Tag::Step,
     Tag::Locked,
@@ -125,6 +134,8 @@ const TAGS: [Tag; 34] = [
     Tag::Certificate,
     Tag::Firewall,
     Tag::Clock,
+    Tag::Mesh,
+    Tag::MeshPeer,
 ];
 
 impl Tag {
@@ -153,6 +164,7 @@ impl Tag {
             Tag::Site => "site",
             Tag::Apt => "apt",
             Tag::HostKey => "hostkey",
+            Tag::MeshKey => "meshkey",
             Tag::Manager => "manager",
             Tag::Table => "table",
             Tag::App => "app",
@@ -165,6 +177,8 @@ impl Tag {
             Tag::Certificate => "certificate",
             Tag::Firewall => "firewall",
             Tag::Clock => "clock",
+            Tag::Mesh => "mesh",
+            Tag::MeshPeer => "meshpeer",
         }
     }
 

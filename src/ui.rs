@@ -53,6 +53,11 @@ impl Console {
             .context("reading the answer")
     }
 
+    /// A line between the steps of a command, on standard error.
+    pub fn note(&self, line: &str) {
+        eprintln!("{line}");
+    }
+
     pub fn progress(&self) -> Progress {
         Progress::new(self.quiet, self.verbose)
     }

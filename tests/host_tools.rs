@@ -592,3 +592,47 @@ fn gixy_finds_nothing_in_any_rendered_site() {
     }
     assert!(checked >= 4, "only {checked} nginx configurations read");
 }
+
+/// `network.mesh`: every host's ruleset (WireGuard's port for the other
+/// hosts, the private ports through the mesh only) loads, the mesh's units
+/// verify and score at most 5.0, and wg-quick reads the configuration.
+#[test]
+fn the_mesh_renders_what_nft_systemd_and_wg_quick_accept() {
+    for tool in ["nft", "systemd-analyze", "wg-quick"] {
+        require(tool);
+    }
+    let out = render("tests/fixtures/mesh/deployer.yaml");
+    let mut checked = Vec::new();
+    for (host, dir) in hosts(&out) {
+        let nft = nft_check(&dir);
+        assert!(nft.status.success(), "{host}: nft -c:\n{}", text(&nft));
+        let verify = systemd_verify(&dir);
+        assert!(
+            verify.status.success() && text(&verify).trim().is_empty(),
+            "{host}: verify:\n{}",
+            text(&verify)
+        );
+        for unit in ["deployer-mesh.service", "deployer-mesh-check.service"] {
+            let score = exposure(&dir, unit);
+            assert!(score <= 5.0, "{host}: {unit} exposure {score} > 5.0");
+        }
+        // wg-quick names the interface after the file, as the unit does.
+        let config = dir.join("etc/deployer/mesh/wg-deployer.conf");
+        let stripped = Command::new("wg-quick")
+            .arg("strip")
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(stripped.status.success(), "{host}: {}", text(&stripped));
+        let settings: Vec<String> = text(&stripped)
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(String::from)
+            .collect();
+        // What wg syncconf gets: the port; the key and the peers' keys are
+        // the hosts' (none offline).
+        assert_eq!(settings, ["[Interface]", "ListenPort = 51999"], "{host}");
+        checked.push(host);
+    }
+    assert_eq!(checked, ["app1", "db1", "lb1"]);
+}

@@ -205,6 +205,19 @@ fn the_cluster_converges_on_debian_12() {
     cluster_end_to_end("debian-12");
 }
 
+/// Requests to examples/cluster's site reach both app hosts.
+fn both_app_hosts_answer(site: &Site) {
+    let answers: Vec<String> = (0..8).map(|_| site.get("/")).collect();
+    for host in ["app1", "app2"] {
+        assert!(
+            answers
+                .iter()
+                .any(|a| a.contains(&format!("on {host} port"))),
+            "{host} never answered: {answers:?}"
+        );
+    }
+}
+
 fn cluster_end_to_end(os: &str) {
     let dir = TempDir::new().unwrap();
     let spec = dir.path().join("deployer.yaml");
@@ -247,15 +260,7 @@ fn cluster_end_to_end(os: &str) {
 
     // The load balancer spreads requests over both app hosts, through the private network.
     let site = Site::new("cluster.lab.test", "lb1", "198.18.0.20");
-    let answers: Vec<String> = (0..8).map(|_| site.get("/")).collect();
-    for host in ["app1", "app2"] {
-        assert!(
-            answers
-                .iter()
-                .any(|a| a.contains(&format!("on {host} port"))),
-            "{host} never answered: {answers:?}"
-        );
-    }
+    both_app_hosts_answer(&site);
     let headers = site
         .curl(&["-D", "-", "-o", "/dev/null", "https://cluster.lab.test/"])
         .to_lowercase();
@@ -2752,5 +2757,274 @@ nginx -t -q && systemctl restart nginx"#,
             "https://hello.lab.test/whoami"
         ]),
         "198.18.0.1 198.18.0.1\n"
+    );
+}
+
+/// examples/cluster with `network.mesh: wireguard` in place of its private
+/// network, shipping a copy of the example app from `dir`; `hosts` are the
+/// example's hosts to keep, and `extra` is appended.
+fn mesh_yaml(dir: &Path, hosts: &[&str], extra: &str) -> String {
+    let example = fs::read_to_string(Path::new(ROOT).join("examples/cluster/deployer.yaml"))
+        .unwrap()
+        .replace(
+            "  source: ../hello\n",
+            &format!("  source: {}\n", app_copy(dir)),
+        )
+        .replace(
+            "network:\n  private: [198.19.0.0/24]\n",
+            "network:\n  mesh: wireguard\n",
+        );
+    assert!(
+        example.contains("mesh: wireguard"),
+        "examples/cluster's network moved"
+    );
+    let (head, listed) = example.split_once("hosts:\n").unwrap();
+    let kept: Vec<&str> = listed
+        .split("  - ")
+        .filter(|h| {
+            hosts
+                .iter()
+                .any(|name| h.starts_with(&format!("name: {name}\n")))
+        })
+        .collect();
+    assert_eq!(kept.len(), hosts.len(), "examples/cluster's hosts moved");
+    let kept: String = kept
+        .iter()
+        .map(|h| {
+            let lines: Vec<&str> = h
+                .lines()
+                .filter(|l| !l.contains("private_address"))
+                .collect();
+            format!("  - {}\n", lines.join("\n"))
+        })
+        .collect();
+    format!("{head}hosts:\n{kept}{extra}")
+}
+
+/// A host's mesh address, as its interface has it.
+fn mesh_address(host: &str) -> String {
+    let shown = on(host, "ip -4 -br address show dev wg-deployer");
+    let cidr = shown.split_whitespace().nth(2).unwrap_or_default();
+    cidr.split('/').next().unwrap_or_default().to_string()
+}
+
+/// The peers of a host's mesh that WireGuard knows, as `wg show` lists them.
+fn mesh_peers(host: &str) -> Vec<String> {
+    let mut peers: Vec<String> = on(host, "wg show wg-deployer peers")
+        .lines()
+        .map(String::from)
+        .collect();
+    peers.sort();
+    peers
+}
+
+#[test]
+fn a_mesh_is_the_private_network_where_the_provider_gives_none() {
+    let dir = TempDir::new().unwrap();
+    let spec = dir.path().join("deployer.yaml");
+    let spec_arg = spec.to_str().unwrap();
+    let all = ["lb1", "app1", "app2"];
+    // Sessions in Redis on app1, reached over the mesh.
+    let write = |hosts: &[&str]| {
+        let text = mesh_yaml(dir.path(), hosts, "services:\n  redis:\n    host: app1\n").replace(
+            "  instances: 2\n",
+            "  instances: 2\n  secrets:\n    - name: REDIS_PASSWORD\n      command: echo 'mesh redis secret'\n",
+        );
+        fs::write(&spec, text).unwrap();
+    };
+    write(&all);
+
+    // The lab gives the hosts a public side only: no private bridge.
+    let (_lab, up) = Lab::up(spec_arg);
+    for (host, address) in [
+        ("lb1", "198.18.0.20"),
+        ("app1", "198.18.0.21"),
+        ("app2", "198.18.0.22"),
+    ] {
+        assert!(up.contains(&format!("{host}: up at {address}\n")), "{up}");
+        let links = on(
+            host,
+            "ip -br link | awk '{print $1}' | cut -d@ -f1 | sort | tr '\\n' ' '",
+        );
+        assert_eq!(
+            links.trim(),
+            "lo pub0",
+            "{host} has a public link only: {links}"
+        )
+    }
+
+    // One apply: each host makes its key pair, then a second round lists
+    // every other host as a peer.
+    let apply = deployer(&["apply", "-f", spec_arg, "--lab", "--yes"]);
+    let said = text(&apply);
+    assert!(apply.status.success(), "{said}");
+    assert!(said.contains("a second round adds them as peers"), "{said}");
+    let keys: Vec<(String, String)> = all
+        .iter()
+        .map(|h| {
+            (
+                on(h, "cat /etc/deployer/mesh/private.key")
+                    .trim()
+                    .to_string(),
+                on(h, "cat /etc/deployer/mesh/public.key")
+                    .trim()
+                    .to_string(),
+            )
+        })
+        .collect();
+    for (host, (private, public)) in all.iter().zip(&keys) {
+        assert_eq!(private.len(), 44, "{host}'s private key");
+        assert!(
+            !said.contains(private.as_str()),
+            "{host}'s private key in the apply's output"
+        );
+        assert!(
+            said.contains(public.as_str()),
+            "{host}'s public key is shown as a peer's"
+        );
+        assert_eq!(
+            on(
+                host,
+                "stat -c '%a %U' /etc/deployer/mesh /etc/deployer/mesh/private.key"
+            ),
+            "700 root\n600 root\n"
+        );
+        let others: Vec<String> = all
+            .iter()
+            .zip(&keys)
+            .filter(|(h, _)| h != &host)
+            .map(|(_, (_, public))| public.clone())
+            .collect();
+        let mut others = others;
+        others.sort();
+        assert_eq!(mesh_peers(host), others, "{host}'s peers");
+    }
+
+    // The load balancer reaches both app hosts, over the mesh: the app
+    // listens on its mesh address only.
+    let site = Site::new("cluster.lab.test", "lb1", "198.18.0.20");
+    both_app_hosts_answer(&site);
+    for host in ["app1", "app2"] {
+        let mesh = mesh_address(host);
+        assert!(mesh.starts_with("10.213.7."), "{host}: {mesh}");
+        let listening = on(host, "ss -Hltn 'sport = 3000' | awk '{print $4}'");
+        assert_eq!(listening, format!("{mesh}:3000\n"), "{host}");
+    }
+    let upstream = on(
+        "lb1",
+        "grep -h 'server 10.213.7' /etc/nginx/deployer/hello.conf | wc -l",
+    );
+    assert_eq!(
+        upstream.trim(),
+        "4",
+        "two instances on each app host, at mesh addresses"
+    );
+
+    // Sessions go to Redis on app1 over the mesh, whichever host answers.
+    let put = site.curl(&[
+        "-X",
+        "PUT",
+        "--data",
+        "cart=7",
+        "-w",
+        "%{http_code}",
+        "https://cluster.lab.test/session/mesh-visitor",
+    ]);
+    assert_eq!(put, "204");
+    for _ in 0..6 {
+        assert_eq!(site.get("/session/mesh-visitor"), "cart=7");
+    }
+    let redis_listens = on("app1", "ss -Hltn 'sport = 6379' | awk '{print $4}' | sort");
+    assert_eq!(
+        redis_listens,
+        format!("127.0.0.1:6379\n{}:6379\n", mesh_address("app1"))
+    );
+
+    // From the public side, the app and Redis stay closed; the firewall
+    // admits WireGuard from the other hosts' public addresses only.
+    for port in [3000, 3001, 6379] {
+        assert_eq!(
+            reach("198.18.0.21", port),
+            None,
+            "app1:{port} from the public side"
+        );
+    }
+    assert_eq!(
+        reach("198.18.0.22", 3000),
+        None,
+        "app2:3000 from the public side"
+    );
+    let wireguard_rule = on(
+        "app1",
+        "nft list chain inet deployer input | grep 'udp dport 51820'",
+    );
+    assert!(
+        wireguard_rule.contains("ip saddr { 198.18.0.20, 198.18.0.22 } accept"),
+        "{wireguard_rule}"
+    );
+    let app_rule = on(
+        "app1",
+        "nft list chain inet deployer input | grep 'dport 3000-3001'",
+    );
+    assert!(app_rule.contains("iifname \"wg-deployer\""), "{app_rule}");
+
+    // A second apply changes nothing; status shows each peer's handshake.
+    let again = deployer(&["apply", "-f", spec_arg, "--lab", "--yes"]);
+    assert_says(&again, 0, &["Nothing to do: every host matches the spec."]);
+    assert!(!text(&again).contains("second round"), "{}", text(&again));
+    let status = deployer(&["status", "-f", spec_arg, "--lab"]);
+    assert_says(
+        &status,
+        0,
+        &[
+            "  mesh      up; latest handshakes: app1 ",
+            "  mesh      up; latest handshakes: lb1 ",
+        ],
+    );
+
+    // A host that leaves the spec leaves the others' peers, and comes back
+    // with its key and address.
+    let app2 = (mesh_address("app2"), keys[2].1.clone());
+    write(&["lb1", "app1"]);
+    let without = deployer(&["apply", "-f", spec_arg, "--lab", "--yes"]);
+    assert!(without.status.success(), "{}", text(&without));
+    for host in ["lb1", "app1"] {
+        assert!(
+            !mesh_peers(host).contains(&app2.1),
+            "{host} still lists app2"
+        );
+        assert_eq!(mesh_peers(host).len(), 1, "{host}");
+    }
+    let answers: Vec<String> = (0..6).map(|_| site.get("/")).collect();
+    assert!(
+        answers.iter().all(|a| a.contains("on app1 port")),
+        "{answers:?}"
+    );
+    write(&all);
+    let back = deployer(&["apply", "-f", spec_arg, "--lab", "--yes"]);
+    assert!(back.status.success(), "{}", text(&back));
+    assert!(
+        !text(&back).contains("second round"),
+        "app2 kept its key pair"
+    );
+    assert_eq!(
+        (
+            mesh_address("app2"),
+            on("app2", "cat /etc/deployer/mesh/public.key")
+                .trim()
+                .to_string()
+        ),
+        app2
+    );
+    for host in ["lb1", "app1"] {
+        assert!(
+            mesh_peers(host).contains(&app2.1),
+            "{host} lists app2 again"
+        );
+    }
+    wait_until(
+        Duration::from_secs(30),
+        "app2 answers through the mesh again",
+        || (0..4).any(|_| site.get("/").contains("on app2 port")),
     );
 }

@@ -1456,6 +1456,119 @@ hosts:
             r#"deployer.yaml:10:19: host.modules[1]: deployer blocks only dccp, sctp, rds, tipc, cramfs, freevxfs, jffs2, hfs, hfsplus, usb-storage, firewire-core: `ext4` is loadable already"#,
         ],
     },
+    Case {
+        name: "mesh_is_the_only_private_network_and_needs_public_ips",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+network:
+  mesh: wireguard
+  private: [10.0.0.0/24]
+  mesh_port: 9100
+firewall:
+  open:
+    - port: 9100
+      proto: udp
+hosts:
+  - name: web1
+    address: web1.example.com
+    private_address: 10.9.0.1
+  - name: web2
+    address: 198.18.0.11
+"#,
+        expected: &[
+            r#"deployer.yaml:6:12: network.private: with network.mesh the mesh (10.213.7.0/24) is the private network: leave network.private out"#,
+            r#"deployer.yaml:10:13: firewall.open[0].port: port 9100 clashes with WireGuard's port (network.mesh_port)"#,
+            r#"deployer.yaml:14:14: hosts[0].address: `web1.example.com`: with network.mesh the other hosts reach this one at its address, and their firewalls admit WireGuard from it: give its public IP address"#,
+            r#"deployer.yaml:15:22: hosts[0].private_address: 10.9.0.1 is outside the private network (10.0.0.0/24)"#,
+        ],
+    },
+    Case {
+        name: "mesh_takes_wireguard_and_a_network",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+network:
+  mesh: ipsec
+  mesh_cidr: 10.0.0.5/24
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:5:9: network.mesh: unknown value `ipsec`: expected `wireguard`"#,
+            r#"deployer.yaml:6:14: network.mesh_cidr: expected a network such as `10.0.0.0/24` or `fd00::/64` (a single address means just that address), with no host bits set, found string "10.0.0.5/24""#,
+        ],
+    },
+    Case {
+        name: "mesh_numbers_hosts_in_ipv4",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+network:
+  mesh: wireguard
+  mesh_cidr: fd00:1::/64
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:6:14: network.mesh_cidr: fd00:1::/64: the mesh numbers its hosts in IPv4; give a network such as `10.213.7.0/24`"#,
+        ],
+    },
+    Case {
+        name: "mesh_network_from_16_to_29",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+network:
+  mesh: wireguard
+  mesh_cidr: 10.0.0.0/30
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:6:14: network.mesh_cidr: 10.0.0.0/30: give a network from /16 to /29, such as `10.213.7.0/24`"#,
+        ],
+    },
+    Case {
+        name: "mesh_network_with_room_for_every_host",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+network:
+  mesh: wireguard
+  mesh_cidr: 10.0.0.0/29
+hosts:
+  - {name: h1, address: 198.18.0.1}
+  - {name: h2, address: 198.18.0.2}
+  - {name: h3, address: 198.18.0.3}
+  - {name: h4, address: 198.18.0.4}
+  - {name: h5, address: 198.18.0.5}
+  - {name: h6, address: 198.18.0.6}
+  - {name: h7, address: 198.18.0.7}
+"#,
+        expected: &[
+            r#"deployer.yaml:6:14: network.mesh_cidr: 10.0.0.0/29 has room for 6 hosts and the spec has 7: give a wider network"#,
+        ],
+    },
+    Case {
+        name: "mesh_pins_inside_its_network",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+network:
+  mesh: wireguard
+hosts:
+  - name: web1
+    address: 198.18.0.10
+    private_address: 10.9.0.1
+"#,
+        expected: &[
+            r#"deployer.yaml:9:22: hosts[0].private_address: 10.9.0.1 is outside the private network (10.213.7.0/24)"#,
+        ],
+    },
 ];
 
 /// `yaml` written as `deployer.yaml` in an empty directory and loaded: the

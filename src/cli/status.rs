@@ -62,6 +62,23 @@ fn human(status: &HostStatus) -> String {
             &format!("expires {} ({} days)", cert.expires, cert.days_left),
         );
     }
+    if let Some(mesh) = &status.mesh {
+        let peers: Vec<String> = mesh
+            .peers
+            .iter()
+            .map(|p| match p.handshake_ago {
+                Some(ago) => format!("{} {ago} s ago", p.host),
+                None => format!("{} never", p.host),
+            })
+            .collect();
+        let state = if mesh.up { "up" } else { "DOWN" };
+        let value = if peers.is_empty() {
+            format!("{state}, no peers")
+        } else {
+            format!("{state}; latest handshakes: {}", peers.join(", "))
+        };
+        line(&mut out, "mesh", &value);
+    }
     for (i, unit) in status.units.iter().enumerate() {
         let health = match unit.failed_checks {
             Some(0) => ", healthy".to_string(),
@@ -88,7 +105,7 @@ fn human(status: &HostStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deploy::UnitStatus;
+    use crate::deploy::{MeshPeerStatus, MeshStatus, UnitStatus};
 
     #[test]
     fn a_unit_line_says_state_restarts_and_health() {
@@ -99,6 +116,19 @@ mod tests {
             web_open_to_all: Some(true),
             security_updates: Some(false),
             certificate: None,
+            mesh: Some(MeshStatus {
+                up: true,
+                peers: vec![
+                    MeshPeerStatus {
+                        host: "app1".into(),
+                        handshake_ago: Some(40),
+                    },
+                    MeshPeerStatus {
+                        host: "app2".into(),
+                        handshake_ago: None,
+                    },
+                ],
+            }),
             units: vec![UnitStatus {
                 name: "hello@3000.service".into(),
                 active: "active".into(),
@@ -112,6 +142,10 @@ mod tests {
         let text = human(&status);
         assert!(
             text.contains("  status    ok\n  warning   apt has no source"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  mesh      up; latest handshakes: app1 40 s ago, app2 never\n"),
             "{text}"
         );
         assert!(text.contains("hello@3000.service: active since Wed 2026-11-25 14:48:43 UTC, 2 restart(s), healthy"), "{text}");

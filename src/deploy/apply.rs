@@ -61,6 +61,7 @@ pub fn apply(
     let chosen = hosts::select(loaded, &reach)?;
     super::lock::wait_until_free(loaded, &chosen, &reach, options.lock_wait, console)?;
     let prepared = prepare(loaded, &chosen, &reach, Source::Ship)?;
+    let keys_to_make = mesh_keys_to_make(loaded, &prepared);
     let (prepared, expected): (Vec<_>, HashMap<String, HostPlan>) = match saved {
         Some(saved) => (
             prepared,
@@ -94,9 +95,54 @@ pub fn apply(
             fail_fast: options.fail_fast,
         }
     };
-    Ok(ApplyOutcome::Applied(converge(
-        prepared, &expected, &reach, options, order, console,
-    )))
+    let mut outcomes = converge(prepared, &expected, &reach, options, order, console);
+    let all_done = outcomes.iter().all(|o| matches!(o, Outcome::Done(_)));
+    if keys_to_make && all_done {
+        outcomes.extend(mesh_peers_round(loaded, &chosen, &reach, options, console)?);
+    }
+    Ok(ApplyOutcome::Applied(outcomes))
+}
+
+/// Whether a chosen host of a mesh had no key pair yet, so that the
+/// others could not list it as a peer: this apply makes it.
+fn mesh_keys_to_make(loaded: &Loaded, prepared: &[Prepared]) -> bool {
+    loaded.spec.network.mesh.is_some() && prepared.iter().any(|p| p.mesh_waiting)
+}
+
+/// The second round of an apply that made mesh key pairs: the hosts are
+/// surveyed again and every host gets the new keys as peers. What it
+/// changes follows from the plan the operator confirmed, so it is shown
+/// and applied without asking again.
+fn mesh_peers_round(
+    loaded: &Loaded,
+    chosen: &[&crate::spec::Host],
+    reach: &Reach,
+    options: &ConvergeOptions,
+    console: &Console,
+) -> Result<Vec<Outcome<Applied>>> {
+    console.note("mesh: the new key pairs are made; a second round adds them as peers");
+    let prepared = prepare(loaded, chosen, reach, Source::Ship)?;
+    let (planned, failures) = plan_all(prepared, reach.parallel);
+    if let Some(first) = failures.into_iter().next() {
+        return Err(first.context("planning the mesh's second round failed"));
+    }
+    let confirmed = ConvergeOptions {
+        yes: true,
+        ..options.clone()
+    };
+    Ok(match review(planned, &confirmed, console)? {
+        Reviewed::Go(prepared, expected) => converge(
+            prepared,
+            &expected,
+            reach,
+            &confirmed,
+            Order::Parallel {
+                fail_fast: options.fail_fast,
+            },
+            console,
+        ),
+        Reviewed::Converged | Reviewed::Declined => Vec::new(),
+    })
 }
 
 /// What the operator made of the plans.

@@ -22,7 +22,7 @@ const DHCP_CLIENTS: [u16; 2] = [68, 546];
 #[derive(Debug, Clone, Default)]
 pub struct Exposure {
     /// `(protocol, port)` open to the public: SSH, 80/443 on load
-    /// balancers, `firewall.open`.
+    /// balancers, `firewall.open`, the mesh's WireGuard port.
     public: Vec<(&'static str, u16)>,
     /// Addresses that are not public: the host's private address and
     /// `network.private` (loopback always).
@@ -38,6 +38,11 @@ impl Exposure {
         let mut public = vec![("tcp", spec.network.ssh_port)];
         if host.has(Role::Lb) {
             public.extend([("tcp", 80), ("tcp", 443)]);
+        }
+        // WireGuard listens on every address; the firewall admits the other
+        // hosts of the mesh only.
+        if spec.network.mesh.is_some() {
+            public.push(("udp", spec.network.mesh_port));
         }
         for open in &spec.firewall.open {
             let proto = match open.proto {

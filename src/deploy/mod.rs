@@ -33,7 +33,7 @@ pub use prepare::{Prepared, desired};
 pub use releases::{HostReleases, RollbackTarget, releases, rollback};
 pub use removal::Removal;
 pub use render::{RenderedHost, render};
-pub use status::{Certificate, HostStatus, UnitStatus, logs, status};
+pub use status::{Certificate, HostStatus, MeshPeerStatus, MeshStatus, UnitStatus, logs, status};
 
 /// Single hosts, for tests and benchmarks that drive one host directly.
 pub mod single {

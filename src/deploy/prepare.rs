@@ -3,7 +3,7 @@
 //! what each must have rendered and expanded into resources. Any failure
 //! here stops the run before a host is touched.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{Result, bail};
 
@@ -30,6 +30,9 @@ pub struct Prepared {
     /// For a second, new connection.
     pub connector: Connector,
     pub desired: Desired,
+    /// With a mesh: another host had no key pair to list as this one's
+    /// peer yet (`render::context::MeshView::waiting`).
+    pub mesh_waiting: bool,
 }
 
 /// What [`prepare`] does with the app's source.
@@ -109,8 +112,10 @@ pub fn prepare(
             .any(|w| w.instances == Instances::Max);
     let dedicated_lb = hosts.iter().any(|h| h.has(Role::Lb) && !h.has(Role::App));
     let mut to_connect: Vec<&Host> = hosts.to_vec();
-    if needs_cores && dedicated_lb && !reach.local {
-        for host in spec.hosts.iter().filter(|h| h.has(Role::App)) {
+    // Every host of a mesh lists every other as a peer, by its public key.
+    let needs_all = spec.network.mesh.is_some();
+    if (needs_all || needs_cores && dedicated_lb) && !reach.local {
+        for host in spec.hosts.iter().filter(|h| needs_all || h.has(Role::App)) {
             if !to_connect.iter().any(|c| c.name == host.name) {
                 to_connect.push(host);
             }
@@ -139,9 +144,13 @@ pub fn prepare(
         );
     }
     let mut cores = HashMap::new();
+    let mut mesh_keys = BTreeMap::new();
     let mut transports = Vec::new();
     for (host, transport, survey) in connected {
         cores.insert(host.name.clone(), survey.0.cores);
+        if let Some(key) = &survey.0.mesh_key {
+            mesh_keys.insert(host.name.clone(), key.clone());
+        }
         transports.push((host, transport, survey));
     }
     if reach.local {
@@ -162,6 +171,14 @@ pub fn prepare(
                 .expect("connected"),
         );
         let mut found = survey::findings(spec, host, &cores, &survey);
+        found.existing.mesh_keys.clone_from(&mesh_keys);
+        let mesh_waiting = spec.network.mesh.is_some()
+            && spec.hosts.iter().any(|h| !mesh_keys.contains_key(&h.name));
+        if mesh_waiting && !reach.local {
+            found.notes.push(
+                "network.mesh: hosts without a WireGuard key pair make one in this apply, which then adds them as peers in a second round".into(),
+            );
+        }
         found.notes.extend(learned.iter().map(|key| {
             format!("host key {key}: added to deployer's known_hosts (read over the verified connection), as sshd is to offer it alone")
         }));
@@ -176,6 +193,7 @@ pub fn prepare(
             name: host.name.clone(),
             transport,
             connector,
+            mesh_waiting,
             desired: Desired {
                 resources,
                 guard: LockoutGuard::new(spec, &reach.state_dir),

@@ -18,7 +18,7 @@ use crate::layout::{AssumedCores, Paths, health_service, unit_patterns};
 use crate::protocol::{self, Tag};
 use crate::render::Renderer;
 use crate::resource::Resource;
-use crate::spec::{Host, Loaded, Role, TlsMode};
+use crate::spec::{Host, Loaded, Role, TlsMode, mesh};
 
 #[derive(Debug, Serialize)]
 pub struct HostStatus {
@@ -34,6 +34,8 @@ pub struct HostStatus {
     /// where the host's sources could not be read.
     pub security_updates: Option<bool>,
     pub certificate: Option<Certificate>,
+    /// `network.mesh`: this host's end of it.
+    pub mesh: Option<MeshStatus>,
     pub units: Vec<UnitStatus>,
     /// What needs attention; empty when all is well.
     pub problems: Vec<String>,
@@ -55,6 +57,20 @@ pub struct UnitStatus {
     pub restarts: u32,
     /// Failed health checks in a row, for web instances the timer checks.
     pub failed_checks: Option<u32>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MeshStatus {
+    /// Its interface exists.
+    pub up: bool,
+    pub peers: Vec<MeshPeerStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MeshPeerStatus {
+    pub host: String,
+    /// Seconds since the latest handshake with it; `None`: none yet.
+    pub handshake_ago: Option<i64>,
 }
 
 /// Fewer days left than this is a problem.
@@ -130,7 +146,7 @@ fn script(loaded: &Loaded, units: &[String]) -> String {
     let cert = quote(&paths.tls_cert);
     let health = quote(&paths.health_state);
     format!(
-        r#"export LC_ALL=C
+        r##"export LC_ALL=C
 for unit in $(systemctl list-units --all --plain --no-legend --type=service,timer {patterns} | awk '{{print $1}}'); do
   printf '{unit}\t%s' "$unit"
   systemctl show -p ActiveState -p NRestarts -p ActiveEnterTimestamp -- "$unit" | while IFS= read -r pair; do printf '\t%s' "$pair"; done
@@ -149,8 +165,22 @@ else
   printf '{firewall}\t0\t0\n'
 fi
 printf '{clock}\t%s\n' "$(date -u +%s)"
+if [ -f {mesh_config} ]; then
+  declare -A shook=()
+  if handshakes=$(wg show {interface} latest-handshakes 2>/dev/null); then up=1; else up=0; fi
+  while read -r key at; do [ -n "$key" ] && shook[$key]=$at; done <<<"$handshakes"
+  printf '{mesh}\t%s\n' "$up"
+  # Each peer's name is the comment above its key.
+  name=
+  while IFS= read -r line; do
+    case $line in
+      "# "*) name=${{line#"# "}} ;;
+      "PublicKey = "*) key=${{line#"PublicKey = "}}; printf '{meshpeer}\t%s\t%s\n' "$name" "${{shook[$key]:-0}}" ;;
+    esac
+  done <{mesh_config}
+fi
 {apt_probe}
-"#,
+"##,
         apt_probe = survey::apt_probe(false),
         current = quote(&paths.current),
         // Only this app's units' counts: other apps on the host have theirs.
@@ -163,6 +193,10 @@ printf '{clock}\t%s\n' "$(date -u +%s)"
         certificate = Tag::Certificate,
         firewall = Tag::Firewall,
         clock = Tag::Clock,
+        mesh = Tag::Mesh,
+        meshpeer = Tag::MeshPeer,
+        mesh_config = quote(&paths.mesh_config),
+        interface = mesh::INTERFACE,
     )
 }
 
@@ -174,11 +208,13 @@ fn parse(host: &str, report: &str) -> Result<HostStatus> {
         web_open_to_all: None,
         security_updates: None,
         certificate: None,
+        mesh: None,
         units: Vec::new(),
         problems: Vec::new(),
         warnings: Vec::new(),
     };
     let mut failed_checks = Vec::new();
+    let mut handshakes = Vec::new();
     let (mut expires_at, mut now) = (None, None);
     for line in report.lines() {
         let record = protocol::record(line);
@@ -223,12 +259,31 @@ fn parse(host: &str, report: &str) -> Result<HostStatus> {
                     .then(|| open_to_all.parse::<u32>().is_ok_and(|n| n > 0));
             }
             Some((Tag::Clock, [epoch])) => now = Some(epoch.parse::<i64>().context("host clock")?),
+            Some((Tag::Mesh, [up])) => {
+                status.mesh = Some(MeshStatus {
+                    up: *up == "1",
+                    peers: Vec::new(),
+                })
+            }
+            Some((Tag::MeshPeer, [name, at])) => handshakes.push((
+                name.to_string(),
+                at.parse::<i64>().context("handshake time")?,
+            )),
             Some((Tag::Apt, [security, _, _])) => status.security_updates = Some(*security == "1"),
             _ => bail!("{line:?}"),
         }
     }
     if let (Some(cert), Some(expires_at), Some(now)) = (&mut status.certificate, expires_at, now) {
         cert.days_left = (expires_at - now).div_euclid(86_400);
+    }
+    if let (Some(mesh), Some(now)) = (&mut status.mesh, now) {
+        mesh.peers = handshakes
+            .into_iter()
+            .map(|(host, at)| MeshPeerStatus {
+                host,
+                handshake_ago: (at > 0).then(|| (now - at).max(0)),
+            })
+            .collect();
     }
     for (unit, count) in failed_checks {
         if let Some(u) = status.units.iter_mut().find(|u| u.name == unit) {
@@ -248,6 +303,21 @@ fn problems(loaded: &Loaded, lb: bool, status: &HostStatus) -> Vec<String> {
             "80 and 443 are open to anyone, though edge.only admits the proxies in front only: apply to close them"
                 .to_string(),
         );
+    }
+
+    if let Some(mesh) = &status.mesh {
+        if !mesh.up {
+            problems.push(format!("the mesh ({}) is down", mesh::INTERFACE));
+        }
+        for peer in &mesh.peers {
+            match peer.handshake_ago {
+                None => problems.push(format!("mesh: no handshake with {} yet", peer.host)),
+                Some(ago) if ago > i64::from(mesh::HANDSHAKE_STALE_SECS) => {
+                    problems.push(format!("mesh: no handshake with {} for {ago} s", peer.host))
+                }
+                Some(_) => {}
+            }
+        }
     }
 
     let health = health_service(&loaded.spec.app.name);
@@ -345,5 +415,40 @@ mod tests {
         assert_eq!(status.units[0].restarts, 2);
         assert_eq!(status.units[0].failed_checks, Some(0));
         assert_eq!(status.units[1].active, "failed");
+        assert!(status.mesh.is_none());
+    }
+
+    #[test]
+    fn the_mesh_reports_each_peers_latest_handshake() {
+        let report = "firewall\t1\t0\nclock\t1799136000\nmesh\t1\n\
+                      meshpeer\tapp1\t1799135960\nmeshpeer\tapp2\t0\nmeshpeer\tdb1\t1799135000\n";
+        let status = parse("lb1", report).unwrap();
+        let mesh = status.mesh.as_ref().unwrap();
+        assert!(mesh.up);
+        let ago: Vec<_> = mesh
+            .peers
+            .iter()
+            .map(|p| (p.host.as_str(), p.handshake_ago))
+            .collect();
+        assert_eq!(
+            ago,
+            [("app1", Some(40)), ("app2", None), ("db1", Some(1000))]
+        );
+        let loaded = crate::spec::check(
+            std::path::Path::new("deployer.yaml"),
+            "app: {name: a, source: ., start: node s.js, port: 3000}\nnetwork: {mesh: wireguard}\nhosts: [{name: lb1, address: 198.18.0.20}]\n",
+            crate::spec::Secrets::Skip,
+        )
+        .unwrap();
+        let found = problems(&loaded, false, &status);
+        assert!(
+            found.contains(&"mesh: no handshake with app2 yet".to_string()),
+            "{found:?}"
+        );
+        assert!(
+            found.contains(&"mesh: no handshake with db1 for 1000 s".to_string()),
+            "{found:?}"
+        );
+        assert!(!found.iter().any(|p| p.contains("app1")), "{found:?}");
     }
 }

@@ -83,6 +83,8 @@ pub struct Survey {
     /// The host keys sshd offers once deployer's drop-in is in place
     /// (ed25519): `(type, base64)`.
     pub host_keys: Vec<(String, String)>,
+    /// The host's WireGuard public key, once it made one (`network.mesh`).
+    pub mesh_key: Option<String>,
 }
 
 /// What [`APT_READER`] found in the host's apt sources.
@@ -241,6 +243,10 @@ fi
 if [ -r /etc/ssh/ssh_host_ed25519_key.pub ]; then
   read -r kind key _ </etc/ssh/ssh_host_ed25519_key.pub && printf '{hostkey}%s\t%s\n' "$kind" "$key"
 fi
+# The mesh's public key, made on the host by the first apply with a mesh.
+if [ -r {mesh_key} ]; then
+  read -r key _ <{mesh_key} && printf '{meshkey}%s\n' "$key"
+fi
 is_app_name() {{ {is_app_name}; }}
 for manifest in {owned}*; do
   app=${{manifest##*/}}
@@ -262,6 +268,8 @@ exit 0
         app = tag(Tag::App),
         apt_probe = apt_probe(true),
         hostkey = tag(Tag::HostKey),
+        meshkey = tag(Tag::MeshKey),
+        mesh_key = quote(layout::MESH_PUBLIC_KEY),
         claims = quote(layout::CLAIMS),
         reader = quote(NGINX_READER),
         is_app_name = owned::IS_APP_NAME,
@@ -292,6 +300,13 @@ fi"#,
     )
 }
 
+/// A WireGuard key as `wg` prints it: 32 bytes in base64, exactly.
+fn wireguard_key(text: &str) -> bool {
+    BASE64
+        .decode(text)
+        .is_ok_and(|bytes| bytes.len() == 32 && BASE64.encode(&bytes) == text)
+}
+
 /// Reads what [`script`] printed on `host`.
 pub fn parse(host: &str, output: &str) -> Result<Survey> {
     let mut survey = Survey::default();
@@ -310,6 +325,15 @@ pub fn parse(host: &str, output: &str) -> Result<Survey> {
             (Tag::Nginx, [said]) => survey.nginx = Some(said.to_string()),
             (Tag::HostKey, [kind, key]) => {
                 survey.host_keys.push((kind.to_string(), key.to_string()))
+            }
+            (Tag::MeshKey, [key]) => {
+                if !wireguard_key(key) {
+                    bail!(
+                        "{host}: the mesh's public key ({}) is not a WireGuard key",
+                        shown(key)
+                    );
+                }
+                survey.mesh_key = Some(key.to_string());
             }
             (Tag::Apt, [security, archive, components]) => {
                 survey.apt = Some(AptSources {
@@ -570,11 +594,14 @@ fn security_source(found: &mut Findings, spec: &Spec, release: System, apt: &Apt
 mod tests {
     use super::*;
 
+    /// A WireGuard public key, as `wg pubkey` prints one.
+    const MESH_KEY: &str = "4ukLXh4kGpCMgA3mUzfhHuizRnLrqfXqWbo1XGIDXwo=";
+
     #[test]
     fn a_survey_reads_back() {
         let path = BASE64.encode("/etc/nginx/sites-enabled/blog");
         let output = format!(
-            "cores\t4\nos\tdebian\t13\nnginx\tnginx version: nginx/1.26.3\nsite\t{path}\t0\t1\t1\tserver,upstream\nmanager\tufw\ntable\tip nat\napp\tshop\t1\t\napt\t0\thttp://mirror.example.org/debian\tmain contrib\nhostkey\tssh-ed25519\tAAAAC3Nz\nchatter\n"
+            "cores\t4\nos\tdebian\t13\nnginx\tnginx version: nginx/1.26.3\nsite\t{path}\t0\t1\t1\tserver,upstream\nmanager\tufw\ntable\tip nat\napp\tshop\t1\t\napt\t0\thttp://mirror.example.org/debian\tmain contrib\nhostkey\tssh-ed25519\tAAAAC3Nz\nmeshkey\t{MESH_KEY}\nchatter\n"
         );
         assert_eq!(
             parse("web1", &output).unwrap(),
@@ -602,9 +629,20 @@ mod tests {
                     components: "main contrib".into(),
                 }),
                 host_keys: vec![("ssh-ed25519".into(), "AAAAC3Nz".into())],
+                mesh_key: Some(MESH_KEY.into()),
             }
         );
         assert!(parse("web1", "site\tnot base64!\t0\t0\t0\t\ncores\t1\n").is_err());
+        // What the mesh's peers are rendered from is a key, or nothing.
+        for bad in [
+            "AAAA",
+            "not base64!",
+            &format!("{MESH_KEY}A"),
+            "4ukLXh4kGpCMgA3mUzfhHuizRnLrqfXqWbo1XGIDXwp=",
+        ] {
+            let output = format!("cores\t1\nmeshkey\t{bad}\n");
+            assert!(parse("web1", &output).is_err(), "{bad}");
+        }
         assert!(parse("web1", "").is_err());
     }
 

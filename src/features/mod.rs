@@ -1,10 +1,11 @@
 //! What installing things on a host takes, as commands the playbooks run:
-//! Node.js (official builds or NodeSource), pm2, certificates (self-signed,
+//! Node.js (official builds or NodeSource), pm2, the mesh's key pair, certificates (self-signed,
 //! or from an ACME server), and the checks of apt sources. Each feature computes the shell
 //! programs; playbooks say when they run and what they set off.
 
 pub mod acme;
 pub mod apt;
+pub mod mesh;
 pub mod node;
 pub mod pm2;
 pub mod tls;

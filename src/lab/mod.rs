@@ -37,7 +37,12 @@ const PRIVATE_NET: &str = "198.19.0.0/24";
 pub const CLIENT_NETNS: &str = "dlab-client";
 pub const CLIENT_ADDRESS: &str = "198.19.0.250";
 const NAT_TABLE: &str = "deployer_lab";
-const PACKAGES: &str = "systemd,systemd-sysv,dbus,openssh-server,iproute2,ca-certificates,sudo";
+/// What the lab's image has beyond debootstrap's minimal base. Lab hosts
+/// run on this machine's kernel, which may have no WireGuard: wireguard-go
+/// (userspace, through /dev/net/tun) stands in, as wg-quick falls back to
+/// it by itself. deployer never installs it on a host.
+const PACKAGES: &str =
+    "systemd,systemd-sysv,dbus,openssh-server,iproute2,ca-certificates,sudo,wireguard-go";
 
 pub fn key() -> PathBuf {
     Path::new(DIR).join("id_ed25519")
@@ -179,7 +184,9 @@ fn chosen<'a>(
                     host.name, host.address
                 )
             })?;
+        // A mesh is the hosts' private network: the lab gives them none.
         let private = match host.private_address {
+            _ if loaded.spec.network.mesh.is_some() => None,
             None => None,
             Some(ip) => match ip.0 {
                 std::net::IpAddr::V4(v4)
@@ -297,10 +304,11 @@ fn security_source(image: &Path, system: System) -> Result<()> {
         .context("adding the security archive to the image's apt sources")
 }
 
-/// The cached image: built once with debootstrap (about a minute).
+/// The cached image: built once with debootstrap (about a minute), and
+/// again when the package list changes (the marker holds it).
 fn base_image(image: &Path, progress: &dyn Fn(&str)) -> Result<()> {
     let done = image.join(".deployer-complete");
-    if done.exists() {
+    if fs::read_to_string(&done).is_ok_and(|built| built == PACKAGES) {
         return Ok(());
     }
     let suite = image
@@ -325,7 +333,7 @@ fn base_image(image: &Path, progress: &dyn Fn(&str)) -> Result<()> {
     )?;
     run_quietly("rm", &["-rf", &image]);
     fs::rename(&building, &*image)?;
-    fs::write(&done, "")?;
+    fs::write(&done, PACKAGES)?;
     Ok(())
 }
 
@@ -392,6 +400,8 @@ fn networks(state: &mut State) -> Result<()> {
 /// A veth from namespace `netns` (as `inside`, with `address`/24) to `bridge`.
 fn attach(netns: &str, outside: &str, bridge: &str, inside: &str, address: &str) -> Result<()> {
     let peer = format!("{outside}x");
+    // A link of this name that a killed run left is the lab's own.
+    run_quietly("ip", &["link", "delete", outside]);
     run(
         "ip",
         &[
@@ -433,6 +443,9 @@ fn boot(
     index: usize,
 ) -> Result<LabHost> {
     let ns = netns(name);
+    // A run killed while booting leaves its namespace (and the links in it)
+    // behind, unrecorded in the state file: the name is the lab's own.
+    run_quietly("ip", &["netns", "delete", &ns]);
     run("ip", &["netns", "add", &ns])?;
     run("ip", &["-n", &ns, "link", "set", "lo", "up"])?;
     attach(
@@ -535,6 +548,8 @@ fn boot(
         .arg(&root)
         .args([
             "--capability=CAP_NET_ADMIN",
+            // For wireguard-go, where this kernel has no WireGuard.
+            "--bind=/dev/net/tun",
             &format!("--bind-ro={}:{}", node_mirror::CACHE, node_mirror::MOUNT),
             &format!("--network-namespace-path=/run/netns/{ns}"),
         ])

@@ -16,7 +16,7 @@ use crate::platform::{self, System};
 use crate::release::{self, Release};
 use crate::spec::{
     Cidr, Host, Loaded, NodeSource, ProcessManager, REDIS_URL, Role, SecretValues, Spec, TlsMode,
-    TlsProfile, baseline,
+    TlsProfile, baseline, mesh,
 };
 
 #[derive(Debug, Serialize)]
@@ -49,6 +49,8 @@ pub struct Context<'a> {
     pub baseline: BaselineView,
     /// pm2 mode on an app or worker host.
     pub pm2_install: Option<Conditional>,
+    /// `network.mesh`: this host's end of the WireGuard mesh.
+    pub mesh: Option<MeshView>,
     /// `app.secrets`' values (and `REDIS_URL`); empty when the command did
     /// not read them.
     pub secrets: SecretValues,
@@ -84,6 +86,36 @@ pub struct Existing {
     /// The security archive's source, when the host has none and the spec
     /// says to add it (`apt.security_source`).
     pub security_source: Option<SecuritySource>,
+    /// `network.mesh`: every surveyed host's WireGuard public key, by host
+    /// name (a host that has not made its key pair yet has none).
+    pub mesh_keys: BTreeMap<String, String>,
+}
+
+/// This host's end of the mesh (`network.mesh`).
+#[derive(Debug, Serialize)]
+pub struct MeshView {
+    pub interface: &'static str,
+    /// Its mesh address with the mesh's prefix: `10.213.7.40/24`.
+    pub address: String,
+    pub port: u16,
+    /// The other hosts whose public key is known.
+    pub peers: Vec<MeshPeer>,
+    /// The other hosts that have no key pair yet: they become peers once
+    /// they made one (the same apply's second round).
+    pub waiting: Vec<String>,
+    pub key_pair: Conditional,
+    /// Seconds without a handshake after which a peer is unreachable.
+    pub stale_after: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MeshPeer {
+    pub name: String,
+    pub public_key: String,
+    /// `public address:port`.
+    pub endpoint: String,
+    /// Its mesh address alone: `10.213.7.9/32`.
+    pub allowed_ip: String,
 }
 
 /// The host baseline as its files say it (`spec::baseline`).
@@ -284,6 +316,18 @@ pub struct FirewallView {
     /// Other ports for the private network only: Redis, ACME peers.
     pub private_services: Vec<PrivateService>,
     pub open: Vec<OpenView>,
+    /// With a mesh, what comes from the private network must arrive on
+    /// its interface.
+    pub private_interface: Option<&'static str>,
+    /// With a mesh, WireGuard's UDP port and the other hosts' public
+    /// addresses, the only ones it admits.
+    pub mesh: Option<MeshFirewall>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MeshFirewall {
+    pub port: u16,
+    pub from: Sources,
 }
 
 #[derive(Debug, Serialize)]
@@ -297,6 +341,9 @@ pub struct OpenView {
     pub proto: &'static str,
     pub port: u16,
     pub from: Sources,
+    /// The mesh's interface, when `from` was left out (the private
+    /// network) and the mesh is it.
+    pub interface: Option<&'static str>,
 }
 
 /// What the templates and playbooks see for `host`, whose core count (and,
@@ -357,6 +404,7 @@ pub fn build<'a>(
         }),
         pm2_install: (runs_node && spec.app.process_manager == ProcessManager::Pm2)
             .then(|| features::pm2::install(&paths)),
+        mesh: mesh_view(spec, host, existing, &paths),
         health_checks: health_checks(spec, release.as_ref()),
         health_timeout: spec.app.health.timeout.0.as_secs_f64(),
         health_interval: format!("{}ms", spec.app.health.interval.0.as_millis()),
@@ -708,9 +756,65 @@ fn firewall_view(spec: &Spec, host: &Host, cores: &dyn CoreCounts) -> FirewallVi
                 } else {
                     Sources::of(&o.from)
                 },
+                interface: spec
+                    .network
+                    .mesh
+                    .filter(|_| o.from.is_empty())
+                    .map(|_| mesh::INTERFACE),
             })
             .collect(),
+        private_interface: spec.network.mesh.map(|_| mesh::INTERFACE),
+        mesh: spec.network.mesh.map(|_| MeshFirewall {
+            port: spec.network.mesh_port,
+            from: Sources::of(
+                &spec
+                    .hosts
+                    .iter()
+                    .filter(|h| h.name != host.name)
+                    .filter_map(|h| h.address.parse::<IpAddr>().ok())
+                    .map(|ip| Cidr(ip.into()))
+                    .collect::<Vec<_>>(),
+            ),
+        }),
     }
+}
+
+/// This host's end of the mesh: its address, and every other host that
+/// has made its key pair as a peer. Validation made sure every host has a
+/// mesh address and a public IP address.
+fn mesh_view(spec: &Spec, host: &Host, existing: &Existing, paths: &Paths) -> Option<MeshView> {
+    spec.network.mesh?;
+    let prefix = spec.network.mesh_cidr.0.prefix_len();
+    let mut peers = Vec::new();
+    let mut waiting = Vec::new();
+    for other in spec.hosts.iter().filter(|h| h.name != host.name) {
+        let (Some(mesh_ip), Ok(public)) = (other.private_address, other.address.parse::<IpAddr>())
+        else {
+            continue;
+        };
+        match existing.mesh_keys.get(&other.name) {
+            Some(key) => peers.push(MeshPeer {
+                name: other.name.clone(),
+                public_key: key.clone(),
+                endpoint: SocketAddr::new(public, spec.network.mesh_port).to_string(),
+                allowed_ip: format!(
+                    "{}/{}",
+                    mesh_ip.0,
+                    if mesh_ip.0.is_ipv4() { 32 } else { 128 }
+                ),
+            }),
+            None => waiting.push(other.name.clone()),
+        }
+    }
+    Some(MeshView {
+        interface: mesh::INTERFACE,
+        address: format!("{}/{prefix}", host.private_address?.0),
+        port: spec.network.mesh_port,
+        peers,
+        waiting,
+        key_pair: features::mesh::key_pair(paths),
+        stale_after: mesh::HANDSHAKE_STALE_SECS,
+    })
 }
 
 #[cfg(test)]

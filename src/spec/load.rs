@@ -6,7 +6,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::{NodeSource, ProvidedCert, SecretValues, Spec, TlsMode};
-use super::{files, node_lines, provided_cert, secrets, validate};
+use super::{files, mesh, node_lines, provided_cert, secrets, validate};
 use crate::yaml::{self, Diagnostic};
 
 /// A valid spec and where it was read from.
@@ -175,6 +175,7 @@ pub fn check(file: &Path, source: &str, secrets: Secrets) -> Result<Loaded, Inva
             acme_ca: None,
             warnings: Vec::new(),
         };
+        mesh::resolve(&mut candidate.spec);
         let mut problems = validate::problems(&candidate);
         if problems.is_empty() {
             match candidate.read_provided_cert() {

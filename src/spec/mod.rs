@@ -8,6 +8,7 @@ pub mod dns;
 pub mod edge;
 mod files;
 mod load;
+pub mod mesh;
 pub mod node_lines;
 mod provided_cert;
 mod reserved;
@@ -430,6 +431,22 @@ pub struct Network {
     /// The port sshd listens on.
     #[serde(default = "Network::default_ssh_port")]
     pub ssh_port: u16,
+    /// A private network deployer makes where the provider gives none:
+    /// `wireguard`, a full mesh of the spec's hosts.
+    pub mesh: Option<MeshKind>,
+    /// The mesh's addresses (IPv4, /16 to /29); each host's follows from
+    /// its name unless its `private_address` pins one.
+    #[serde(default = "Network::default_mesh_cidr")]
+    pub mesh_cidr: Cidr,
+    /// The UDP port WireGuard listens on, open to the other hosts only.
+    #[serde(default = "Network::default_mesh_port")]
+    pub mesh_port: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MeshKind {
+    Wireguard,
 }
 
 impl Network {
@@ -442,6 +459,12 @@ impl Network {
     fn default_ssh_port() -> u16 {
         22
     }
+    fn default_mesh_cidr() -> Cidr {
+        Cidr(mesh::DEFAULT_CIDR.parse().expect("valid"))
+    }
+    fn default_mesh_port() -> u16 {
+        51820
+    }
 }
 
 impl Default for Network {
@@ -450,6 +473,9 @@ impl Default for Network {
             private: Vec::new(),
             ssh_from: Self::default_ssh_from(),
             ssh_port: Self::default_ssh_port(),
+            mesh: None,
+            mesh_cidr: Self::default_mesh_cidr(),
+            mesh_port: Self::default_mesh_port(),
         }
     }
 }

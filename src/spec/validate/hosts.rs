@@ -9,9 +9,9 @@ use ipnet::IpNet;
 
 use super::{Problems, check_user, push};
 use crate::dialect::terminal::shown;
-use crate::spec::baseline;
 use crate::spec::text::{NAME_RULE, domain_ok, safe_name};
 use crate::spec::{Cidr, Host, Instances, ProcessManager, Proto, Role, Spec};
+use crate::spec::{baseline, mesh};
 
 pub(super) fn check(spec: &Spec, p: &mut Problems) {
     check_ports(spec, p);
@@ -130,6 +130,9 @@ fn check_ports(spec: &Spec, p: &mut Problems) {
         );
     }
     let mut keyed_zero = vec![("network.ssh_port".to_string(), spec.network.ssh_port)];
+    if spec.network.mesh.is_some() {
+        keyed_zero.push(("network.mesh_port".to_string(), spec.network.mesh_port));
+    }
     keyed_zero.extend(
         spec.services
             .redis
@@ -205,6 +208,15 @@ fn check_ports(spec: &Spec, p: &mut Problems) {
             Some("network.ssh_port"),
             "sshd's port (network.ssh_port)".into(),
         ));
+        if spec.network.mesh.is_some() {
+            claims.push(Claim {
+                proto: Proto::Udp,
+                first: spec.network.mesh_port.into(),
+                last: spec.network.mesh_port.into(),
+                key: Some("network.mesh_port".into()),
+                what: "WireGuard's port (network.mesh_port)".into(),
+            });
+        }
         if let Some(redis) = spec.services.redis.as_ref().filter(|r| r.host == host.name) {
             claims.push(tcp(
                 redis.port,
@@ -267,6 +279,39 @@ fn check_network(spec: &Spec, p: &mut Problems) {
     for (i, net) in spec.network.private.iter().enumerate() {
         if let Some(problem) = width_problem(net) {
             push(p, format!("network.private[{i}]"), problem);
+        }
+    }
+    if spec.network.mesh.is_some() {
+        check_mesh(spec, p);
+    }
+}
+
+/// The mesh numbers the hosts itself (`spec::mesh::resolve`, before these
+/// checks) and reaches each at its public address.
+fn check_mesh(spec: &Spec, p: &mut Problems) {
+    if let Some((at, message)) = mesh::cidr_problem(spec) {
+        return push(p, at, message);
+    }
+    if spec.network.private != [spec.network.mesh_cidr] {
+        push(
+            p,
+            "network.private",
+            format!(
+                "with network.mesh the mesh ({}) is the private network: leave network.private out",
+                spec.network.mesh_cidr
+            ),
+        );
+    }
+    for (i, host) in spec.hosts.iter().enumerate() {
+        if host.address.parse::<IpAddr>().is_err() {
+            push(
+                p,
+                format!("hosts[{i}].address"),
+                format!(
+                    "`{}`: with network.mesh the other hosts reach this one at its address, and their firewalls admit WireGuard from it: give its public IP address",
+                    shown(&host.address)
+                ),
+            );
         }
     }
 }
