@@ -101,7 +101,9 @@ pub struct Paths {
     pub mesh_private_key: String,
     pub mesh_public_key: String,
     /// The mesh's checks: one round (a script), and who was alerted about
-    /// (`StateDirectory=deployer/mesh`).
+    /// (`RuntimeDirectory=deployer/mesh`: nothing of it stays on disk once
+    /// the mesh leaves the spec, and a reboot announces a peer still away
+    /// again).
     pub mesh_check: String,
     pub mesh_state: String,
 }
@@ -146,7 +148,7 @@ impl Paths {
             mesh_private_key: format!("{MESH}/private.key"),
             mesh_public_key: MESH_PUBLIC_KEY.into(),
             mesh_check: "/usr/local/lib/deployer/mesh-check".into(),
-            mesh_state: "/var/lib/deployer/mesh".into(),
+            mesh_state: "/run/deployer/mesh".into(),
             root,
             config,
         }

@@ -1569,6 +1569,50 @@ hosts:
             r#"deployer.yaml:9:22: hosts[0].private_address: 10.9.0.1 is outside the private network (10.213.7.0/24)"#,
         ],
     },
+    Case {
+        name: "mesh_addresses_that_meet_and_hosts_the_mesh_cannot_reach",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+network:
+  mesh: wireguard
+  mesh_cidr: 10.213.7.0/24
+hosts:
+  - name: app24
+    address: 203.0.113.24
+  - name: app11
+    address: 203.0.113.11
+  - name: edge
+    address: 127.0.0.2
+  - name: pinned
+    address: 10.213.7.9
+    private_address: 10.213.7.255
+"#,
+        expected: &[
+            r#"deployer.yaml:10:5: hosts[1].private_address: 10.213.7.237, the mesh address its name gives `app11`, is `app24`'s too: pin a free one, e.g. `private_address: 10.213.7.238`"#,
+            r#"deployer.yaml:13:14: hosts[2].address: 127.0.0.2 cannot be where the other hosts of the mesh reach this one: give its public IP address"#,
+            r#"deployer.yaml:15:14: hosts[3].address: 10.213.7.9 cannot be where the other hosts of the mesh reach this one (it is inside the mesh's own network, 10.213.7.0/24): give its public IP address"#,
+            r#"deployer.yaml:16:22: hosts[3].private_address: 10.213.7.255 is the mesh network's own address, which no host may have: pin one between 10.213.7.1 and 10.213.7.254"#,
+        ],
+    },
+    Case {
+        name: "mesh_network_in_private_space",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+network:
+  mesh: wireguard
+  mesh_cidr: 169.254.0.0/16
+hosts:
+  - name: web1
+    address: 203.0.113.24
+  - name: web2
+    address: 2001:db8::2
+"#,
+        expected: &[
+            r#"deployer.yaml:6:14: network.mesh_cidr: 169.254.0.0/16 is not private address space: give a network inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10"#,
+        ],
+    },
 ];
 
 /// `yaml` written as `deployer.yaml` in an empty directory and loaded: the

@@ -98,15 +98,51 @@ pub fn apply(
     let mut outcomes = converge(prepared, &expected, &reach, options, order, console);
     let all_done = outcomes.iter().all(|o| matches!(o, Outcome::Done(_)));
     if keys_to_make && all_done {
-        outcomes.extend(mesh_peers_round(loaded, &chosen, &reach, options, console)?);
+        let second = mesh_peers_round(loaded, &chosen, &reach, options, console)?;
+        outcomes = rounds_together(outcomes, second);
     }
     Ok(ApplyOutcome::Applied(outcomes))
+}
+
+/// Each host's outcome over both rounds of an apply: what both changed,
+/// or, for a host the second round did not finish, its failure (whose
+/// message names the host) or skip.
+fn rounds_together(
+    first: Vec<Outcome<Applied>>,
+    second: Vec<Outcome<Applied>>,
+) -> Vec<Outcome<Applied>> {
+    let mut done = HashMap::new();
+    let mut unfinished = Vec::new();
+    for outcome in second {
+        match outcome {
+            Outcome::Done(applied) => {
+                done.insert(applied.plan.host.clone(), applied);
+            }
+            other => unfinished.push(other),
+        }
+    }
+    let mut unfinished = unfinished.into_iter();
+    first
+        .into_iter()
+        .map(|outcome| match outcome {
+            Outcome::Done(mut applied) => match done.remove(&applied.plan.host) {
+                Some(more) => {
+                    applied.plan.changes.extend(more.plan.changes);
+                    applied.plan.handlers.extend(more.plan.handlers);
+                    applied.log.push_str(&more.log);
+                    Outcome::Done(applied)
+                }
+                None => unfinished.next().unwrap_or(Outcome::Done(applied)),
+            },
+            other => other,
+        })
+        .collect()
 }
 
 /// Whether a chosen host of a mesh had no key pair yet, so that the
 /// others could not list it as a peer: this apply makes it.
 fn mesh_keys_to_make(loaded: &Loaded, prepared: &[Prepared]) -> bool {
-    loaded.spec.network.mesh.is_some() && prepared.iter().any(|p| p.mesh_waiting)
+    loaded.spec.network.mesh.is_some() && prepared.iter().any(|p| p.makes_mesh_key)
 }
 
 /// The second round of an apply that made mesh key pairs: the hosts are
@@ -121,10 +157,26 @@ fn mesh_peers_round(
     console: &Console,
 ) -> Result<Vec<Outcome<Applied>>> {
     console.note("mesh: the new key pairs are made; a second round adds them as peers");
+    if chosen.len() < loaded.spec.hosts.len() {
+        console.note(
+            "mesh: only the chosen hosts take part; the others list the new keys as peers once they are applied too",
+        );
+    }
     let prepared = prepare(loaded, chosen, reach, Source::Ship)?;
     let (planned, failures) = plan_all(prepared, reach.parallel);
     if let Some(first) = failures.into_iter().next() {
         return Err(first.context("planning the mesh's second round failed"));
+    }
+    // The first round shipped the release the operator confirmed; one that
+    // differs now (the source changed meanwhile) was never shown.
+    if let Some((_, plan)) = planned
+        .iter()
+        .find(|(_, plan)| plan.changes.iter().any(|c| c.id.kind == Kind::Release))
+    {
+        bail!(
+            "{}: the app's source changed during the apply, so its second round (the mesh's new peers) would ship a release nobody confirmed; run apply again",
+            plan.host
+        );
     }
     let confirmed = ConvergeOptions {
         yes: true,
@@ -265,4 +317,62 @@ where
         size = batch;
     }
     outcomes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resource::ResourceId;
+    use crate::resource::diff::Change;
+
+    fn done(host: &str, files: &[&str]) -> Outcome<Applied> {
+        Outcome::Done(Applied {
+            plan: HostPlan {
+                host: host.into(),
+                facts_digest: String::new(),
+                desired_digest: String::new(),
+                changes: files
+                    .iter()
+                    .map(|f| Change {
+                        id: ResourceId {
+                            kind: Kind::File,
+                            target: f.to_string(),
+                        },
+                        action: Action::Update,
+                        details: Vec::new(),
+                        diff: None,
+                    })
+                    .collect(),
+                handlers: Vec::new(),
+                exposed: Vec::new(),
+                kept: Vec::new(),
+                found: Vec::new(),
+            },
+            log: format!("{host} said\n"),
+        })
+    }
+
+    #[test]
+    fn both_rounds_of_a_mesh_apply_report_once_per_host() {
+        let first = vec![
+            done("lb1", &["/a", "/b"]),
+            done("app1", &["/a"]),
+            done("app2", &["/a"]),
+        ];
+        let second = vec![
+            Outcome::Failed(anyhow::anyhow!("app2: refused")),
+            done("app1", &["/mesh"]),
+            done("lb1", &[]),
+        ];
+        let together = rounds_together(first, second);
+        let seen: Vec<String> = together
+            .iter()
+            .map(|o| match o {
+                Outcome::Done(a) => format!("{} {}", a.plan.host, a.plan.changes.len()),
+                Outcome::Failed(e) => format!("failed: {e}"),
+                Outcome::Skipped(h) => format!("skipped {h}"),
+            })
+            .collect();
+        assert_eq!(seen, ["lb1 2", "app1 2", "failed: app2: refused"]);
+    }
 }

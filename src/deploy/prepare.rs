@@ -30,9 +30,9 @@ pub struct Prepared {
     /// For a second, new connection.
     pub connector: Connector,
     pub desired: Desired,
-    /// With a mesh: another host had no key pair to list as this one's
-    /// peer yet (`render::context::MeshView::waiting`).
-    pub mesh_waiting: bool,
+    /// With a mesh: this host has no key pair yet, so the others cannot
+    /// list it as a peer until it made one (`deploy::apply`'s second round).
+    pub makes_mesh_key: bool,
 }
 
 /// What [`prepare`] does with the app's source.
@@ -100,6 +100,13 @@ pub fn prepare(
         },
         "internal: the secrets' values were not read before connecting"
     );
+    // Every host's peers come from the others' keys, which this machine,
+    // standing in for one host, cannot read.
+    if reach.local && spec.network.mesh.is_some() {
+        bail!(
+            "network.mesh: each host lists the others' WireGuard keys, which only a connection to each can read: plan and apply over SSH"
+        );
+    }
     // Packed before connecting: a bad source stops the run with nothing done.
     let shipped = (runs_node && source == Source::Ship)
         .then(|| release::pack(&loaded.resolve(&spec.app.source)))
@@ -172,12 +179,21 @@ pub fn prepare(
         );
         let mut found = survey::findings(spec, host, &cores, &survey);
         found.existing.mesh_keys.clone_from(&mesh_keys);
-        let mesh_waiting = spec.network.mesh.is_some()
-            && spec.hosts.iter().any(|h| !mesh_keys.contains_key(&h.name));
-        if mesh_waiting && !reach.local {
+        let makes_mesh_key = spec.network.mesh.is_some() && !mesh_keys.contains_key(&host.name);
+        if makes_mesh_key {
             found.notes.push(
-                "network.mesh: hosts without a WireGuard key pair make one in this apply, which then adds them as peers in a second round".into(),
+                "network.mesh: this host makes its WireGuard key pair in this apply; a second round then adds it to the other chosen hosts' peers".into(),
             );
+        }
+        for other in spec.hosts.iter().filter(|h| {
+            spec.network.mesh.is_some()
+                && !mesh_keys.contains_key(&h.name)
+                && !hosts.iter().any(|c| c.name == h.name)
+        }) {
+            found.notes.push(format!(
+                "network.mesh: {} has no WireGuard key pair yet, so it is no peer here until it is applied too",
+                other.name
+            ));
         }
         found.notes.extend(learned.iter().map(|key| {
             format!("host key {key}: added to deployer's known_hosts (read over the verified connection), as sshd is to offer it alone")
@@ -193,7 +209,7 @@ pub fn prepare(
             name: host.name.clone(),
             transport,
             connector,
-            mesh_waiting,
+            makes_mesh_key,
             desired: Desired {
                 resources,
                 guard: LockoutGuard::new(spec, &reach.state_dir),

@@ -305,6 +305,9 @@ fn problems(loaded: &Loaded, lb: bool, status: &HostStatus) -> Vec<String> {
         );
     }
 
+    if loaded.spec.network.mesh.is_some() && status.mesh.is_none() {
+        problems.push("network.mesh is not set up on this host yet: apply".to_string());
+    }
     if let Some(mesh) = &status.mesh {
         if !mesh.up {
             problems.push(format!("the mesh ({}) is down", mesh::INTERFACE));
@@ -450,5 +453,10 @@ mod tests {
             "{found:?}"
         );
         assert!(!found.iter().any(|p| p.contains("app1")), "{found:?}");
+        let not_yet = parse("lb1", "firewall\t1\t0\nclock\t1799136000\n").unwrap();
+        assert_eq!(
+            problems(&loaded, false, &not_yet),
+            ["network.mesh is not set up on this host yet: apply"]
+        );
     }
 }

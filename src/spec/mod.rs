@@ -441,6 +441,11 @@ pub struct Network {
     /// The UDP port WireGuard listens on, open to the other hosts only.
     #[serde(default = "Network::default_mesh_port")]
     pub mesh_port: u16,
+    /// `private` is the mesh's network, as `mesh::resolve` set it (rather
+    /// than written in the spec, which a mesh refuses).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub private_is_the_mesh: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -476,6 +481,7 @@ impl Default for Network {
             mesh: None,
             mesh_cidr: Self::default_mesh_cidr(),
             mesh_port: Self::default_mesh_port(),
+            private_is_the_mesh: false,
         }
     }
 }
@@ -487,6 +493,11 @@ pub struct Host {
     /// The public address or DNS name deployer connects to.
     pub address: String,
     pub private_address: Option<Ip>,
+    /// `private_address` is the mesh address its name gives it
+    /// (`mesh::resolve`), not one the spec pins.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub mesh_derived: bool,
     /// Defaults to every role.
     #[serde(default = "Role::all")]
     pub roles: Vec<Role>,

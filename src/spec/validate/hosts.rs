@@ -34,8 +34,23 @@ pub(super) fn check(spec: &Spec, p: &mut Problems) {
 }
 
 /// Public ranges given as `network.private`: app ports are open to them.
+/// A mesh of hosts at IPv4 and at IPv6 addresses: those reach each other
+/// only if each has both.
 pub(super) fn warnings(spec: &Spec) -> Problems {
     let mut p = Problems::new();
+    let families: BTreeSet<bool> = spec
+        .hosts
+        .iter()
+        .filter_map(|h| h.address.parse::<IpAddr>().ok())
+        .map(|ip| ip.is_ipv4())
+        .collect();
+    if spec.network.mesh.is_some() && families.len() > 1 {
+        push(
+            &mut p,
+            "hosts",
+            "the mesh's hosts are at IPv4 and at IPv6 addresses: WireGuard reaches each at the one address given, so a host with IPv4 only cannot reach one given as IPv6, and the other way round",
+        );
+    }
     for (i, net) in spec.network.private.iter().enumerate() {
         if width_problem(net).is_none() && !PRIVATE_RANGES.iter().any(|r| contains(r, net)) {
             push(
@@ -289,30 +304,8 @@ fn check_network(spec: &Spec, p: &mut Problems) {
 /// The mesh numbers the hosts itself (`spec::mesh::resolve`, before these
 /// checks) and reaches each at its public address.
 fn check_mesh(spec: &Spec, p: &mut Problems) {
-    if let Some((at, message)) = mesh::cidr_problem(spec) {
-        return push(p, at, message);
-    }
-    if spec.network.private != [spec.network.mesh_cidr] {
-        push(
-            p,
-            "network.private",
-            format!(
-                "with network.mesh the mesh ({}) is the private network: leave network.private out",
-                spec.network.mesh_cidr
-            ),
-        );
-    }
-    for (i, host) in spec.hosts.iter().enumerate() {
-        if host.address.parse::<IpAddr>().is_err() {
-            push(
-                p,
-                format!("hosts[{i}].address"),
-                format!(
-                    "`{}`: with network.mesh the other hosts reach this one at its address, and their firewalls admit WireGuard from it: give its public IP address",
-                    shown(&host.address)
-                ),
-            );
-        }
+    for (at, message) in mesh::problems(spec) {
+        push(p, at, message);
     }
 }
 
@@ -386,7 +379,12 @@ fn check_hosts(spec: &Spec, p: &mut Problems) {
                     format!("{ip} is outside the private network ({})", nets.join(", ")),
                 );
             }
-            if let Some(other) = private.insert(*ip, &host.name) {
+            // Where a name's mesh address meets another host's, the mesh's
+            // check says which to pin.
+            if let Some((other, _)) = private
+                .insert(*ip, (&host.name, host.mesh_derived))
+                .filter(|(_, derived)| !derived && !host.mesh_derived)
+            {
                 push(
                     p,
                     format!("{at}.private_address"),
