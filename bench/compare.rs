@@ -889,7 +889,12 @@ fn report(runs: usize, tools: &[Tool], apt: &[Sample], counts: &[Count]) -> Stri
         ));
     }
     let mib = |kib: f64| format!("{:.0} MiB", kib / 1024.0);
-    for count in [single, counts.last().unwrap()] {
+    let widest = counts.last().unwrap();
+    for count in if widest.hosts > 1 {
+        vec![single, widest]
+    } else {
+        vec![single]
+    } {
         out.push_str(&row(
             format!("peak memory, process tree (no-op, {} host(s))", count.hosts),
             &|t| mib(spread(&count.noop[&t], |s| s.tree_rss_kib as f64).0),
