@@ -739,6 +739,7 @@ fn main() {
         }
     }
     results.push(single);
+    save(runs, &tools, &apt, &results);
 
     // More hosts: each tool converges its own fresh hosts, then reruns.
     for &many in counts.iter().skip(1) {
@@ -762,10 +763,15 @@ fn main() {
             }
         }
         results.push(count);
+        save(runs, &tools, &apt, &results);
     }
+    println!("{}", report(runs, &tools, &apt, &results));
+}
 
-    let section = report(runs, &tools, &apt, &results);
-    println!("{section}");
+/// Writes what was measured so far, so that a later count that fails
+/// (a lab too big for this machine) leaves the earlier ones recorded.
+fn save(runs: usize, tools: &[Tool], apt: &[Sample], results: &[Count]) {
+    let section = report(runs, tools, apt, results);
     let file = Path::new(common::ROOT).join("bench/RESULTS.md");
     let all = fs::read_to_string(&file).unwrap_or_default();
     fs::write(&file, with_section(&all, &section)).unwrap();

@@ -245,6 +245,7 @@ pub fn up(
         node_mirror::ensure(major, progress)?;
     }
     fs::create_dir_all(node_mirror::CACHE)?;
+    room_for_inotify(state.hosts.len() + wanted.len())?;
     networks(&mut state)?;
     let mut booted = Vec::new();
     for (host, public, private) in wanted {
@@ -302,6 +303,28 @@ fn security_source(image: &Path, system: System) -> Result<()> {
     };
     fs::write(&file, format!("{sources}deb {archive} {suite} main\n"))
         .context("adding the security archive to the image's apt sources")
+}
+
+/// inotify instances a lab host's systemd takes (its manager, journald,
+/// udev and logind each hold some), with room to spare.
+const INOTIFY_PER_HOST: u64 = 16;
+
+/// Raises this machine's per-user inotify instances (Debian's default is
+/// 128) when the lab's hosts would need more: past about twenty hosts,
+/// their systemd stops at boot with "Too many open files". Never lowers it.
+fn room_for_inotify(hosts: usize) -> Result<()> {
+    let knob = "/proc/sys/fs/inotify/max_user_instances";
+    let now: u64 = fs::read_to_string(knob)
+        .with_context(|| format!("reading {knob}"))?
+        .trim()
+        .parse()
+        .with_context(|| format!("{knob} is not a number"))?;
+    let needed = 128 + INOTIFY_PER_HOST * hosts as u64;
+    if now < needed {
+        fs::write(knob, needed.to_string())
+            .with_context(|| format!("raising {knob} to {needed} for {hosts} lab hosts"))?;
+    }
+    Ok(())
 }
 
 /// The cached image: built once with debootstrap (about a minute), and
