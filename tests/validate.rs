@@ -1610,7 +1610,7 @@ hosts:
     address: 2001:db8::2
 "#,
         expected: &[
-            r#"deployer.yaml:6:14: network.mesh_cidr: 169.254.0.0/16 is not private address space: give a network inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10"#,
+            r#"deployer.yaml:6:14: network.mesh_cidr: 169.254.0.0/16 is not private address space: give a network inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10"#,
         ],
     },
 ];

@@ -61,7 +61,9 @@ pub fn apply(
     let chosen = hosts::select(loaded, &reach)?;
     super::lock::wait_until_free(loaded, &chosen, &reach, options.lock_wait, console)?;
     let prepared = prepare(loaded, &chosen, &reach, Source::Ship)?;
-    let keys_to_make = mesh_keys_to_make(loaded, &prepared);
+    // A chosen host of a mesh with no key pair yet: the others cannot list
+    // it as a peer until this apply made it.
+    let keys_to_make = prepared.iter().any(|p| p.makes_mesh_key);
     let (prepared, expected): (Vec<_>, HashMap<String, HostPlan>) = match saved {
         Some(saved) => (
             prepared,
@@ -137,12 +139,6 @@ fn rounds_together(
             other => other,
         })
         .collect()
-}
-
-/// Whether a chosen host of a mesh had no key pair yet, so that the
-/// others could not list it as a peer: this apply makes it.
-fn mesh_keys_to_make(loaded: &Loaded, prepared: &[Prepared]) -> bool {
-    loaded.spec.network.mesh.is_some() && prepared.iter().any(|p| p.makes_mesh_key)
 }
 
 /// The second round of an apply that made mesh key pairs: the hosts are

@@ -28,15 +28,6 @@ pub const HANDSHAKE_STALE_SECS: u32 = 180;
 const NARROWEST: u8 = 29;
 const WIDEST: u8 = 16;
 
-/// Where a mesh network may lie: private IPv4 space (RFC 1918) and shared
-/// address space (RFC 6598), which no one reaches from the internet.
-const MESH_RANGES: &[&str] = &[
-    "10.0.0.0/8",
-    "172.16.0.0/12",
-    "192.168.0.0/16",
-    "100.64.0.0/10",
-];
-
 /// Gives every host without a `private_address` the mesh address its name
 /// gives it, and makes the mesh the private network. Does nothing without
 /// a mesh, with a mesh network validation refuses, or beside a written
@@ -184,15 +175,11 @@ pub fn cidr_problem(spec: &Spec) -> Option<(String, String)> {
             ),
         ));
     }
-    if !MESH_RANGES
-        .iter()
-        .any(|r| r.parse::<Ipv4Net>().is_ok_and(|r| r.contains(&net)))
-    {
+    if !cidr.is_private() {
         return Some((
             at,
             format!(
-                "{cidr} is not private address space: give a network inside {}",
-                MESH_RANGES.join(", ")
+                "{cidr} is not private address space: give a network inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10"
             ),
         ));
     }

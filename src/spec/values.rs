@@ -309,7 +309,27 @@ pub(super) fn parse_cidr(text: &str) -> Option<IpNet> {
     (net == net.trunc()).then_some(net)
 }
 
+/// Ranges no one reaches from the internet: RFC 1918, shared address space
+/// (RFC 6598, used by overlay networks), benchmarking (RFC 2544, used by
+/// labs), unique local IPv6.
+const PRIVATE_RANGES: &[&str] = &[
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "198.18.0.0/15",
+    "fc00::/7",
+];
+
 impl Cidr {
+    /// Whether the whole network lies in a range no one reaches from the
+    /// internet.
+    pub fn is_private(&self) -> bool {
+        PRIVATE_RANGES
+            .iter()
+            .any(|r| r.parse::<IpNet>().is_ok_and(|r| r.contains(&self.0)))
+    }
+
     pub fn is_ipv4(&self) -> bool {
         matches!(self.0, IpNet::V4(_))
     }

@@ -52,7 +52,7 @@ pub(super) fn warnings(spec: &Spec) -> Problems {
         );
     }
     for (i, net) in spec.network.private.iter().enumerate() {
-        if width_problem(net).is_none() && !PRIVATE_RANGES.iter().any(|r| contains(r, net)) {
+        if width_problem(net).is_none() && !net.is_private() {
             push(
                 &mut p,
                 format!("network.private[{i}]"),
@@ -63,22 +63,6 @@ pub(super) fn warnings(spec: &Spec) -> Problems {
         }
     }
     p
-}
-
-/// Ranges no one reaches from the internet: RFC 1918, shared address space
-/// (RFC 6598, used by overlay networks), benchmarking (RFC 2544, used by
-/// labs), unique local IPv6.
-const PRIVATE_RANGES: &[&str] = &[
-    "10.0.0.0/8",
-    "172.16.0.0/12",
-    "192.168.0.0/16",
-    "100.64.0.0/10",
-    "198.18.0.0/15",
-    "fc00::/7",
-];
-
-fn contains(range: &str, net: &Cidr) -> bool {
-    range.parse::<IpNet>().is_ok_and(|r| r.contains(&net.0))
 }
 
 /// Why `net` is too wide to be a private network.
