@@ -176,7 +176,7 @@ pub fn conflicts(mine: &Claims, other: &Claims) -> Vec<String> {
         }
     };
     let policy = one_per_host("one sshd and one firewall");
-    let baseline = one_per_host("one kernel and one apt");
+    let baseline = one_per_host("one kernel, one apt and one way to log in");
     let (a, b) = (&mine.policy, &other.policy);
     if a.ssh_port != b.ssh_port {
         found.push(policy(
@@ -232,19 +232,32 @@ pub fn conflicts(mine: &Claims, other: &Claims) -> Vec<String> {
             modules(&y.modules),
         ));
     }
-    if x.core_dumps != y.core_dumps {
-        found.push(baseline(
+    let scalars = [
+        (
             "host.core_dumps",
             x.core_dumps.to_string(),
             y.core_dumps.to_string(),
-        ));
-    }
-    if a.security_source != b.security_source {
-        found.push(baseline(
+        ),
+        (
+            "host.idle_timeout",
+            x.idle_timeout.to_string(),
+            y.idle_timeout.to_string(),
+        ),
+        (
+            "host.pam_tmpdir",
+            x.pam_tmpdir.to_string(),
+            y.pam_tmpdir.to_string(),
+        ),
+        (
             "apt.security_source",
             a.security_source.to_string(),
             b.security_source.to_string(),
-        ));
+        ),
+    ];
+    for (key, here, there) in scalars {
+        if here != there {
+            found.push(baseline(key, here, there));
+        }
     }
     if let (Some(a), Some(b)) = (&mine.site, &other.site) {
         if a.names.is_empty() || b.names.is_empty() {
@@ -390,7 +403,8 @@ mod tests {
             "network": {"ssh_from": ["10.0.0.0/8"]},
             "runtime": {"node": {"source": "distro"}},
             "tls": {"mode": "self-signed", "profile": "modern"},
-            "host": {"sysctl": {"vm.swappiness": "10"}, "core_dumps": true},
+            "host": {"sysctl": {"vm.swappiness": "10"}, "core_dumps": true,
+                     "idle_timeout": "30m", "pam_tmpdir": false},
             "apt": {"security_source": true},
             "edge": {"trusted": ["cloudflare"], "only": true},
         }));
@@ -404,12 +418,14 @@ mod tests {
             "runtime.node gives Node.js `distro` and app `shop` runs `official 24` here",
             "host.sysctl is [vm.swappiness: 10] in this spec and empty for app `shop`",
             "host.core_dumps is true in this spec and false for app `shop`",
+            "host.idle_timeout is 30m in this spec and 15m for app `shop`",
+            "host.pam_tmpdir is false in this spec and true for app `shop`",
             "apt.security_source is true in this spec and false for app `shop`",
             "edge is [cloudflare] (proxy_protocol: false, only: true) here and none for app `shop`",
         ] {
             assert!(all.contains(expected), "no `{expected}` in:\n{all}");
         }
-        assert_eq!(found.len(), 9, "{all}");
+        assert_eq!(found.len(), 11, "{all}");
 
         // The same proxies, listed otherwise, are the same edge.
         let edge = |trusted: serde_json::Value| {

@@ -1291,7 +1291,9 @@ fn hello_serves_https_survives_a_dropped_connection_and_a_reboot_on_debian_12() 
 fn hello_end_to_end(os: &str, http2: &str) {
     let dir = TempDir::new().unwrap();
     let spec = dir.path().join("deployer.yaml");
-    let yaml = hello_yaml(dir.path(), "");
+    // The build makes a temporary file, as bundlers do: it runs as the
+    // app's user, who cannot write root's TMPDIR (libpam-tmpdir's).
+    let yaml = hello_yaml(dir.path(), "  build: npm ci --omit=dev && mktemp\n");
     // Node.js from the official tarballs, through a mirror of this test's
     // that can also lie about them.
     let yaml = yaml.replace(
@@ -1518,7 +1520,7 @@ fn hello_end_to_end(os: &str, http2: &str) {
 /// would run them: ssh-audit and sslyze from outside, gixy-ng on the host's
 /// nginx configuration and `systemd-analyze security` on the host.
 /// `app_units` are the app's and workers' (≤ 1.0 each); nginx and every
-/// unit deployer wrote score ≤ 5.0.
+/// unit deployer wrote score ≤ 5.0. lynis, on the host, scores ≥ 80.
 fn the_auditors_pass(host: &str, site: &Site, app_units: &[&str]) {
     // ssh-audit: no failure, no warning. The connection-rate test is left
     // out: the firewall throttles new SSH connections on purpose.
@@ -1598,6 +1600,102 @@ fn the_auditors_pass(host: &str, site: &Site, app_units: &[&str]) {
         let score = exposure(&unit);
         assert!(score <= 5.0, "{unit} scores {score}");
     }
+
+    lynis_scores_at_least_80(host);
+}
+
+/// lynis, run on `host` from a copy of the pinned package, scores ≥ 80.
+/// A lab host shares this machine's kernel, so the kernel-wide settings
+/// (every one of lynis' sysctl keys but `net.*`, which each network
+/// namespace has its own of) are this machine's, not the host's: lynis
+/// skips them, and each that the host has must be set to lynis' value by
+/// deployer's sysctl file, which a VM applies at boot.
+fn lynis_scores_at_least_80(host: &str) {
+    let kit = common::auditor("lynis");
+    let profile = fs::read_to_string(kit.join("default.prf")).unwrap();
+    let kernel_wide: Vec<(&str, &str)> = profile
+        .lines()
+        .filter_map(|l| l.strip_prefix("config-data=sysctl;"))
+        .filter_map(|l| {
+            let mut fields = l.split(';');
+            Some((fields.next()?, fields.next()?))
+        })
+        .filter(|(key, _)| !key.starts_with("net."))
+        .collect();
+    assert!(kernel_wide.len() > 10, "lynis' profile: {kernel_wide:?}");
+    let skips: String = kernel_wide
+        .iter()
+        .map(|(key, _)| format!("skip-test=KRNL-6000:{key}\n"))
+        .collect();
+    let keys: Vec<&str> = kernel_wide.iter().map(|(key, _)| *key).collect();
+
+    let mut tarball = Command::new("tar")
+        .args(["-C", kit.to_str().unwrap(), "-cf", "-", "."])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let copied = Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .args([
+            "lab",
+            "ssh",
+            host,
+            "--",
+            "rm -rf /var/tmp/lynis && mkdir /var/tmp/lynis && tar -C /var/tmp/lynis -xf - \
+             && chown -R root:root /var/tmp/lynis",
+        ])
+        .stdin(tarball.stdout.take().unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        tarball.wait().unwrap().success(),
+        "tar of {}",
+        kit.display()
+    );
+    assert!(copied.status.success(), "copying lynis: {}", text(&copied));
+
+    let settings = on(
+        host,
+        &format!(
+            "for key in {}; do ! sysctl -n $key >/dev/null 2>&1 || echo $key; done",
+            keys.join(" ")
+        ),
+    );
+    let file = on(host, "cat /etc/sysctl.d/60-deployer-hardening.conf");
+    for key in settings.lines() {
+        let wanted = kernel_wide.iter().find(|(k, _)| *k == key).unwrap().1;
+        let set = file
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key} = ")))
+            .unwrap_or_else(|| panic!("deployer's sysctl file does not set {key}:\n{file}"));
+        assert!(
+            wanted.split('|').any(|w| w == set),
+            "deployer sets {key} = {set}, lynis wants {wanted}"
+        );
+    }
+
+    let report = on(
+        host,
+        &format!(
+            "cd /var/tmp/lynis && printf '{skips}' >custom.prf \
+             && ./lynis audit system --quick --no-colors >/dev/null 2>&1; \
+             cat /var/log/lynis-report.dat"
+        ),
+    );
+    let index: u32 = report
+        .lines()
+        .find_map(|l| l.strip_prefix("hardening_index="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("lynis on {host}:\n{report}"));
+    let advice: Vec<&str> = report
+        .lines()
+        .filter(|l| l.starts_with("suggestion[]=") || l.starts_with("warning[]="))
+        .collect();
+    eprintln!("lynis on {host}: hardening index {index}");
+    assert!(
+        index >= 80,
+        "lynis on {host}: {index}\n{}",
+        advice.join("\n")
+    );
 }
 
 /// pm2 mode: the pinned pm2 keeps the cluster; secrets reach its workers and

@@ -1457,6 +1457,51 @@ hosts:
         ],
     },
     Case {
+        name: "host_pam_tmpdir_is_a_boolean",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+host:
+  pam_tmpdir: maybe
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:5:15: host.pam_tmpdir: expected a boolean, found string "maybe""#,
+        ],
+    },
+    Case {
+        name: "host_idle_timeout_in_whole_seconds",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+host:
+  idle_timeout: 90500ms
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:5:17: host.idle_timeout: must be whole seconds from 1m to 24h (such as `15m`), or `0s` to let idle shells stay open"#,
+        ],
+    },
+    Case {
+        name: "host_idle_timeout_out_of_range",
+        yaml: r#"app:
+  name: hello
+  start: node server.js
+host:
+  idle_timeout: 30s
+hosts:
+  - name: web1
+    address: 198.18.0.10
+"#,
+        expected: &[
+            r#"deployer.yaml:5:17: host.idle_timeout: must be whole seconds from 1m to 24h (such as `15m`), or `0s` to let idle shells stay open"#,
+        ],
+    },
+    Case {
         name: "mesh_is_the_only_private_network_and_needs_public_ips",
         yaml: r#"app:
   name: hello

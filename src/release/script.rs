@@ -37,6 +37,13 @@ cycle() {{
   shift
   checked "$@" && sleep {settle}
 }}
+# as_app COMMAND...: COMMAND in the new release as the app's user, with a
+# home of its own there. Without root's TMPDIR: with libpam-tmpdir that is
+# /tmp/user/0, which the app's user cannot write, and runuser's PAM stack
+# does not set another.
+as_app() {{
+  (cd "$rel.new" && runuser -u {user} -- env -u TMPDIR -u TMP HOME="$rel.new/.deployer-home" NODE_ENV=production "$@")
+}}
 switch_to() {{
   ln -sfn "$1" "$release_root/current.new" && mv -Tf "$release_root/current.new" "$release_root/current"
 }}
@@ -66,6 +73,7 @@ roll() {{
         failed = quote(FAILED_MARKER),
         verb = if release.reload { "reload" } else { "restart" },
         settle = release.settle_secs,
+        user = quote(&release.user),
     )
 }
 
@@ -86,7 +94,7 @@ if [ ! -e "$rel/.deployer-built" ]; then
 {end}
   chown -R {user}:{user} "$rel.new"
   step build release {id}
-  if ! (cd "$rel.new" && runuser -u {user} -- env HOME="$rel.new/.deployer-home" NODE_ENV=production sh -c {build}) >"$rel.new/.deployer-build.log" 2>&1; then
+  if ! as_app sh -c {build} >"$rel.new/.deployer-build.log" 2>&1; then
     echo "deployer: the build "{build}" failed in $rel.new; its last lines:" >&2
     tail -n 20 "$rel.new/.deployer-build.log" >&2
     exit 1
@@ -108,11 +116,7 @@ if [ "$previous" != "$rel" ]; then
         end = BASE64_END,
         build = quote(&release.build),
         failed = quote(FAILED_MARKER),
-        audit = release
-            .audit
-            .as_deref()
-            .map(|level| audit(release, level))
-            .unwrap_or_default(),
+        audit = release.audit.as_deref().map(audit).unwrap_or_default(),
     );
     for instance in &release.web {
         let _ = writeln!(
@@ -141,11 +145,11 @@ if [ "$previous" != "$rel" ]; then
 /// `npm audit` over the built release: a vulnerability of `level` or worse
 /// in what runs in production stops it before it goes live. A registry
 /// without the audit service (some mirrors) skips the audit, saying so.
-fn audit(release: &Release, level: &str) -> String {
+fn audit(level: &str) -> String {
     format!(
         r#"
   step audit release
-  if ! audit=$(cd "$rel.new" && runuser -u {user} -- env HOME="$rel.new/.deployer-home" NODE_ENV=production npm audit --omit=dev --audit-level={level} --json 2>/dev/null); then
+  if ! audit=$(as_app npm audit --omit=dev --audit-level={level} --json 2>/dev/null); then
     printf '%s\n' "$audit" >>"$rel.new/.deployer-build.log"
     if printf '%s' "$audit" | jq -e 'has("metadata")' >/dev/null 2>&1; then
       echo "deployer: npm audit found vulnerabilities of level {level} or worse in the release's production dependencies ($(printf '%s' "$audit" | jq -r '.metadata.vulnerabilities | to_entries | map(select(.key != "total" and .value > 0) | "\(.value) \(.key)") | join(", ")')); it does not go live. Update them (npm audit fix), or set app.audit" >&2
@@ -153,7 +157,6 @@ fn audit(release: &Release, level: &str) -> String {
     fi
     step "audit release: skipped, the registry did not answer the audit (see .deployer-build.log)"
   fi"#,
-        user = quote(&release.user),
     )
 }
 
@@ -188,16 +191,12 @@ mod tests {
         let rel = dir.path().join("rel");
         std::fs::create_dir_all(rel.with_extension("new")).unwrap();
         std::fs::write(dir.path().join("answer.json"), answer).unwrap();
-        let release = Release {
-            audit: Some("high".into()),
-            ..release("/srv/app", "app", "true", Vec::new())
-        };
-        // runuser stands in for npm: it prints the canned answer and fails.
+        // as_app stands in for npm: it prints the canned answer and fails.
         let script = format!(
-            "set -euo pipefail\nstep() {{ echo \"STEP $*\"; }}\nrunuser() {{ cat {}; return 1; }}\nrel={}\nif true; then{}\nfi\necho went-live\n",
+            "set -euo pipefail\nstep() {{ echo \"STEP $*\"; }}\nas_app() {{ cat {}; return 1; }}\nrel={}\nif true; then{}\nfi\necho went-live\n",
             quote(&dir.path().join("answer.json").display().to_string()),
             quote(&rel.display().to_string()),
-            audit(&release, "high")
+            audit("high")
         );
         let out = std::process::Command::new("bash")
             .args(["-c", &script])

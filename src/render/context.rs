@@ -125,6 +125,9 @@ pub struct BaselineView {
     pub sysctl: Vec<(String, String)>,
     pub blocked_modules: Vec<&'static str>,
     pub core_dumps_off: bool,
+    /// Seconds an idle login shell lives (`TMOUT`); 0: no limit.
+    pub idle_timeout_secs: u64,
+    pub pam_tmpdir: bool,
 }
 
 /// An apt source of the release's security archive.
@@ -395,6 +398,8 @@ pub fn build<'a>(
             sysctl: baseline::sysctl(&spec.host),
             blocked_modules: baseline::blocked_modules(&spec.host),
             core_dumps_off: !spec.host.core_dumps,
+            idle_timeout_secs: spec.host.idle_timeout.0.as_secs(),
+            pam_tmpdir: spec.host.pam_tmpdir,
         },
         security_source_check: existing.security_source.as_ref().map(|source| {
             features::apt::source_check(&dialect::shell::quote(&format!(

@@ -8,8 +8,11 @@ use super::HostBaseline;
 /// filtering, SYN cookies, martians logged; kernel pointers and the kernel
 /// log hidden, ptrace limited to parents, unprivileged BPF off; links,
 /// FIFOs and regular files in sticky directories protected; no setuid
-/// core dumps; no line disciplines loaded on demand by an unprivileged
-/// TTY. Forwarding is left alone (containers, VPNs).
+/// core dumps (and a dump allowed by `host.sysctl` named after its
+/// process); no line disciplines loaded on demand by an unprivileged TTY;
+/// no perf events for unprivileged users; address-space randomization
+/// kept on; Ctrl-Alt-Del handed to systemd rather than rebooting at once.
+/// Forwarding is left alone (containers, VPNs).
 pub const SYSCTL: &[(&str, &str)] = &[
     ("net.ipv4.conf.all.rp_filter", "1"),
     ("net.ipv4.conf.default.rp_filter", "1"),
@@ -36,6 +39,10 @@ pub const SYSCTL: &[(&str, &str)] = &[
     ("kernel.unprivileged_bpf_disabled", "1"),
     ("net.core.bpf_jit_harden", "2"),
     ("kernel.sysrq", "0"),
+    ("kernel.perf_event_paranoid", "3"),
+    ("kernel.randomize_va_space", "2"),
+    ("kernel.core_uses_pid", "1"),
+    ("kernel.ctrl-alt-del", "0"),
     ("dev.tty.ldisc_autoload", "0"),
     ("fs.protected_hardlinks", "1"),
     ("fs.protected_symlinks", "1"),
@@ -133,7 +140,7 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
             modules: vec!["sctp".into()],
-            core_dumps: false,
+            ..HostBaseline::default()
         };
         let settings = sysctl(&host);
         let get = |key: &str| {

@@ -67,7 +67,7 @@ pub struct Spec {
 /// The hardening every host of the spec gets besides the app's own: kernel
 /// settings, kernel modules nobody needs, core dumps. Each is a file
 /// deployer owns; taking a setting out here takes it off the host.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct HostBaseline {
     /// Kernel settings (sysctl) that replace deployer's or add to them,
@@ -83,6 +83,40 @@ pub struct HostBaseline {
     /// Keep core dumps (off by default: a dump holds the process's secrets).
     #[serde(default)]
     pub core_dumps: bool,
+    /// How long an interactive login shell may sit idle before it ends
+    /// (bash's `TMOUT`, read-only); `0s` lets idle shells stay open.
+    #[serde(
+        default = "HostBaseline::default_idle_timeout",
+        serialize_with = "Duration::serialize_as_text"
+    )]
+    pub idle_timeout: Duration,
+    /// Give each login session a private temporary directory
+    /// (`libpam-tmpdir`: `TMPDIR=/tmp/user/UID`); `false` keeps the shared
+    /// `/tmp`.
+    #[serde(default = "HostBaseline::default_pam_tmpdir")]
+    pub pam_tmpdir: bool,
+}
+
+impl Default for HostBaseline {
+    fn default() -> Self {
+        HostBaseline {
+            sysctl: BTreeMap::new(),
+            modules: Vec::new(),
+            core_dumps: false,
+            idle_timeout: HostBaseline::default_idle_timeout(),
+            pam_tmpdir: true,
+        }
+    }
+}
+
+impl HostBaseline {
+    /// 15 minutes, the CIS benchmarks' limit.
+    fn default_idle_timeout() -> Duration {
+        Duration::secs(15 * 60)
+    }
+    fn default_pam_tmpdir() -> bool {
+        true
+    }
 }
 
 /// The hosts' package sources.

@@ -184,6 +184,12 @@ impl Duration {
     pub const fn secs(s: u64) -> Self {
         Duration(std::time::Duration::from_secs(s))
     }
+
+    /// As written in a spec (`15m`), for what deployer reads back as a
+    /// spec value (the claims file) rather than hands to a template.
+    pub fn serialize_as_text<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 impl JsonSchema for Duration {

@@ -477,8 +477,8 @@ fn check_allow_users(spec: &Spec, p: &mut Problems) {
     }
 }
 
-/// `host.*`: sysctl keys and values as sysctl.d takes them, modules among
-/// those deployer blocks.
+/// `host.*`: sysctl keys and values as sysctl.d takes them, an idle
+/// timeout bash's `TMOUT` takes, modules among those deployer blocks.
 fn check_baseline(spec: &Spec, p: &mut Problems) {
     for (key, value) in &spec.host.sysctl {
         let at = format!("host.sysctl.{key}");
@@ -501,6 +501,17 @@ fn check_baseline(spec: &Spec, p: &mut Problems) {
                 "a value is words of letters, digits and `_ . : , -` separated by single spaces, such as `1` or `4096 87380 6291456`",
             );
         }
+    }
+    let idle = spec.host.idle_timeout.0;
+    if idle.subsec_nanos() != 0
+        || (idle != Duration::ZERO
+            && !(Duration::from_secs(60)..=Duration::from_secs(24 * 3600)).contains(&idle))
+    {
+        push(
+            p,
+            "host.idle_timeout",
+            "must be whole seconds from 1m to 24h (such as `15m`), or `0s` to let idle shells stay open",
+        );
     }
     for (i, module) in spec.host.modules.iter().enumerate() {
         if !baseline::BLOCKED_MODULES.contains(&module.as_str()) {
