@@ -9,7 +9,7 @@ use anyhow::{Result, bail};
 
 use super::Reach;
 use super::host::{self, Applied, HostAccess};
-use super::hosts::{self, Outcome};
+use super::hosts::{self, Describe, Outcome};
 use super::plan::plan_all;
 use super::prepare::{Prepared, Source, prepare};
 use crate::plan::{HostPlan, Plan};
@@ -226,7 +226,7 @@ pub(super) enum Order {
     /// All at once, at most `--parallel` at a time; with `fail_fast`, none
     /// starts after a failure.
     Parallel { fail_fast: bool },
-    /// A release rollout: see [`in_waves`].
+    /// A release rollout: see [`Waves`].
     Waves { batch: Batch },
 }
 
@@ -279,7 +279,21 @@ pub(super) fn converge(
     };
     let (later, first): (Vec<Prepared>, Vec<Prepared>) = prepared.into_iter().partition(retires);
     match order {
-        Order::Waves { batch } => in_waves(first.into_iter().chain(later).collect(), batch, work),
+        Order::Waves { batch } => {
+            let (fresh, serving): (Vec<Prepared>, Vec<Prepared>) =
+                first.into_iter().partition(|host| {
+                    expected
+                        .get(&host.name)
+                        .is_some_and(|plan| plan.first_release)
+                });
+            let waves = Waves {
+                fresh: fresh.len(),
+                batch: batch.resolve(fresh.len() + serving.len() + later.len()),
+                parallel: reach.parallel,
+            };
+            let hosts = fresh.into_iter().chain(serving).chain(later).collect();
+            waves.run(hosts, work)
+        }
         Order::Parallel { fail_fast } => {
             let mut outcomes = hosts::run_parallel(first, reach.parallel, fail_fast, work);
             if fail_fast && outcomes.iter().any(|o| matches!(o, Outcome::Failed(_))) {
@@ -292,27 +306,43 @@ pub(super) fn converge(
     }
 }
 
-/// A new release goes to the first host alone, then `batch` hosts at a time
-/// (a share counts every host of the rollout, the first included); a wave
-/// with a failure (a host that did not turn healthy rolled itself back)
-/// stops the rollout, so no other host switches.
-fn in_waves<F>(mut hosts: Vec<Prepared>, batch: Batch, work: F) -> Vec<Outcome<Applied>>
-where
-    F: Fn(Prepared) -> Result<Applied> + Sync,
-{
-    let mut outcomes = Vec::new();
-    let batch = batch.resolve(hosts.len());
-    let mut size = 1;
-    while !hosts.is_empty() {
-        let rest = hosts.split_off(size.min(hosts.len()));
-        let wave = std::mem::replace(&mut hosts, rest);
-        outcomes.extend(hosts::run_parallel(wave, size, false, &work));
-        if outcomes.iter().any(|o| matches!(o, Outcome::Failed(_))) {
-            outcomes.extend(hosts.drain(..).map(|h| Outcome::Skipped(h.name)));
+/// How a new release rolls out: to the first host alone; if it turned
+/// healthy, to the other hosts that serve no release yet all at once (they
+/// have nothing to protect; at most `parallel` at a time); then to the rest
+/// `batch` hosts at a time. A wave with a failure (a host that did not
+/// turn healthy rolled itself back) stops the rollout, so no other host
+/// switches.
+struct Waves {
+    /// How many hosts, at the front of the list, serve no release yet.
+    fresh: usize,
+    batch: usize,
+    parallel: usize,
+}
+
+impl Waves {
+    fn run<T, R, F>(&self, mut hosts: Vec<T>, work: F) -> Vec<Outcome<R>>
+    where
+        T: Send + Describe,
+        R: Send,
+        F: Fn(T) -> Result<R> + Sync,
+    {
+        let sizes = std::iter::once((1, 1))
+            .chain((self.fresh > 1).then(|| (self.fresh - 1, self.parallel)))
+            .chain(std::iter::repeat((self.batch, self.batch)));
+        let mut outcomes = Vec::new();
+        for (size, at_once) in sizes {
+            if hosts.is_empty() {
+                break;
+            }
+            let rest = hosts.split_off(size.min(hosts.len()));
+            let wave = std::mem::replace(&mut hosts, rest);
+            outcomes.extend(hosts::run_parallel(wave, at_once, false, &work));
+            if outcomes.iter().any(|o| matches!(o, Outcome::Failed(_))) {
+                outcomes.extend(hosts.drain(..).map(|h| Outcome::Skipped(h.describe())));
+            }
         }
-        size = batch;
+        outcomes
     }
-    outcomes
 }
 
 #[cfg(test)]
@@ -343,9 +373,68 @@ mod tests {
                 exposed: Vec::new(),
                 kept: Vec::new(),
                 found: Vec::new(),
+                first_release: false,
             },
             log: format!("{host} said\n"),
         })
+    }
+
+    /// A host of a rollout: its number, and whether its release fails.
+    struct Rolled(u32, bool);
+
+    impl Describe for Rolled {
+        fn describe(&self) -> String {
+            format!("host{}", self.0)
+        }
+    }
+
+    /// What a rollout of `hosts` did: `+N` went live, `-N` failed, `N`
+    /// was skipped.
+    fn rollout(waves: Waves, hosts: Vec<Rolled>) -> Vec<String> {
+        waves
+            .run(hosts, |Rolled(n, fails)| {
+                if fails {
+                    bail!("host{n} rolled back");
+                }
+                Ok(n)
+            })
+            .iter()
+            .map(|o| match o {
+                Outcome::Done(n) => format!("+{n}"),
+                Outcome::Failed(_) => "-".into(),
+                Outcome::Skipped(name) => name.trim_start_matches("host").into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hosts_serving_no_release_follow_the_first_at_once_then_batches_go() {
+        let hosts = |failing: u32| (1..=6).map(|n| Rolled(n, n == failing)).collect();
+        let waves = || Waves {
+            fresh: 4,
+            batch: 1,
+            parallel: 10,
+        };
+        // Hosts 2, 3 and 4 serve nothing yet and go together: a failure
+        // among them still lets the rest of their wave finish, and stops
+        // the rollout before the hosts that serve.
+        let mut seen = rollout(waves(), hosts(3));
+        seen[1..4].sort();
+        assert_eq!(seen, ["+1", "+2", "+4", "-", "5", "6"]);
+        // A failure of the first stops everything.
+        assert_eq!(rollout(waves(), hosts(1)), ["-", "2", "3", "4", "5", "6"]);
+        // Serving hosts go one at a time: a failure of host 5 spares 6.
+        assert_eq!(
+            rollout(waves(), hosts(5)),
+            ["+1", "+2", "+3", "+4", "-", "6"]
+        );
+        // With every host serving, the second host goes alone too.
+        let serving = Waves {
+            fresh: 0,
+            batch: 1,
+            parallel: 10,
+        };
+        assert_eq!(rollout(serving, hosts(2)), ["+1", "-", "3", "4", "5", "6"]);
     }
 
     #[test]

@@ -71,6 +71,13 @@ fn host_plan(host: &str, desired: &Desired, facts: &facts::Facts) -> Result<(Hos
     handlers.extend(pruning.handlers());
     handlers.sort();
     handlers.dedup();
+    let first_release = resources.iter().any(|r| match r {
+        Resource::Release(release) => facts
+            .releases
+            .get(&release.root)
+            .is_some_and(|now| now.current.is_none()),
+        _ => false,
+    });
     let plan = HostPlan {
         host: host.to_string(),
         facts_digest: facts.digest.clone(),
@@ -80,6 +87,7 @@ fn host_plan(host: &str, desired: &Desired, facts: &facts::Facts) -> Result<(Hos
         exposed: exposure.unexpected(&facts.listening),
         kept,
         found: found.clone(),
+        first_release,
     };
     Ok((plan, pruning))
 }

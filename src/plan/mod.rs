@@ -42,6 +42,10 @@ pub struct HostPlan {
     /// nginx site kept being served, another nftables table left alone).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub found: Vec<String>,
+    /// The plan ships a release to a host that serves none yet: a rollout
+    /// has nothing there to protect.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub first_release: bool,
 }
 
 impl HostPlan {
