@@ -13,8 +13,8 @@ use super::hosts::{self, Describe, Outcome};
 use super::plan::plan_all;
 use super::prepare::{Prepared, Source, prepare};
 use crate::plan::{HostPlan, Plan};
-use crate::resource::Kind;
 use crate::resource::diff::Action;
+use crate::resource::{Kind, Resource};
 use crate::safety::lock::Lease;
 use crate::spec::{Batch, Loaded};
 use crate::ui::Console;
@@ -280,18 +280,31 @@ pub(super) fn converge(
     let (later, first): (Vec<Prepared>, Vec<Prepared>) = prepared.into_iter().partition(retires);
     match order {
         Order::Waves { batch } => {
-            let (fresh, serving): (Vec<Prepared>, Vec<Prepared>) =
+            let (app_hosts, other): (Vec<Prepared>, Vec<Prepared>) =
                 first.into_iter().partition(|host| {
+                    host.desired
+                        .resources
+                        .iter()
+                        .any(|r| matches!(r, Resource::Release(_)))
+                });
+            let (fresh, serving): (Vec<Prepared>, Vec<Prepared>) =
+                app_hosts.into_iter().partition(|host| {
                     expected
                         .get(&host.name)
                         .is_some_and(|plan| plan.first_release)
                 });
             let waves = Waves {
+                other: other.len(),
                 fresh: fresh.len(),
-                batch: batch.resolve(fresh.len() + serving.len() + later.len()),
+                batch: batch.resolve(other.len() + fresh.len() + serving.len() + later.len()),
                 parallel: reach.parallel,
             };
-            let hosts = fresh.into_iter().chain(serving).chain(later).collect();
+            let hosts = other
+                .into_iter()
+                .chain(fresh)
+                .chain(serving)
+                .chain(later)
+                .collect();
             waves.run(hosts, work)
         }
         Order::Parallel { fail_fast } => {
@@ -306,14 +319,18 @@ pub(super) fn converge(
     }
 }
 
-/// How a new release rolls out: to the first host alone; if it turned
-/// healthy, to the other hosts that serve no release yet all at once (they
-/// have nothing to protect; at most `parallel` at a time); then to the rest
-/// `batch` hosts at a time. A wave with a failure (a host that did not
-/// turn healthy rolled itself back) stops the rollout, so no other host
-/// switches.
+/// How a new release rolls out. First the hosts that run none of the app
+/// (load balancers, Redis), at once: the app hosts' health checks may need
+/// them. Then the app hosts that serve no release yet: the first alone, the
+/// others at once once it turned healthy (nothing there to protect). Then
+/// the app hosts that serve one: the first alone, the rest `batch` at a
+/// time. At most `parallel` hosts at a time in a wave that goes at once. A
+/// wave with a failure (a host that did not turn healthy rolled itself
+/// back) stops the rollout, so no other host switches.
 struct Waves {
-    /// How many hosts, at the front of the list, serve no release yet.
+    /// How many hosts at the front of the list run none of the app.
+    other: usize,
+    /// How many hosts after those serve no release yet.
     fresh: usize,
     batch: usize,
     parallel: usize,
@@ -326,8 +343,16 @@ impl Waves {
         R: Send,
         F: Fn(T) -> Result<R> + Sync,
     {
-        let sizes = std::iter::once((1, 1))
-            .chain((self.fresh > 1).then(|| (self.fresh - 1, self.parallel)))
+        // (hosts, how many at a time) of each wave.
+        let together = |hosts: usize| (hosts > 0).then_some((hosts, self.parallel));
+        let fresh = (self.fresh > 0)
+            .then_some((1, 1))
+            .into_iter()
+            .chain(together(self.fresh.saturating_sub(1)));
+        let sizes = together(self.other)
+            .into_iter()
+            .chain(fresh)
+            .chain(std::iter::once((1, 1)))
             .chain(std::iter::repeat((self.batch, self.batch)));
         let mut outcomes = Vec::new();
         for (size, at_once) in sizes {
@@ -409,32 +434,62 @@ mod tests {
 
     #[test]
     fn hosts_serving_no_release_follow_the_first_at_once_then_batches_go() {
-        let hosts = |failing: u32| (1..=6).map(|n| Rolled(n, n == failing)).collect();
+        let hosts = |failing: u32| (1..=7).map(|n| Rolled(n, n == failing)).collect();
+        // Host 1 runs none of the app; 2, 3 and 4 serve no release yet;
+        // 5, 6 and 7 serve one.
         let waves = || Waves {
-            fresh: 4,
-            batch: 1,
+            other: 1,
+            fresh: 3,
+            batch: 2,
             parallel: 10,
         };
-        // Hosts 2, 3 and 4 serve nothing yet and go together: a failure
-        // among them still lets the rest of their wave finish, and stops
-        // the rollout before the hosts that serve.
-        let mut seen = rollout(waves(), hosts(3));
-        seen[1..4].sort();
-        assert_eq!(seen, ["+1", "+2", "+4", "-", "5", "6"]);
-        // A failure of the first stops everything.
-        assert_eq!(rollout(waves(), hosts(1)), ["-", "2", "3", "4", "5", "6"]);
-        // Serving hosts go one at a time: a failure of host 5 spares 6.
+        // A wave's hosts in order of number, however they finished.
+        let sorted = |mut seen: Vec<String>, wave: std::ops::Range<usize>| {
+            seen[wave].sort();
+            seen
+        };
+        // Everything goes: 1, 2, then 3 and 4 at once, 5 alone, 6 and 7.
+        assert_eq!(
+            rollout(waves(), hosts(0)),
+            ["+1", "+2", "+3", "+4", "+5", "+6", "+7"]
+        );
+        // A host that runs none of the app fails: no release goes out.
+        assert_eq!(
+            rollout(waves(), hosts(1)),
+            ["-", "2", "3", "4", "5", "6", "7"]
+        );
+        // The first fresh host fails: the others wait.
+        assert_eq!(
+            rollout(waves(), hosts(2)),
+            ["+1", "-", "3", "4", "5", "6", "7"]
+        );
+        // A failure among the fresh hosts that go at once lets the rest of
+        // their wave finish, and stops the rollout before the hosts that
+        // serve.
+        assert_eq!(
+            sorted(rollout(waves(), hosts(3)), 2..4),
+            ["+1", "+2", "+4", "-", "5", "6", "7"]
+        );
+        // The first host that serves goes alone, the others by batch.
         assert_eq!(
             rollout(waves(), hosts(5)),
-            ["+1", "+2", "+3", "+4", "-", "6"]
+            ["+1", "+2", "+3", "+4", "-", "6", "7"]
         );
-        // With every host serving, the second host goes alone too.
+        assert_eq!(
+            sorted(rollout(waves(), hosts(6)), 5..7),
+            ["+1", "+2", "+3", "+4", "+5", "+7", "-"]
+        );
+        // A fleet that serves everywhere: the first alone, then batches.
         let serving = Waves {
+            other: 0,
             fresh: 0,
-            batch: 1,
+            batch: 2,
             parallel: 10,
         };
-        assert_eq!(rollout(serving, hosts(2)), ["+1", "-", "3", "4", "5", "6"]);
+        assert_eq!(
+            sorted(rollout(serving, hosts(2)), 1..3),
+            ["+1", "+3", "-", "4", "5", "6", "7"]
+        );
     }
 
     #[test]

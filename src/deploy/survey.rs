@@ -424,6 +424,9 @@ pub fn findings(spec: &Spec, host: &Host, cores: &dyn CoreCounts, survey: &Surve
             if let Some(apt) = survey.apt.as_ref().filter(|a| !a.security) {
                 security_source(&mut found, spec, release, apt);
             }
+            if let Some(apt) = &survey.apt {
+                universe(&mut found, release, apt);
+            }
             let line = release.distro_node();
             let runs_node = host.has(Role::App) || host.has(Role::Worker);
             if let Some(end) = (runs_node && spec.runtime.node.source == NodeSource::Distro)
@@ -547,6 +550,17 @@ pub fn findings(spec: &Spec, host: &Host, cores: &dyn CoreCounts, survey: &Surve
         }
     }
     found
+}
+
+/// An Ubuntu host whose source of its release lists no `universe`, where
+/// Ubuntu keeps debsums and libpam-tmpdir: the baseline goes without them.
+fn universe(found: &mut Findings, release: System, apt: &AptSources) {
+    if release.ubuntu() && !apt.components.split(' ').any(|c| c == "universe") {
+        found.existing.no_universe = true;
+        found.notes.push(format!(
+            "apt does not use {release}'s universe component, which holds debsums and libpam-tmpdir: the host baseline goes without them here"
+        ));
+    }
 }
 
 /// A host whose apt has no source for its security archive: the spec's
@@ -821,6 +835,28 @@ mod tests {
             ]),
             "1\thttp://mirror.example.org/debian\tmain"
         );
+    }
+
+    #[test]
+    fn an_ubuntu_host_without_universe_goes_without_its_packages() {
+        let apt = |components: &str| AptSources {
+            security: true,
+            archive: "http://archive.ubuntu.com/ubuntu".into(),
+            components: components.into(),
+        };
+        let seen = |release: System, components: &str| {
+            let mut found = Findings::default();
+            universe(&mut found, release, &apt(components));
+            (found.existing.no_universe, found.notes)
+        };
+        let (no_universe, notes) = seen(System::Ubuntu2404, "main restricted");
+        assert!(no_universe);
+        assert!(
+            notes[0].contains("universe component, which holds debsums and libpam-tmpdir"),
+            "{notes:?}"
+        );
+        assert_eq!(seen(System::Ubuntu2404, "main universe"), (false, vec![]));
+        assert_eq!(seen(System::Debian13, "main"), (false, vec![]));
     }
 
     #[test]

@@ -38,11 +38,11 @@ cycle() {{
   checked "$@" && sleep {settle}
 }}
 # as_app COMMAND...: COMMAND in the new release as the app's user, with a
-# home of its own there. Without root's TMPDIR: with libpam-tmpdir that is
-# /tmp/user/0, which the app's user cannot write, and runuser's PAM stack
-# does not set another.
+# home of its own there. Without root's temporary directory: libpam-tmpdir
+# sets TMPDIR, TMP, TEMP and TEMPDIR to /tmp/user/0, which the app's user
+# cannot write, and runuser's PAM stack sets no other.
 as_app() {{
-  (cd "$rel.new" && runuser -u {user} -- env -u TMPDIR -u TMP HOME="$rel.new/.deployer-home" NODE_ENV=production "$@")
+  (cd "$rel.new" && runuser -u {user} -- env -u TMPDIR -u TMP -u TEMP -u TEMPDIR HOME="$rel.new/.deployer-home" NODE_ENV=production "$@")
 }}
 switch_to() {{
   ln -sfn "$1" "$release_root/current.new" && mv -Tf "$release_root/current.new" "$release_root/current"

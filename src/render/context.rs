@@ -89,6 +89,9 @@ pub struct Existing {
     /// `network.mesh`: every surveyed host's WireGuard public key, by host
     /// name (a host that has not made its key pair yet has none).
     pub mesh_keys: BTreeMap<String, String>,
+    /// An Ubuntu host whose apt does not use `universe`, where some of the
+    /// baseline's packages are.
+    pub no_universe: bool,
 }
 
 /// This host's end of the mesh (`network.mesh`).

@@ -65,8 +65,9 @@ pub struct Spec {
 }
 
 /// The hardening every host of the spec gets besides the app's own: kernel
-/// settings, kernel modules nobody needs, core dumps. Each is a file
-/// deployer owns; taking a setting out here takes it off the host.
+/// settings, kernel modules nobody needs, core dumps, idle shells, and
+/// checking tools. The settings are files deployer owns: taking one out
+/// here takes it off the host. Packages stay, as every package does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct HostBaseline {
@@ -91,8 +92,8 @@ pub struct HostBaseline {
     )]
     pub idle_timeout: Duration,
     /// Give each login session a private temporary directory
-    /// (`libpam-tmpdir`: `TMPDIR=/tmp/user/UID`); `false` keeps the shared
-    /// `/tmp`.
+    /// (`libpam-tmpdir`: `TMPDIR=/tmp/user/UID`); `false` does not install
+    /// it (a host that has it keeps it).
     #[serde(default = "HostBaseline::default_pam_tmpdir")]
     pub pam_tmpdir: bool,
 }

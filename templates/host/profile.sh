@@ -5,11 +5,11 @@
 ulimit -c 0
 {%- endif %}
 {%- if baseline.idle_timeout_secs > 0 %}
-# An idle interactive shell ends after this many seconds. Read-only, so a
-# session cannot lift it; set once, as a second read of this file would
-# fail on the read-only variable.
-if [ "${TMOUT:-}" != {{ baseline.idle_timeout_secs }} ]; then
+# An idle interactive bash or ksh ends after this many seconds. Read-only,
+# so the session cannot lift it; set only where nothing made it read-only
+# before (a second read of this file). Not exported: a script started from
+# the shell would take it as a timeout for each `read`.
+if (unset TMOUT) 2>/dev/null; then
   readonly TMOUT={{ baseline.idle_timeout_secs }}
-  export TMOUT
 fi
 {%- endif %}
