@@ -10,6 +10,7 @@ pub mod standins;
 use std::fs;
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -261,6 +262,23 @@ pub fn wait_until(limit: Duration, what: &str, mut ready: impl FnMut() -> bool) 
 pub fn must(out: Output, what: &str) -> String {
     assert!(out.status.success(), "{what} failed:\n{}", text(&out));
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `command`, made to be killed when the test that starts it ends, however
+/// it ends: a server a killed test run left behind would hold its port and
+/// answer the next run's test in its place.
+pub fn dies_with_test(command: &mut Command) -> &mut Command {
+    // SAFETY: prctl is async-signal-safe, and the closure touches nothing
+    // else between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        })
+    }
 }
 
 /// Whether a TCP connection from this machine is accepted: `Some(true)`

@@ -137,7 +137,7 @@ impl Keys {
         )
         .unwrap();
         fs::create_dir_all("/run/sshd").unwrap();
-        let child = Command::new("sh")
+        let child = super::dies_with_test(&mut Command::new("sh"))
             .args([
                 "-c",
                 "exec \"$(command -v sshd || echo /usr/sbin/sshd)\" -D -e -f \"$1\"",

@@ -153,7 +153,7 @@ fn serve(what: &str, port: u16, command: &mut Command) -> std::process::Child {
         "{what}: something already listens on 198.18.0.1:{port} (`ss -ltnp`), \
          perhaps a server left by an interrupted test run"
     );
-    let mut server = command.spawn().unwrap();
+    let mut server = super::dies_with_test(command).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while reach("198.18.0.1", port) != Some(true) {
         let exited = server.try_wait().unwrap();
