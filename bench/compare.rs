@@ -38,6 +38,11 @@ use tempfile::TempDir;
 
 /// Every package the job installs, and the Python Ansible's modules need.
 const PACKAGES: &[&str] = &[
+    "cracklib-runtime",
+    "libpam-pwquality",
+    "apt-listchanges",
+    "debsums",
+    "libpam-tmpdir",
     "unattended-upgrades",
     "nftables",
     "openssh-server",
@@ -214,12 +219,17 @@ impl Job {
         ));
         fs::write(self.path("inventory.ini"), ini).unwrap();
         let mut py = format!(
-            "common = {{\n    \"ssh_user\": \"root\",\n    \"ssh_key\": \"{}\",\n    \"ssh_known_hosts_file\": \"{}\",\n    \"ssh_strict_host_key_checking\": \"yes\",\n    \"rendered\": \"{}\",\n    \"release_archive\": \"{}\",\n    \"release_id\": \"{}\",\n}}\nhosts = [\n",
+            "common = {{\n    \"ssh_user\": \"root\",\n    \"ssh_key\": \"{}\",\n    \"ssh_known_hosts_file\": \"{}\",\n    \"ssh_strict_host_key_checking\": \"yes\",\n    \"rendered\": \"{}\",\n    \"release_archive\": \"{}\",\n    \"release_id\": \"{}\",\n    \"packages\": [{}],\n}}\nhosts = [\n",
             key.display(),
             known.display(),
             self.path("rendered"),
             self.path("release.tar.gz"),
             self.release_id,
+            PACKAGES
+                .iter()
+                .map(|p| format!("\"{p}\""))
+                .collect::<Vec<_>>()
+                .join(", "),
         );
         for (name, address) in &self.hosts {
             py.push_str(&format!(
@@ -541,17 +551,23 @@ fn ssh(address: &str, script: &str) -> Command {
     ssh
 }
 
-/// Builds the mirror once: a fresh host downloads every package any of the
-/// tools installs (with what they depend on) from Debian, and those .deb
-/// files become a flat repository indexed by apt-ftparchive.
+/// Builds the mirror, once per list of packages: a fresh host downloads
+/// every package any of the tools installs (with what they depend on) from
+/// Debian, and those .deb files become a flat repository indexed by
+/// apt-ftparchive.
 fn build_mirror(job: &Job) {
-    if Path::new(MIRROR).join("Release").exists() {
+    let all: Vec<&str> = PACKAGES.iter().chain(ANSIBLE_PACKAGES).copied().collect();
+    let listed = Path::new(MIRROR).join("packages");
+    if Path::new(MIRROR).join("Release").exists()
+        && fs::read_to_string(&listed).is_ok_and(|l| l == all.join(" "))
+    {
         return;
     }
     eprintln!("building the package mirror ({MIRROR})");
+    // The host downloads from Debian: a stale mirror must not be served.
+    let _ = fs::remove_dir_all(MIRROR);
     let _lab = Lab::fresh(job);
     let (name, address) = &job.hosts[0];
-    let all: Vec<&str> = PACKAGES.iter().chain(ANSIBLE_PACKAGES).copied().collect();
     let out = ssh(
         address,
         &format!(
@@ -590,7 +606,7 @@ fn build_mirror(job: &Job) {
     };
     index(&["packages", "."], "Packages");
     index(&["release", "."], "Release");
-    let _ = fs::remove_dir_all(MIRROR);
+    fs::write(Path::new(&building).join("packages"), all.join(" ")).unwrap();
     fs::rename(&building, MIRROR).unwrap();
 }
 

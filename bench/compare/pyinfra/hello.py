@@ -22,10 +22,7 @@ APP_UNITS = ["hello@3000.service", "hello@3001.service", "hello-jobs@1.service"]
 apt.update(name="Package lists", cache_time=3600)
 apt.packages(
     name="Packages",
-    packages=[
-        "unattended-upgrades", "nftables", "openssh-server", "nodejs", "npm",
-        "nginx", "openssl", "curl", "jq",
-    ],
+    packages=host.data.packages,
     no_recommends=True,
 )
 server.user(
