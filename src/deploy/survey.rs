@@ -18,7 +18,7 @@ use crate::platform::{self, System};
 use crate::protocol::{self, Tag};
 use crate::render::NGINX_CONF_SETS;
 use crate::render::context::{Existing, Platform, SecuritySource};
-use crate::resource::owned;
+use crate::resource::{facts, owned};
 use crate::spec::{Forward, Host, NodeSource, OtherSites, Role, Spec, node_lines, text};
 
 /// An nginx site found on the host.
@@ -217,18 +217,29 @@ fi
 for site in /etc/nginx/conf.d/*.conf /etc/nginx/sites-enabled/*; do
   [ -f "$site" ] || continue
   placeholder=0
-  if [ "$site" = /etc/nginx/sites-enabled/default ] && [ "$(readlink -f "$site")" = /etc/nginx/sites-available/default ]; then
-    sum=$(dpkg-query -W -f='${{Conffiles}}\n' nginx-common 2>/dev/null | awk '$1 == "/etc/nginx/sites-available/default" {{ print $2 }}')
-    [ -n "$sum" ] && [ "$(md5sum <"$site" | cut -d' ' -f1)" = "$sum" ] && placeholder=1
+  if [ "$site" = /etc/nginx/sites-enabled/default ] && [ "$site" -ef /etc/nginx/sites-available/default ]; then
+    sum=
+    while read -r conffile md5 _; do
+      [ "$conffile" = /etc/nginx/sites-available/default ] && sum=$md5
+    done < <(dpkg-query -W -f='${{Conffiles}}\n' nginx-common 2>/dev/null)
+    actual=$(md5sum <"$site")
+    [ -n "$sum" ] && [ "${{actual%% *}}" = "$sum" ] && placeholder=1
   fi
   printf '{site}%s\t%s\t%s\n' "$(printf %s "$site" | base64 -w0)" "$placeholder" "$(awk {reader} "$site")"
 done
 if command -v ufw >/dev/null && grep -qs '^ENABLED=yes' /etc/ufw/ufw.conf; then
   printf '{manager}ufw\n'
 fi
-if systemctl is-active -q firewalld.service 2>/dev/null; then
-  printf '{manager}firewalld\n'
-fi
+# systemctl costs the host milliseconds a call: firewalld is asked about
+# only where a unit file of its name exists (in systemd's search path).
+for dir in /etc/systemd/system {unit_dirs}; do
+  if [ -e "$dir/firewalld.service" ]; then
+    if systemctl is-active -q firewalld.service 2>/dev/null; then
+      printf '{manager}firewalld\n'
+    fi
+    break
+  fi
+done
 # Debian's own nftables service flushes every table when it (re)loads.
 if systemctl is-enabled -q nftables.service 2>/dev/null && grep -qs 'flush[[:space:]]*ruleset' /etc/nftables.conf; then
   printf '{manager}nftables.service\n'
@@ -252,7 +263,10 @@ for manifest in {owned}*; do
   app=${{manifest##*/}}
   [ -f "$manifest" ] && is_app_name "$app" || continue
   # A manifest that lists no unit is what a destroy kept (data).
-  if grep -q '^service'$'\t' "$manifest"; then units=1; else units=0; fi
+  units=0
+  while IFS=$'\t' read -r kind _; do
+    if [ "$kind" = service ]; then units=1; break; fi
+  done <"$manifest"
   claims={claims}/$app.json
   if [ -f "$claims" ]; then claimed=$(base64 -w0 <"$claims"); else claimed=; fi
   printf '{app}%s\t%s\t%s\n' "$app" "$units" "$claimed"
@@ -273,6 +287,7 @@ exit 0
         claims = quote(layout::CLAIMS),
         reader = quote(NGINX_READER),
         is_app_name = owned::IS_APP_NAME,
+        unit_dirs = facts::OTHER_UNIT_DIRS,
     )
 }
 
@@ -282,7 +297,12 @@ exit 0
 /// which counts it.
 pub fn apt_probe(skip_own: bool) -> String {
     format!(
-        r#"codename=$(sed -n 's/^VERSION_CODENAME=//p' /etc/os-release 2>/dev/null | head -n 1 | tr -d '"'"'")
+        r#"codename=
+if [ -r /etc/os-release ]; then
+  while IFS= read -r line || [ -n "$line" ]; do
+    case $line in VERSION_CODENAME=*) codename=${{line#*=}} && codename=${{codename//[\"\']/}} && break ;; esac
+  done </etc/os-release
+fi
 sources=()
 for file in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
   [ -f "$file" ] && [ "$file" != {skipped} ] && sources+=("$file")

@@ -50,7 +50,11 @@ mv -Tf {root}/current.new {root}/current"#,
             base = quote(&format!("{mirror}/latest-v{major}.x")),
             root = ROOT,
         ),
-        unless: format!("{ROOT}/current/bin/node --version 2>/dev/null | grep -q '^v{major}\\.'"),
+        // The install names the directory `current` points to after the
+        // tarball (node-vMAJOR.MINOR.PATCH-linux-ARCH): no Node.js started.
+        unless: format!(
+            "test -x {ROOT}/current/bin/node && case $(readlink {ROOT}/current) in node-v{major}.*) ;; *) false ;; esac"
+        ),
         owns: vec![ROOT.to_string()],
     }
 }

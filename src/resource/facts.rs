@@ -136,6 +136,11 @@ pub struct Login {
 /// deployer would write. Not in base64's alphabet.
 const SAME_AS_DESIRED: &str = "sha256:";
 
+/// Where systemd finds unit files besides /etc/systemd/system, where
+/// deployer writes its own: the runtime, local and vendor directories.
+pub const OTHER_UNIT_DIRS: &str =
+    "/run/systemd/system /usr/local/lib/systemd/system /usr/lib/systemd/system /lib/systemd/system";
+
 /// Shell functions that print one fact each.
 fn helpers() -> String {
     format!(
@@ -204,6 +209,31 @@ pathfacts() {{
 linkfact() {{
   if [ -L "$1" ]; then printf '{link}\t%s\t%s\n' "$1" "$(readlink -- "$1")"; else printf '{link}\t%s\t\n' "$1"; fi
 }}
+# linkq PATH: queues a symlink for linkfacts
+lq_path=()
+linkq() {{ lq_path+=("$1"); }}
+# linkfacts: what linkfact prints for each queued link, with one readlink
+# for them all; when it answers with another count (a link changed, or a
+# target holds a newline), one at a time.
+linkfacts() {{
+  local i n=${{#lq_path[@]}} t=0 link=() links=() targets=()
+  for ((i = 0; i < n; i++)); do
+    if [ -L "${{lq_path[i]}}" ]; then link[i]=1 && links+=("${{lq_path[i]}}"); else link[i]=0; fi
+  done
+  if [ ${{#links[@]}} -gt 0 ]; then mapfile -t targets < <(readlink -- "${{links[@]}}" 2>/dev/null); fi
+  if [ ${{#targets[@]}} -ne ${{#links[@]}} ]; then
+    for ((i = 0; i < n; i++)); do linkfact "${{lq_path[i]}}"; done
+    return
+  fi
+  for ((i = 0; i < n; i++)); do
+    if [ "${{link[i]}}" = 1 ]; then
+      printf '{link}\t%s\t%s\n' "${{lq_path[i]}}" "${{targets[t]}}"
+      t=$((t + 1))
+    else
+      printf '{link}\t%s\t\n' "${{lq_path[i]}}"
+    fi
+  done
+}}
 # userfact NAME: exists, home, shell, and whether a group NAME exists
 userfact() {{
   entry=$(getent passwd "$1" || true)
@@ -219,7 +249,7 @@ userfact() {{
 # unitfact PATH: a unit of PATH's name elsewhere in systemd's search path
 unitfact() {{
   name=${{1##*/}}
-  for dir in /run/systemd/system /usr/local/lib/systemd/system /usr/lib/systemd/system /lib/systemd/system; do
+  for dir in {unit_dirs}; do
     if [ -e "$dir/$name" ] && [ "$(readlink -f "$dir/$name")" != "$(readlink -f "$1")" ]; then
       printf '{shadowed}\t%s\t%s\n' "$1" "$dir/$name"
       return
@@ -270,6 +300,7 @@ satisfiedfact() {{
         release = Tag::Release,
         satisfied = Tag::Satisfied,
         shadowed = Tag::Shadowed,
+        unit_dirs = OTHER_UNIT_DIRS,
     )
 }
 
@@ -296,7 +327,7 @@ pub fn script(resources: &[Resource], state_dir: &str, app: &str) -> String {
         pending = quote(&pending_handlers(state_dir)),
         tag = Tag::Pending,
     ));
-    let (mut packages, mut services) = (Vec::new(), Vec::new());
+    let (mut packages, mut services, mut links) = (Vec::new(), Vec::new(), false);
     for (index, resource) in resources.iter().enumerate() {
         let line = match resource {
             Resource::Package(p) => {
@@ -318,7 +349,10 @@ pub fn script(resources: &[Resource], state_dir: &str, app: &str) -> String {
                 }
                 line
             }
-            Resource::Symlink(l) => format!("linkfact {}", quote(&l.path)),
+            Resource::Symlink(l) => {
+                links = true;
+                format!("linkq {}", quote(&l.path))
+            }
             Resource::Service(s) => {
                 services.push(quote(&s.name));
                 continue;
@@ -330,6 +364,9 @@ pub fn script(resources: &[Resource], state_dir: &str, app: &str) -> String {
         script.push('\n');
     }
     script.push_str("pathfacts\n");
+    if links {
+        script.push_str("linkfacts\n");
+    }
     if !services.is_empty() {
         script.push_str(&format!("servicefact {}\n", services.join(" ")));
     }

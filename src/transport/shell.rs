@@ -1,7 +1,7 @@
 //! One bash per SSH session: every exec costs a channel, sshd's session
 //! setup and, for other users than root, a sudo, so a session's first script
 //! starts a driver shell and every script is a frame written to it: a header line
-//! `MARKER LENGTH`, then the script, which a fresh `bash -s` runs as an exec
+//! `MARKER LENGTH`, then the script, which a fresh bash runs as an exec
 //! would. The driver then prints the marker on stderr, and on stdout with
 //! the exit status; the marker is random per script, so no output can end
 //! a script early.
@@ -10,8 +10,11 @@ use crate::dialect::shell::random_hex;
 
 /// The driver, fed to the session's `bash -s` before the first frame. bash
 /// reads a script from a pipe one byte at a time, so the frames after it
-/// stay unread for `read` and `head`. What a script leaves unread (it
-/// exited early) is drained, so the next header is always where expected.
+/// stay unread for `read` and `head`. A script's bash sources its whole
+/// frame at once (a `bash -s` of its own would read it a byte at a time
+/// too, a system call each); what a bash that failed left unread is
+/// drained, so that `head` takes the whole frame and the next header is
+/// always where expected.
 /// A script's output goes through a pair of FIFOs whose readers end only
 /// when every process holding them has closed them, as a channel's EOF
 /// did: output a script leaves running in the background stays its own.
@@ -35,7 +38,7 @@ while IFS=' ' read -r deployer_marker deployer_length; do
   deployer_fifos || exit 111
   cat "$deployer_pipes/out" & deployer_out=$!
   cat "$deployer_pipes/err" >&2 & deployer_err=$!
-  head -c "$deployer_length" | { bash -s; deployer_status=$?; cat >/dev/null; exit "$deployer_status"; } >"$deployer_pipes/out" 2>"$deployer_pipes/err"
+  head -c "$deployer_length" | { bash -c '. /dev/stdin'; deployer_status=$?; [ $deployer_status = 0 ] || cat >/dev/null; exit $deployer_status; } >"$deployer_pipes/out" 2>"$deployer_pipes/err"
   deployer_status=$?
   wait "$deployer_out" "$deployer_err"
   printf '%s %s\n' "$deployer_marker" "$deployer_status"
