@@ -246,7 +246,11 @@ impl Job {
         match tool {
             Tool::Deployer => {
                 let mut c = Command::new(env!("CARGO_BIN_EXE_deployer"));
-                c.args(["apply", "--lab", "--yes", "-f"]).arg(&self.spec);
+                // As many hosts at once as pyinfra and Ansible are given.
+                c.args(["apply", "--lab", "--yes", "--parallel"])
+                    .arg(self.hosts.len().to_string())
+                    .arg("-f")
+                    .arg(&self.spec);
                 c.env_remove("DEPLOYER_FILE");
                 c
             }
@@ -631,7 +635,7 @@ fn install_tools() {
 }
 
 /// Median, min and max of one measure over runs.
-fn spread(samples: &[Sample], of: impl Fn(&Sample) -> f64) -> (f64, f64, f64) {
+fn spread<T>(samples: &[T], of: impl Fn(&T) -> f64) -> (f64, f64, f64) {
     let mut values: Vec<f64> = samples.iter().map(of).collect();
     values.sort_by(f64::total_cmp);
     let median = match values.len() % 2 {
@@ -747,6 +751,7 @@ fn main() {
                 .or_default()
                 .push(one.run(tool, false));
             one.serves();
+            single.idle.entry(tool).or_default().push(idle_load());
             single
                 .noop
                 .entry(tool)
@@ -770,6 +775,7 @@ fn main() {
                 .or_default()
                 .push(wide.run(tool, false));
             wide.serves();
+            count.idle.entry(tool).or_default().push(idle_load());
             for _ in 0..runs {
                 count
                     .noop
@@ -817,6 +823,8 @@ struct Count {
     hosts: usize,
     first: HashMap<Tool, Vec<Sample>>,
     noop: HashMap<Tool, Vec<Sample>>,
+    /// The converged lab's own load before the no-ops: [`idle_load`].
+    idle: HashMap<Tool, Vec<f64>>,
 }
 
 impl Count {
@@ -825,8 +833,20 @@ impl Count {
             hosts,
             first: HashMap::new(),
             noop: HashMap::new(),
+            idle: HashMap::new(),
         }
     }
+}
+
+/// How long the lab is watched idling.
+const IDLE_WINDOW: Duration = Duration::from_secs(5);
+
+/// The CPU seconds per second this machine spends with no tool running:
+/// the lab's hosts' own timers and services, and whatever else runs here.
+fn idle_load() -> f64 {
+    let (busy_before, started) = (machine_busy(), Instant::now());
+    thread::sleep(IDLE_WINDOW);
+    machine_busy().saturating_sub(busy_before).as_secs_f64() / started.elapsed().as_secs_f64()
 }
 
 fn report(runs: usize, tools: &[Tool], apt: &[Sample], counts: &[Count]) -> String {
@@ -908,6 +928,18 @@ fn report(runs: usize, tools: &[Tool], apt: &[Sample], counts: &[Count]) -> Stri
                 count.hosts
             ),
             &|t| per_host(count, t, |s| s.machine_cpu.as_secs_f64()),
+        ));
+    }
+    for count in counts {
+        out.push_str(&row(
+            format!(
+                "… of which the idle lab and machine, {} host(s) (their load without a tool × the no-op's wall time)",
+                count.hosts
+            ),
+            &|t| {
+                let load = spread(&count.idle[&t], |l| *l).0;
+                format!("{:.3} s", load * wall(&count.noop[&t]) / count.hosts as f64)
+            },
         ));
     }
     let mib = |kib: f64| format!("{:.0} MiB", kib / 1024.0);
