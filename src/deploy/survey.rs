@@ -231,8 +231,10 @@ if command -v ufw >/dev/null && grep -qs '^ENABLED=yes' /etc/ufw/ufw.conf; then
   printf '{manager}ufw\n'
 fi
 # systemctl costs the host milliseconds a call: firewalld is asked about
-# only where a unit file of its name exists (in systemd's search path).
-for dir in /etc/systemd/system {unit_dirs}; do
+# only where a unit of its name exists (in systemd's search path, its
+# transient and generated units included).
+for dir in /etc/systemd/system.control /run/systemd/system.control /run/systemd/transient /etc/systemd/system \
+  /run/systemd/generator.early {unit_dirs} /run/systemd/generator /run/systemd/generator.late; do
   if [ -e "$dir/firewalld.service" ]; then
     if systemctl is-active -q firewalld.service 2>/dev/null; then
       printf '{manager}firewalld\n'
@@ -264,7 +266,7 @@ for manifest in {owned}*; do
   [ -f "$manifest" ] && is_app_name "$app" || continue
   # A manifest that lists no unit is what a destroy kept (data).
   units=0
-  while IFS=$'\t' read -r kind _; do
+  while IFS=$'\t' read -r kind _ || [ -n "$kind" ]; do
     if [ "$kind" = service ]; then units=1; break; fi
   done <"$manifest"
   claims={claims}/$app.json

@@ -51,9 +51,10 @@ mv -Tf {root}/current.new {root}/current"#,
             root = ROOT,
         ),
         // The install names the directory `current` points to after the
-        // tarball (node-vMAJOR.MINOR.PATCH-linux-ARCH): no Node.js started.
+        // tarball (node-vMAJOR.MINOR.PATCH-linux-ARCH), so no Node.js need
+        // start in a plan; any other `current` is asked for its version.
         unless: format!(
-            "test -x {ROOT}/current/bin/node && case $(readlink {ROOT}/current) in node-v{major}.*) ;; *) false ;; esac"
+            "case $(readlink {ROOT}/current) in node-v{major}.*) test -x {ROOT}/current/bin/node ;; *) {ROOT}/current/bin/node --version 2>/dev/null | grep -q '^v{major}\\.' ;; esac"
         ),
         owns: vec![ROOT.to_string()],
     }

@@ -12,7 +12,8 @@ use crate::dialect::shell::random_hex;
 /// reads a script from a pipe one byte at a time, so the frames after it
 /// stay unread for `read` and `head`. A script's bash sources its whole
 /// frame at once (a `bash -s` of its own would read it a byte at a time
-/// too, a system call each); what a bash that failed left unread is
+/// too, a system call each; it does where there is no /dev/stdin). What
+/// a bash that failed, or a `bash -s` that ended early, left unread is
 /// drained, so that `head` takes the whole frame and the next header is
 /// always where expected.
 /// A script's output goes through a pair of FIFOs whose readers end only
@@ -34,11 +35,12 @@ deployer_fifos() {
 }
 trap 'rm -rf "$deployer_pipes"' EXIT
 deployer_fifos || exit 111
+if [ -r /dev/stdin ]; then deployer_bash=(bash -c '. /dev/stdin') deployer_sourced=1; else deployer_bash=(bash -s) deployer_sourced=0; fi
 while IFS=' ' read -r deployer_marker deployer_length; do
   deployer_fifos || exit 111
   cat "$deployer_pipes/out" & deployer_out=$!
   cat "$deployer_pipes/err" >&2 & deployer_err=$!
-  head -c "$deployer_length" | { bash -c '. /dev/stdin'; deployer_status=$?; [ $deployer_status = 0 ] || cat >/dev/null; exit $deployer_status; } >"$deployer_pipes/out" 2>"$deployer_pipes/err"
+  head -c "$deployer_length" | { "${deployer_bash[@]}"; deployer_status=$?; [ $deployer_status = 0 ] && [ $deployer_sourced = 1 ] || cat >/dev/null; exit $deployer_status; } >"$deployer_pipes/out" 2>"$deployer_pipes/err"
   deployer_status=$?
   wait "$deployer_out" "$deployer_err"
   printf '%s %s\n' "$deployer_marker" "$deployer_status"
