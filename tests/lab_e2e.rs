@@ -2157,17 +2157,19 @@ fn under_requests<T>(site: &Site, during: impl FnOnce() -> T) -> (T, usize, Vec<
                 && std::time::Instant::now() < deadline
                 && ok + failures.len() < 3000
             {
+                // A failure says when and why (curl's error), for the log.
                 let status = site.curl(&[
                     "-o",
                     "/dev/null",
                     "-w",
-                    "%{http_code}",
+                    "%{http_code} after %{time_total} s %{errormsg}",
                     &format!("https://{}/", site.domain),
                 ]);
-                if status == "200" {
+                if status.starts_with("200 ") {
                     ok += 1;
                 } else {
-                    failures.push(status);
+                    let at = std::time::UNIX_EPOCH.elapsed().unwrap().as_secs_f64();
+                    failures.push(format!("at {at:.3} (Unix time): {status}"));
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
