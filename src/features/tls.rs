@@ -16,7 +16,7 @@ const RENEW_DAYS: u32 = 30;
 /// Makes a key and a certificate for `names` (or, with none, the host's
 /// address) on the host. Made again when the names change, fewer than 30
 /// days are left, or it outlives SELF_SIGNED_DAYS (one made before that
-/// limit); a names file records what it covers.
+/// limit); a names file records what it covers and until when.
 pub fn self_signed(names: &[String], host: &Host, paths: &Paths) -> Conditional {
     let san = if names.is_empty() {
         let kind = if host.address.parse::<std::net::IpAddr>().is_ok() {
@@ -34,31 +34,123 @@ pub fn self_signed(names: &[String], host: &Host, paths: &Paths) -> Conditional 
     };
     let common_name = names.first().unwrap_or(&host.address);
     let (cert, key) = (quote(&paths.tls_cert), quote(&paths.tls_key));
-    let names_file = quote(&format!("{}/self-signed.names", paths.tls_dir));
+    let names_path = format!("{}/self-signed.names", paths.tls_dir);
+    let (names_file, new_names) = (quote(&names_path), quote(&format!("{names_path}.new")));
     let (new_cert, new_key) = (
         quote(&format!("{}.new", paths.tls_cert)),
         quote(&format!("{}.new", paths.tls_key)),
     );
     Conditional {
         name: "make a self-signed certificate".into(),
+        // The names file records what the certificate covers and when it
+        // expires (read from the certificate once, here), so that checking
+        // it in every plan starts no program.
         run: format!(
-            "umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days {SELF_SIGNED_DAYS} -subj {subject} -addext {san_ext} -keyout {new_key} -out {new_cert} 2>/dev/null && chmod 0644 {new_cert} && mv -f {new_key} {key} && mv -f {new_cert} {cert} && printf '%s\\n' {san} >{names_file}",
+            "umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days {SELF_SIGNED_DAYS} -subj {subject} -addext {san_ext} -keyout {new_key} -out {new_cert} 2>/dev/null && end=$(openssl x509 -in {new_cert} -noout -enddate) && expires=$(date -d \"${{end#notAfter=}}\" +%s) && printf '%s\\n%s\\n' {san} \"$expires\" >{new_names} && chmod 0644 {new_cert} && mv -f {new_key} {key} && mv -f {new_cert} {cert} && mv -f {new_names} {names_file}",
             subject = quote(&format!("/CN={common_name}")),
             san_ext = quote(&format!("subjectAltName={san}")),
             san = quote(&san),
         ),
-        // One openssl, which costs the host milliseconds in every plan:
-        // the seconds left, compared by the shell.
+        // Made again unless the names file, written after the certificate
+        // and no older than it, names the same subject and an expiry within
+        // bounds (bash: the facts script runs checks in its own shell).
         unless: format!(
-            "end=$(openssl x509 -in {cert} -noout -enddate) && left=$(($(date -d \"${{end#notAfter=}}\" +%s) - $(date +%s))) && [ \"$left\" -gt {renew} ] && [ \"$left\" -le {longest} ] && test -s {key} && test \"$(cat {names_file})\" = {}",
-            quote(&san),
+            "{{ IFS= read -r names && IFS= read -r expires; }} <{names_file} && [ \"$names\" = {san} ] && [[ $expires =~ ^[0-9]{{1,12}}$ ]] && left=$((expires - EPOCHSECONDS)) && [ \"$left\" -gt {renew} ] && [ \"$left\" -le {longest} ] && test -s {key} && test -s {cert} && ! test {cert} -nt {names_file}",
+            san = quote(&san),
             renew = RENEW_DAYS * 86_400,
             longest = (SELF_SIGNED_DAYS + 1) * 86_400,
         ),
-        owns: vec![
-            paths.tls_cert.clone(),
-            paths.tls_key.clone(),
-            format!("{}/self-signed.names", paths.tls_dir),
-        ],
+        owns: vec![paths.tls_cert.clone(), paths.tls_key.clone(), names_path],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resource::Command;
+
+    /// The make and its check, run by bash as the facts and converge
+    /// scripts run them, in a directory standing in for the host's.
+    #[test]
+    fn the_check_holds_until_the_certificate_or_its_names_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut paths = Paths::new("hello");
+        paths.tls_dir = dir.path().display().to_string();
+        paths.tls_cert = format!("{}/fullchain.pem", paths.tls_dir);
+        paths.tls_key = format!("{}/privkey.pem", paths.tls_dir);
+        let host = Host {
+            name: "web1".into(),
+            address: "198.18.0.10".into(),
+            private_address: None,
+            mesh_derived: false,
+            roles: Vec::new(),
+            user: None,
+            port: None,
+        };
+        let names = vec!["hello.lab.test".to_string()];
+        let made = self_signed(&names, &host, &paths);
+        let check_of = |unless: String| {
+            Command {
+                unless: Some(unless),
+                creates: None,
+                ..Command::creates("", "")
+            }
+            .unless_test()
+        };
+        let check = check_of(made.unless.clone());
+        let bash = |script: &str| {
+            std::process::Command::new("bash")
+                .args(["-c", &format!("set -euo pipefail; {script}")])
+                .status()
+                .unwrap()
+                .success()
+        };
+        assert!(!bash(&check), "no certificate yet");
+        assert!(bash(&format!("sh -c {}", quote(&made.run))), "made");
+        assert!(bash(&check), "a fresh certificate holds");
+
+        let other = self_signed(&["shop.lab.test".to_string()], &host, &paths);
+        assert!(!bash(&check_of(other.unless)), "other names");
+
+        let names_file = format!("{}/self-signed.names", paths.tls_dir);
+        let (subject, expires) = {
+            let text = std::fs::read_to_string(&names_file).unwrap();
+            let mut lines = text.lines();
+            let subject = lines.next().unwrap().to_string();
+            (subject, lines.next().unwrap().parse::<i64>().unwrap())
+        };
+        assert_eq!(subject, "DNS:hello.lab.test");
+        let now = std::time::UNIX_EPOCH.elapsed().unwrap().as_secs() as i64;
+        assert!((expires - now - 90 * 86_400).abs() < 60, "{expires}");
+
+        // Renewed with 30 days left; a names file from before the expiry
+        // was recorded (its first line only) makes it again.
+        for stale in [
+            format!("{subject}\n{}\n", now + 29 * 86_400),
+            format!("{subject}\n"),
+            format!("{subject}\nsoon\n"),
+        ] {
+            std::fs::write(&names_file, stale).unwrap();
+            assert!(
+                !bash(&check),
+                "{}",
+                std::fs::read_to_string(&names_file).unwrap()
+            );
+        }
+        std::fs::write(&names_file, format!("{subject}\n{expires}\n")).unwrap();
+        assert!(bash(&check));
+
+        // A certificate put there after the names file was written is not
+        // the one it describes.
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+        std::fs::File::options()
+            .write(true)
+            .open(&paths.tls_cert)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        assert!(!bash(&check), "a newer certificate");
+        std::fs::remove_file(&paths.tls_cert).unwrap();
+        assert!(!bash(&check), "no certificate");
     }
 }

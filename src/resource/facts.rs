@@ -287,10 +287,7 @@ releasefact() {{
   if [ -e "$1/releases/$2/.deployer-built" ]; then built=1; else built=0; fi
   printf '{release}\t%s\t%s\t%s\n' "$1" "$built" "$(readlink -- "$1/current" || true)"
 }}
-satisfiedfact() {{
-  index=$1; shift
-  if "$@" </dev/null >/dev/null 2>&1; then printf '{satisfied}\t%s\t1\n' "$index"; else printf '{satisfied}\t%s\t0\n' "$index"; fi
-}}
+satisfiedfact() {{ printf '{satisfied}\t%s\t%s\n' "$1" "$2"; }}
 "#,
         file = Tag::File,
         dir = Tag::Dir,
@@ -357,7 +354,10 @@ pub fn script(resources: &[Resource], state_dir: &str, app: &str) -> String {
                 services.push(quote(&s.name));
                 continue;
             }
-            Resource::Command(c) => format!("satisfiedfact {index} {}", c.unless_test()),
+            Resource::Command(c) => format!(
+                "if {} </dev/null >/dev/null 2>&1; then satisfiedfact {index} 1; else satisfiedfact {index} 0; fi",
+                c.unless_test()
+            ),
             Resource::Release(r) => format!("releasefact {} {}", quote(&r.root), quote(&r.id)),
         };
         script.push_str(&line);

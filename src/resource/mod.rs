@@ -208,11 +208,13 @@ impl Command {
         }
     }
 
-    /// The shell test that exits 0 when the command need not run.
+    /// The shell test that exits 0 when the command need not run. A check
+    /// runs in a subshell of the script's own bash, with its options reset:
+    /// a fork, where `sh -c` would also start a program, in every plan.
     pub fn unless_test(&self) -> String {
         match (&self.creates, &self.unless) {
             (Some(path), _) => format!("test -e {}", quote(path)),
-            (None, Some(check)) => format!("sh -c {}", quote(check)),
+            (None, Some(check)) => format!("(set +euo pipefail; eval {})", quote(check)),
             (None, None) => "false".into(),
         }
     }
