@@ -179,8 +179,10 @@ if [ -f {mesh_config} ]; then
     esac
   done <{mesh_config}
 fi
+{os_release}
 {apt_probe}
 "##,
+        os_release = survey::OS_RELEASE,
         apt_probe = survey::apt_probe(false),
         current = quote(&paths.current),
         // Only this app's units' counts: other apps on the host have theirs.

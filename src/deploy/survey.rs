@@ -198,17 +198,7 @@ pub fn script(state_dir: &str) -> String {
     format!(
         r#"set -u
 printf '{cores}%s\n' "$(nproc)"
-# os-release's first ID and VERSION_ID, quotes taken out.
-os_id= os_version= os_id_seen=0 os_version_seen=0
-if [ -r /etc/os-release ]; then
-  while IFS= read -r line || [ -n "$line" ]; do
-    value=${{line#*=}} && value=${{value//\"/}} && value=${{value//\'/}}
-    case $line in
-      ID=*) [ $os_id_seen = 1 ] || os_id=$value os_id_seen=1 ;;
-      VERSION_ID=*) [ $os_version_seen = 1 ] || os_version=$value os_version_seen=1 ;;
-    esac
-  done </etc/os-release
-fi
+{os_release}
 printf '{os}%s\t%s\n' "$os_id" "$os_version"
 if command -v nginx >/dev/null; then
   nginx_said=$(nginx -v 2>&1)
@@ -282,6 +272,7 @@ exit 0
         manager = tag(Tag::Manager),
         table = tag(Tag::Table),
         app = tag(Tag::App),
+        os_release = OS_RELEASE,
         apt_probe = apt_probe(true),
         hostkey = tag(Tag::HostKey),
         meshkey = tag(Tag::MeshKey),
@@ -293,24 +284,36 @@ exit 0
     )
 }
 
-/// Bash lines printing the [`Tag::Apt`] record of the host's apt sources
-/// (none on a system without a codename or sources): the survey's, which
-/// leaves deployer's own security source out (`skip_own`), and `status`'s,
-/// which counts it.
-pub fn apt_probe(skip_own: bool) -> String {
-    format!(
-        r#"codename=
+/// Bash lines setting `os_id`, `os_version` and `os_codename` from
+/// /etc/os-release (each its first `ID`, `VERSION_ID`, `VERSION_CODENAME`,
+/// quotes taken out; empty without one).
+pub const OS_RELEASE: &str = r#"os_id= os_version= os_codename= os_seen=' '
 if [ -r /etc/os-release ]; then
   while IFS= read -r line || [ -n "$line" ]; do
-    case $line in VERSION_CODENAME=*) codename=${{line#*=}} && codename=${{codename//[\"\']/}} && break ;; esac
+    key=${line%%=*} value=${line#*=} && value=${value//[\"\']/}
+    case $os_seen in *" $key "*) continue ;; esac
+    case $key in
+      ID) os_id=$value ;;
+      VERSION_ID) os_version=$value ;;
+      VERSION_CODENAME) os_codename=$value ;;
+      *) continue ;;
+    esac
+    os_seen+="$key "
   done </etc/os-release
-fi
-sources=()
+fi"#;
+
+/// Bash lines printing the [`Tag::Apt`] record of the host's apt sources
+/// (none on a system without a codename or sources), after [`OS_RELEASE`]:
+/// the survey's, which leaves deployer's own security source out
+/// (`skip_own`), and `status`'s, which counts it.
+pub fn apt_probe(skip_own: bool) -> String {
+    format!(
+        r#"sources=()
 for file in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
   [ -f "$file" ] && [ "$file" != {skipped} ] && sources+=("$file")
 done
-if [ -n "$codename" ] && [ ${{#sources[@]}} -gt 0 ]; then
-  printf '{apt}%s\n' "$(awk -v codename="$codename" -v sec="$codename-security" {reader} "${{sources[@]}}")"
+if [ -n "$os_codename" ] && [ ${{#sources[@]}} -gt 0 ]; then
+  printf '{apt}%s\n' "$(awk -v codename="$os_codename" -v sec="$os_codename-security" {reader} "${{sources[@]}}")"
 fi"#,
         apt = Tag::Apt.prefix(),
         skipped = if skip_own {
@@ -629,6 +632,41 @@ fn security_source(found: &mut Findings, spec: &Spec, release: System, apt: &Apt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What [`OS_RELEASE`] makes of an os-release file, run by bash.
+    fn os_release(content: &str) -> String {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), content).unwrap();
+        let script = OS_RELEASE.replace("/etc/os-release", &file.path().display().to_string());
+        let out = std::process::Command::new("bash")
+            .args([
+                "-uc",
+                &format!("{script}\necho \"$os_id|$os_version|$os_codename\""),
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim_end()
+            .to_string()
+    }
+
+    #[test]
+    fn os_release_gives_each_keys_first_value_unquoted() {
+        assert_eq!(
+            os_release(
+                "PRETTY_NAME=\"Debian GNU/Linux 13 (trixie)\"\nVERSION_ID=\"13\"\nVERSION_CODENAME=trixie\nID=debian\n"
+            ),
+            "debian|13|trixie"
+        );
+        assert_eq!(
+            os_release(
+                "ID=ubuntu\nID_LIKE=debian\nVERSION_ID='24.04'\nVERSION_CODENAME=noble\nID=other\nVERSION_CODENAME=x"
+            ),
+            "ubuntu|24.04|noble"
+        );
+        assert_eq!(os_release("NAME=Some\nID=alpine"), "alpine||");
+    }
 
     /// A WireGuard public key, as `wg pubkey` prints one.
     const MESH_KEY: &str = "4ukLXh4kGpCMgA3mUzfhHuizRnLrqfXqWbo1XGIDXwo=";
