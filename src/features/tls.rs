@@ -10,8 +10,11 @@ use crate::spec::Host;
 /// under the 366 days Mozilla's TLS profiles allow.
 const SELF_SIGNED_DAYS: u32 = 90;
 
-/// Renewed with fewer than this many days left, as ACME's are.
-const RENEW_DAYS: u32 = 30;
+/// Renewed with fewer than 30 days left, as ACME's are.
+const RENEW_SECS: u32 = 30 * 86_400;
+
+/// One that expires later than this was not made under SELF_SIGNED_DAYS.
+const LONGEST_SECS: u32 = (SELF_SIGNED_DAYS + 1) * 86_400;
 
 /// Makes a key and a certificate for `names` (or, with none, the host's
 /// address) on the host. Made again when the names change, fewer than 30
@@ -43,13 +46,16 @@ pub fn self_signed(names: &[String], host: &Host, paths: &Paths) -> Conditional 
     Conditional {
         name: "make a self-signed certificate".into(),
         // The names file records what the certificate covers and when it
-        // expires (read from the certificate once, here), so that checking
-        // it in every plan starts no program.
+        // expires (read from the certificate here, once), so that checking
+        // it in every plan starts no program. A certificate still good for
+        // these names (one from before the expiry was recorded) is kept.
         run: format!(
-            "umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days {SELF_SIGNED_DAYS} -subj {subject} -addext {san_ext} -keyout {new_key} -out {new_cert} 2>/dev/null && end=$(openssl x509 -in {new_cert} -noout -enddate) && expires=$(date -d \"${{end#notAfter=}}\" +%s) && printf '%s\\n%s\\n' {san} \"$expires\" >{new_names} && chmod 0644 {new_cert} && mv -f {new_key} {key} && mv -f {new_cert} {cert} && mv -f {new_names} {names_file}",
+            "umask 077 && {{ {{ IFS= read -r names; }} 2>/dev/null <{names_file} && [ \"$names\" = {san} ] && test -s {key} && openssl x509 -in {cert} -noout -checkend {renew} >/dev/null 2>&1 && ! openssl x509 -in {cert} -noout -checkend {longest} >/dev/null 2>&1 || {{ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days {SELF_SIGNED_DAYS} -subj {subject} -addext {san_ext} -keyout {new_key} -out {new_cert} 2>/dev/null && chmod 0644 {new_cert} && mv -f {new_key} {key} && mv -f {new_cert} {cert}; }}; }} && end=$(openssl x509 -in {cert} -noout -enddate) && expires=$(date -d \"${{end#notAfter=}}\" +%s) && printf '%s\\n%s\\n' {san} \"$expires\" >{new_names} && mv -f {new_names} {names_file}",
             subject = quote(&format!("/CN={common_name}")),
             san_ext = quote(&format!("subjectAltName={san}")),
             san = quote(&san),
+            renew = RENEW_SECS,
+            longest = LONGEST_SECS,
         ),
         // Made again unless the names file, written after the certificate
         // and no older than it, names the same subject and an expiry within
@@ -57,8 +63,8 @@ pub fn self_signed(names: &[String], host: &Host, paths: &Paths) -> Conditional 
         unless: format!(
             "{{ IFS= read -r names && IFS= read -r expires; }} <{names_file} && [ \"$names\" = {san} ] && [[ $expires =~ ^[0-9]{{1,12}}$ ]] && left=$((expires - EPOCHSECONDS)) && [ \"$left\" -gt {renew} ] && [ \"$left\" -le {longest} ] && test -s {key} && test -s {cert} && ! test {cert} -nt {names_file}",
             san = quote(&san),
-            renew = RENEW_DAYS * 86_400,
-            longest = (SELF_SIGNED_DAYS + 1) * 86_400,
+            renew = RENEW_SECS,
+            longest = LONGEST_SECS,
         ),
         owns: vec![paths.tls_cert.clone(), paths.tls_key.clone(), names_path],
     }
@@ -110,7 +116,7 @@ mod tests {
         assert!(bash(&check), "a fresh certificate holds");
 
         let other = self_signed(&["shop.lab.test".to_string()], &host, &paths);
-        assert!(!bash(&check_of(other.unless)), "other names");
+        assert!(!bash(&check_of(other.unless.clone())), "other names");
 
         let names_file = format!("{}/self-signed.names", paths.tls_dir);
         let (subject, expires) = {
@@ -123,8 +129,8 @@ mod tests {
         let now = std::time::UNIX_EPOCH.elapsed().unwrap().as_secs() as i64;
         assert!((expires - now - 90 * 86_400).abs() < 60, "{expires}");
 
-        // Renewed with 30 days left; a names file from before the expiry
-        // was recorded (its first line only) makes it again.
+        // Due with 30 days left, or with a names file from before the
+        // expiry was recorded (its first line only) or unreadable.
         for stale in [
             format!("{subject}\n{}\n", now + 29 * 86_400),
             format!("{subject}\n"),
@@ -137,7 +143,21 @@ mod tests {
                 std::fs::read_to_string(&names_file).unwrap()
             );
         }
-        std::fs::write(&names_file, format!("{subject}\n{expires}\n")).unwrap();
+        // A certificate still good for its names is kept, its expiry recorded.
+        let cert = std::fs::read(&paths.tls_cert).unwrap();
+        std::fs::write(&names_file, format!("{subject}\n")).unwrap();
+        assert!(bash(&format!("sh -c {}", quote(&made.run))), "recorded");
+        assert_eq!(std::fs::read(&paths.tls_cert).unwrap(), cert, "kept");
+        assert_eq!(
+            std::fs::read_to_string(&names_file).unwrap(),
+            format!("{subject}\n{expires}\n")
+        );
+        assert!(bash(&check));
+        // One for other names is not.
+        assert!(bash(&format!("sh -c {}", quote(&other.run))), "made anew");
+        assert_ne!(std::fs::read(&paths.tls_cert).unwrap(), cert, "replaced");
+        assert!(!bash(&check));
+        assert!(bash(&format!("sh -c {}", quote(&made.run))), "made back");
         assert!(bash(&check));
 
         // A certificate put there after the names file was written is not
