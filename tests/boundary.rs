@@ -440,7 +440,11 @@ fn scripts(resources: &[Resource]) -> Vec<String> {
     let mut scripts = Vec::new();
     for resource in resources {
         match resource {
-            Resource::Command(c) => scripts.extend([c.run.clone(), c.unless_test()]),
+            // The check itself too: the test only wraps it in an eval.
+            Resource::Command(c) => {
+                scripts.extend([c.run.clone(), c.unless_test()]);
+                scripts.extend(c.unless.clone());
+            }
             Resource::File(f) => scripts.extend(f.check.iter().map(|c| c.run.clone())),
             _ => {}
         }

@@ -249,17 +249,21 @@ fn nodesource_renders_a_verified_source_a_pin_and_the_install() {
         "nodesource__resources",
         serde_json::to_string_pretty(&node).unwrap()
     );
+    // Commands run under sh; their checks in the scripts' bash.
     let mut scripts = Vec::new();
     for resource in &node {
         match resource {
-            Resource::Command(c) => scripts.extend([c.run.clone(), c.unless_test()]),
-            Resource::File(f) => scripts.extend(f.check.iter().map(|c| c.run.clone())),
+            Resource::Command(c) => {
+                scripts.push(("sh", c.run.clone()));
+                scripts.extend(c.unless.clone().map(|check| ("bash", check)));
+            }
+            Resource::File(f) => scripts.extend(f.check.iter().map(|c| ("sh", c.run.clone()))),
             _ => {}
         }
     }
     assert_eq!(scripts.len(), 7, "trust, check, install, pm2: {node:?}");
-    for script in scripts {
-        let parsed = std::process::Command::new("sh")
+    for (shell, script) in scripts {
+        let parsed = std::process::Command::new(shell)
             .args(["-n", "-c", &script])
             .output()
             .unwrap();

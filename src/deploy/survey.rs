@@ -290,6 +290,7 @@ exit 0
 pub const OS_RELEASE: &str = r#"os_id= os_version= os_codename= os_seen=' '
 if [ -r /etc/os-release ]; then
   while IFS= read -r line || [ -n "$line" ]; do
+    case $line in *=*) ;; *) continue ;; esac
     key=${line%%=*} value=${line#*=} && value=${value//[\"\']/}
     case $os_seen in *" $key "*) continue ;; esac
     case $key in
@@ -666,6 +667,11 @@ mod tests {
             "ubuntu|24.04|noble"
         );
         assert_eq!(os_release("NAME=Some\nID=alpine"), "alpine||");
+        assert_eq!(
+            os_release("ID\nID=debian\nVERSION_ID\nVERSION_CODENAME\nVERSION_CODENAME=trixie"),
+            "debian||trixie",
+            "a line without `=` is no key's value"
+        );
     }
 
     /// A WireGuard public key, as `wg pubkey` prints one.

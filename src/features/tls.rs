@@ -45,23 +45,24 @@ pub fn self_signed(names: &[String], host: &Host, paths: &Paths) -> Conditional 
     );
     Conditional {
         name: "make a self-signed certificate".into(),
-        // The names file records what the certificate covers and when it
-        // expires (read from the certificate here, once), so that checking
-        // it in every plan starts no program. A certificate still good for
-        // these names (one from before the expiry was recorded) is kept.
+        // The names file records what the certificate covers, when it
+        // expires (read from it here, once) and the certificate itself, so
+        // that checking it in every plan starts no program. A certificate
+        // whose dates are still good, recorded for these names (from before
+        // the names file held all that), is kept.
         run: format!(
-            "umask 077 && {{ {{ IFS= read -r names; }} 2>/dev/null <{names_file} && [ \"$names\" = {san} ] && test -s {key} && openssl x509 -in {cert} -noout -checkend {renew} >/dev/null 2>&1 && ! openssl x509 -in {cert} -noout -checkend {longest} >/dev/null 2>&1 || {{ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days {SELF_SIGNED_DAYS} -subj {subject} -addext {san_ext} -keyout {new_key} -out {new_cert} 2>/dev/null && chmod 0644 {new_cert} && mv -f {new_key} {key} && mv -f {new_cert} {cert}; }}; }} && end=$(openssl x509 -in {cert} -noout -enddate) && expires=$(date -d \"${{end#notAfter=}}\" +%s) && printf '%s\\n%s\\n' {san} \"$expires\" >{new_names} && mv -f {new_names} {names_file}",
+            "umask 077 && {{ {{ IFS= read -r names; }} 2>/dev/null <{names_file} && [ \"$names\" = {san} ] && test -s {key} && openssl x509 -in {cert} -noout -checkend {renew} >/dev/null 2>&1 && ! openssl x509 -in {cert} -noout -checkend {longest} >/dev/null 2>&1 || {{ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days {SELF_SIGNED_DAYS} -subj {subject} -addext {san_ext} -keyout {new_key} -out {new_cert} 2>/dev/null && chmod 0644 {new_cert} && mv -f {new_key} {key} && mv -f {new_cert} {cert}; }}; }} && end=$(openssl x509 -in {cert} -noout -enddate) && expires=$(date -d \"${{end#notAfter=}}\" +%s) && {{ printf '%s\\n%s\\n' {san} \"$expires\" && cat {cert}; }} >{new_names} && mv -f {new_names} {names_file}",
             subject = quote(&format!("/CN={common_name}")),
             san_ext = quote(&format!("subjectAltName={san}")),
             san = quote(&san),
             renew = RENEW_SECS,
             longest = LONGEST_SECS,
         ),
-        // Made again unless the names file, written after the certificate
-        // and no older than it, names the same subject and an expiry within
-        // bounds (bash: the facts script runs checks in its own shell).
+        // Made again unless the names file names the same subject, an
+        // expiry within bounds and, byte for byte, the certificate there
+        // (bash builtins: the scripts run checks in their own bash).
         unless: format!(
-            "{{ IFS= read -r names && IFS= read -r expires; }} <{names_file} && [ \"$names\" = {san} ] && [[ $expires =~ ^[0-9]{{1,12}}$ ]] && left=$((expires - EPOCHSECONDS)) && [ \"$left\" -gt {renew} ] && [ \"$left\" -le {longest} ] && test -s {key} && test -s {cert} && ! test {cert} -nt {names_file}",
+            "{{ IFS= read -r names && IFS= read -r expires && {{ IFS= read -r -d '' recorded || [ -n \"$recorded\" ]; }}; }} <{names_file} && {{ IFS= read -r -d '' current || [ -n \"$current\" ]; }} <{cert} && [ \"$names\" = {san} ] && [[ $expires =~ ^[0-9]{{1,12}}$ ]] && left=$((expires - EPOCHSECONDS)) && [ \"$left\" -gt {renew} ] && [ \"$left\" -le {longest} ] && [ \"$recorded\" = \"$current\" ] && test -s {key}",
             san = quote(&san),
             renew = RENEW_SECS,
             longest = LONGEST_SECS,
@@ -129,47 +130,67 @@ mod tests {
         let now = std::time::UNIX_EPOCH.elapsed().unwrap().as_secs() as i64;
         assert!((expires - now - 90 * 86_400).abs() < 60, "{expires}");
 
-        // Due with 30 days left, or with a names file from before the
-        // expiry was recorded (its first line only) or unreadable.
-        for stale in [
-            format!("{subject}\n{}\n", now + 29 * 86_400),
-            format!("{subject}\n"),
-            format!("{subject}\nsoon\n"),
-        ] {
-            std::fs::write(&names_file, stale).unwrap();
-            assert!(
-                !bash(&check),
-                "{}",
-                std::fs::read_to_string(&names_file).unwrap()
-            );
-        }
-        // A certificate still good for its names is kept, its expiry recorded.
-        let cert = std::fs::read(&paths.tls_cert).unwrap();
-        std::fs::write(&names_file, format!("{subject}\n")).unwrap();
-        assert!(bash(&format!("sh -c {}", quote(&made.run))), "recorded");
-        assert_eq!(std::fs::read(&paths.tls_cert).unwrap(), cert, "kept");
+        let cert = std::fs::read_to_string(&paths.tls_cert).unwrap();
         assert_eq!(
             std::fs::read_to_string(&names_file).unwrap(),
-            format!("{subject}\n{expires}\n")
+            format!("{subject}\n{expires}\n{cert}"),
+            "names, expiry, the certificate"
+        );
+
+        // Due with 30 days left, with a names file from before it held the
+        // expiry and the certificate, or one that does not hold this one.
+        for stale in [
+            format!("{subject}\n{}\n{cert}", now + 29 * 86_400),
+            format!("{subject}\n"),
+            format!("{subject}\n{expires}\n"),
+            format!("{subject}\nsoon\n{cert}"),
+            format!("{subject}\n{expires}\n{}", cert.replacen('A', "B", 1)),
+        ] {
+            std::fs::write(&names_file, &stale).unwrap();
+            assert!(!bash(&check), "{stale}");
+        }
+        // A certificate still good for its names is kept and recorded.
+        std::fs::write(&names_file, format!("{subject}\n")).unwrap();
+        assert!(bash(&format!("sh -c {}", quote(&made.run))), "recorded");
+        assert_eq!(
+            std::fs::read_to_string(&paths.tls_cert).unwrap(),
+            cert,
+            "kept"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&names_file).unwrap(),
+            format!("{subject}\n{expires}\n{cert}")
         );
         assert!(bash(&check));
-        // One for other names is not.
-        assert!(bash(&format!("sh -c {}", quote(&other.run))), "made anew");
-        assert_ne!(std::fs::read(&paths.tls_cert).unwrap(), cert, "replaced");
-        assert!(!bash(&check));
-        assert!(bash(&format!("sh -c {}", quote(&made.run))), "made back");
-        assert!(bash(&check));
-
-        // A certificate put there after the names file was written is not
-        // the one it describes.
-        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+        // Whatever its file's time (a clock set right since), it holds.
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
         std::fs::File::options()
             .write(true)
             .open(&paths.tls_cert)
             .unwrap()
             .set_modified(later)
             .unwrap();
-        assert!(!bash(&check), "a newer certificate");
+        assert!(bash(&check), "a certificate dated later");
+        // One for other names is not kept.
+        assert!(bash(&format!("sh -c {}", quote(&other.run))), "made anew");
+        assert_ne!(
+            std::fs::read_to_string(&paths.tls_cert).unwrap(),
+            cert,
+            "replaced"
+        );
+        assert!(!bash(&check));
+        assert!(bash(&format!("sh -c {}", quote(&made.run))), "made back");
+        assert!(bash(&check));
+
+        // Another certificate put in its place, whatever its file's time,
+        // is not the one the names file describes.
+        let made_back = std::fs::read_to_string(&paths.tls_cert).unwrap();
+        std::fs::write(&paths.tls_cert, &cert).unwrap();
+        assert!(!bash(&check), "another certificate");
+        std::fs::write(&paths.tls_cert, &made_back).unwrap();
+        assert!(bash(&check));
+        std::fs::write(&paths.tls_key, "").unwrap();
+        assert!(!bash(&check), "no key");
         std::fs::remove_file(&paths.tls_cert).unwrap();
         assert!(!bash(&check), "no certificate");
     }
