@@ -94,16 +94,16 @@ impl Lease {
 lock_token={token}
 lock_ttl={ttl}
 write_lock_info() {{
-  printf 'token=%s\nowner=%s\nci_run=%s\nstarted=%s\nexpires=%s\n' "$lock_token" {owner} {ci} "$1" "$(( $(date +%s) + lock_ttl ))" >"$lock/info.new"
+  printf 'token=%s\nowner=%s\nci_run=%s\nstarted=%s\nexpires=%s\n' "$lock_token" {owner} {ci} "$1" "$(( EPOCHSECONDS + lock_ttl ))" >"$lock/info.new"
   mv -f "$lock/info.new" "$lock/info"
 }}
-{stale}acquire_lock() {{
-  mkdir -p {state}
-  if mkdir "$lock" 2>/dev/null; then write_lock_info "$(date +%s)"; return 0; fi
+{readers}acquire_lock() {{
+  [ -d {state} ] || mkdir -p {state}
+  if mkdir "$lock" 2>/dev/null; then write_lock_info "$EPOCHSECONDS"; return 0; fi
   if lock_stale; then
     if mv "$lock" "$lock.expired.$$" 2>/dev/null; then
       rm -rf "$lock.expired.$$"
-      if mkdir "$lock" 2>/dev/null; then write_lock_info "$(date +%s)"; return 0; fi
+      if mkdir "$lock" 2>/dev/null; then write_lock_info "$EPOCHSECONDS"; return 0; fi
     fi
   fi
   {holder}
@@ -118,8 +118,8 @@ release_lock() {{ if [ "$(lock_field token)" = "$lock_token" ]; then rm -rf "$lo
             owner = quote(&self.owner),
             ci = quote(&self.ci_run),
             state = quote(&self.state_dir),
-            holder = print_holder("lock_field"),
-            stale = STALE,
+            holder = print_holder(),
+            readers = LOCK_READERS,
         )
     }
 
@@ -130,22 +130,30 @@ release_lock() {{ if [ "$(lock_field token)" = "$lock_token" ]; then rm -rf "$lo
 }
 
 /// The shell command that prints the holder as a [`Tag::Locked`] record,
-/// reading its fields with the shell function `field`.
-fn print_holder(field: &str) -> String {
+/// reading its fields with `lock_field` ([`LOCK_READERS`]).
+fn print_holder() -> String {
     format!(
-        r#"printf '{tag}\t%s\t%s\t%s\t%s\n' "$({field} owner)" "$({field} ci_run)" "$({field} started)" "$({field} expires)""#,
+        r#"printf '{tag}\t%s\t%s\t%s\t%s\n' "$(lock_field owner)" "$(lock_field ci_run)" "$(lock_field started)" "$(lock_field expires)""#,
         tag = Tag::Locked
     )
 }
 
 /// Shell functions over `$lock`: `lock_field NAME` of its info, and
 /// `lock_stale`, whether a run may take it over, by the host's clock.
-const STALE: &str = r#"lock_field() { sed -n "s/^$1=//p" "$lock/info" 2>/dev/null; }
+/// Bash builtins only: every plan runs them, and a program started costs
+/// the host a millisecond or more.
+const LOCK_READERS: &str = r#"lock_field() {
+  local line
+  [ -f "$lock/info" ] || return 0
+  { while IFS= read -r line || [ -n "$line" ]; do
+    case $line in "$1="*) printf '%s\n' "${line#*=}" ;; esac
+  done <"$lock/info"; } 2>/dev/null
+}
 # Expired, or never written and older than a minute (a run that died
 # between taking the lock and describing itself).
 lock_stale() {
   expires=$(lock_field expires)
-  if [ -n "$expires" ]; then [ "$expires" -lt "$(date +%s)" ]
+  if [ -n "$expires" ]; then [ "$expires" -lt "$EPOCHSECONDS" ]
   else [ -n "$(find "$lock" -maxdepth 0 -mmin +1)" ]; fi
 }
 "#;
@@ -154,9 +162,9 @@ lock_stale() {
 /// (as `acquire_lock` judges it, by the host's clock); nothing otherwise.
 pub fn live_holder_script(state_dir: &str) -> String {
     format!(
-        "lock={lock}\n{STALE}if [ -d \"$lock\" ] && ! lock_stale; then\n  {holder}\nfi\n",
+        "lock={lock}\n{LOCK_READERS}if [ -d \"$lock\" ] && ! lock_stale; then\n  {holder}\nfi\n",
         lock = quote(&format!("{state_dir}/lock")),
-        holder = print_holder("lock_field"),
+        holder = print_holder(),
     )
 }
 
@@ -177,13 +185,12 @@ pub fn holder(output: &str) -> Option<Holder> {
 pub fn status_script(state_dir: &str) -> String {
     format!(
         r#"lock={lock}
-field() {{ sed -n "s/^$1=//p" "$lock/info" 2>/dev/null; }}
-if [ -d "$lock" ]; then
+{LOCK_READERS}if [ -d "$lock" ]; then
   {holder}
 fi
 "#,
         lock = quote(&format!("{state_dir}/lock")),
-        holder = print_holder("field"),
+        holder = print_holder(),
     )
 }
 
