@@ -47,5 +47,6 @@ pub fn desired(resources: Vec<Resource>, root: &Path, lease: &Lease) -> Desired 
         removal: Some(deployer::deploy::Removal::without_spec()),
         found: Vec::new(),
         refusals: Vec::new(),
+        while_enabled: Vec::new(),
     }
 }

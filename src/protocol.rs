@@ -53,11 +53,14 @@ pub enum Tag {
     Os,
     /// Survey: what `nginx -v` says, when nginx is installed.
     Nginx,
-    /// Survey: an nginx site that was not deployer's (base64 path), whether
+    /// Survey: an nginx site that was not deployer's (its path as it is
+    /// when that begins with `/`, else in base64), whether
     /// it is Debian's untouched placeholder, whether it claims a
     /// `default_server` (`1`/`0`).
     Site,
-    /// Survey: another firewall manager that is active (`ufw`, `firewalld`).
+    /// Survey: another firewall manager that is active (`ufw`, `firewalld`),
+    /// or `nftables.service`, whose /etc/nftables.conf flushes every table
+    /// (the facts say whether it is enabled).
     Manager,
     /// Survey: an nftables table that is not deployer's (family, name).
     Table,

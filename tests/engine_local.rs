@@ -54,6 +54,7 @@ fn desired(root: &TempDir, resources: &[Resource]) -> Desired {
         removal: Some(deployer::deploy::Removal::without_spec()),
         found: Vec::new(),
         refusals: Vec::new(),
+        while_enabled: Vec::new(),
     }
 }
 

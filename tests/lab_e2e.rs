@@ -2514,11 +2514,12 @@ fn a_host_that_already_runs_things_keeps_them() {
     };
     all_there();
 
-    // Another firewall manager, or a site deployer's could not sit beside,
-    // stops the plan, saying what to do.
+    // Another firewall manager, Debian's nftables service enabled with its
+    // `flush ruleset`, or a site deployer's could not sit beside, stops the
+    // plan, saying what to do.
     on(
         "web1",
-        "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ufw >/dev/null && ufw allow 22/tcp >/dev/null && ufw --force enable",
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ufw >/dev/null && ufw allow 22/tcp >/dev/null && ufw --force enable && systemctl enable -q nftables.service",
     );
     on(
         "web1",
@@ -2530,13 +2531,15 @@ fn a_host_that_already_runs_things_keeps_them() {
         &[
             "web1: ufw is active",
             "(`ufw disable`)",
+            "web1: nftables.service is active",
+            "(`systemctl disable nftables`;",
             "web1: the nginx site /etc/nginx/sites-enabled/blog claims `default_server`",
             "nginx.other_sites: ignore",
         ],
     );
     on(
         "web1",
-        "ufw --force disable && sed -i 's/listen 80 default_server;/listen 80;/' /etc/nginx/sites-available/blog && systemctl reload nginx",
+        "ufw --force disable && systemctl disable -q nftables.service && sed -i 's/listen 80 default_server;/listen 80;/' /etc/nginx/sites-available/blog && systemctl reload nginx",
     );
 
     plan_says(

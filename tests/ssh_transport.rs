@@ -178,9 +178,10 @@ fn the_scripts_of_a_session_share_one_shell_and_nothing_else() {
     let server = keys.server("d");
     let mut target = keys.target(&server, &known(&keys, &server, false));
     let mut ssh = Ssh::connect(&target).unwrap();
-    // The shell running each script's bash is the same one.
+    // Each script runs in a subshell of the same shell, whose PID a
+    // subshell's `$$` is.
     let shell_of = |ssh: &mut Ssh| {
-        let out = ssh.run("ps -o ppid= -p $PPID\n", &mut |_| {}).unwrap();
+        let out = ssh.run("echo $$\n", &mut |_| {}).unwrap();
         out.stdout.trim().to_string()
     };
     let first = shell_of(&mut ssh);
@@ -616,6 +617,7 @@ fn the_engine_converges_a_host_over_ssh() {
         removal: Some(deployer::deploy::Removal::without_spec()),
         found: Vec::new(),
         refusals: Vec::new(),
+        while_enabled: Vec::new(),
     };
     let plan = deployer::deploy::single::plan("web1", &mut ssh, &desired).unwrap();
     let target = keys.target(&server, &known(&keys, &server, false));

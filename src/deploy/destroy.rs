@@ -41,6 +41,7 @@ pub fn destroy(
         // Taking the app off leaves room for anything else on the host.
         desired.found.clear();
         desired.refusals.clear();
+        desired.while_enabled.clear();
         // What SSH looks like afterwards is sshd's own default, which the
         // spec no longer shapes: any new connection confirms.
         desired.guard = LockoutGuard {

@@ -34,6 +34,20 @@ pub struct Desired {
     /// What on the host stops this plan (another firewall manager, a site
     /// nginx could not serve beside the app's), with what to do.
     pub refusals: Vec<String>,
+    /// What stops this plan while a unit is enabled (Debian's nftables
+    /// service that flushes every table): (unit, why). The facts script
+    /// asks systemd about these units with the resources' own.
+    pub while_enabled: Vec<(String, String)>,
+}
+
+impl Desired {
+    /// The units the facts script asks about besides the resources' own.
+    fn units_asked(&self) -> Vec<&str> {
+        self.while_enabled
+            .iter()
+            .map(|(unit, _)| unit.as_str())
+            .collect()
+    }
 }
 
 fn host_plan(host: &str, desired: &Desired, facts: &facts::Facts) -> Result<(HostPlan, Pruning)> {
@@ -45,10 +59,21 @@ fn host_plan(host: &str, desired: &Desired, facts: &facts::Facts) -> Result<(Hos
         removal,
         found,
         refusals,
+        while_enabled,
     } = desired;
     if let Some(why) = facts.login.as_ref().and_then(|l| guard.refusal(l)) {
         bail!("{host}: {why}");
     }
+    let enabled = while_enabled
+        .iter()
+        .filter(|(unit, _)| {
+            facts
+                .services
+                .get(unit)
+                .is_some_and(|s| diff::is_enabled(&s.unit_file_state))
+        })
+        .map(|(_, why)| why.clone());
+    let refusals: Vec<String> = refusals.iter().cloned().chain(enabled).collect();
     if !refusals.is_empty() {
         bail!("{host}: {}", refusals.join(&format!("\n{host}: ")));
     }
@@ -95,7 +120,12 @@ fn host_plan(host: &str, desired: &Desired, facts: &facts::Facts) -> Result<(Hos
 /// Reads the host's facts and works out what would change. Changes nothing.
 pub fn plan(host: &str, transport: &mut dyn Transport, desired: &Desired) -> Result<HostPlan> {
     let resources = &desired.resources;
-    let script = facts::script(resources, &desired.guard.state_dir, &desired.app);
+    let script = facts::script(
+        resources,
+        &desired.guard.state_dir,
+        &desired.app,
+        &desired.units_asked(),
+    );
     let output = transport.run(&script, &mut |_| {})?;
     if output.status != 0 {
         bail!(
@@ -148,7 +178,12 @@ pub fn apply(
         "{}acquire_lock || exit 75\n{{ {}}} >/dev/null\n{}",
         lease.functions(),
         guard.confirm(),
-        facts::script(resources, &lease.state_dir, &desired.app)
+        facts::script(
+            resources,
+            &lease.state_dir,
+            &desired.app,
+            &desired.units_asked()
+        )
     );
     let output = transport.run(&script, &mut |_| {})?;
     if output.status == 75 {

@@ -218,6 +218,7 @@ pub fn prepare(
                 removal: Some(Removal::edit(spec, host, &cores)),
                 found: found.notes,
                 refusals: found.refusals,
+                while_enabled: found.while_enabled,
             },
         });
     }

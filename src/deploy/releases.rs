@@ -80,6 +80,7 @@ pub fn rollback(
                 host.desired.removal = None;
                 host.desired.found.clear();
                 host.desired.refusals.clear();
+                host.desired.while_enabled.clear();
                 prepared.push(host);
             }
             Err(e) => problems.push(format!("{}: {e:#}", host.name)),

@@ -189,6 +189,10 @@ END {
 }
 "#;
 
+/// Debian's nftables service, a [`Tag::Manager`] when its configuration
+/// flushes every table: it stops a plan while it is enabled.
+const NFTABLES_SERVICE: &str = "nftables.service";
+
 /// The survey, as one script. The placeholder is Debian's `default` site,
 /// linked to sites-available and unchanged from the package (dpkg's
 /// checksum of the conffile).
@@ -215,7 +219,13 @@ for site in /etc/nginx/conf.d/*.conf /etc/nginx/sites-enabled/*; do
     actual=$(md5sum <"$site")
     [ -n "$sum" ] && [ "${{actual%% *}}" = "$sum" ] && placeholder=1
   fi
-  printf '{site}%s\t%s\t%s\n' "$(printf %s "$site" | base64 -w0)" "$placeholder" "$(awk {reader} "$site")"
+  # A path of letters, digits and punctuation goes as it is; any other in
+  # base64 (which never begins with a slash).
+  case $site in
+    *[![:alnum:]._/@+=,:~-]*) shown=$(printf %s "$site" | base64 -w0) ;;
+    *) shown=$site ;;
+  esac
+  printf '{site}%s\t%s\t%s\n' "$shown" "$placeholder" "$(awk {reader} "$site")"
 done
 if command -v ufw >/dev/null && grep -qs '^ENABLED=yes' /etc/ufw/ufw.conf; then
   printf '{manager}ufw\n'
@@ -232,9 +242,13 @@ for dir in /etc/systemd/system.control /run/systemd/system.control /run/systemd/
     break
   fi
 done
-# Debian's own nftables service flushes every table when it (re)loads.
-if systemctl is-enabled -q nftables.service 2>/dev/null && grep -qs 'flush[[:space:]]*ruleset' /etc/nftables.conf; then
-  printf '{manager}nftables.service\n'
+# Debian's own nftables service flushes every table when it (re)loads
+# with such a file; whether it is enabled, the facts script asks systemd
+# with the app's units (a systemctl costs the host milliseconds a call).
+if [ -r /etc/nftables.conf ]; then
+  while IFS= read -r line || [ -n "$line" ]; do
+    if [[ $line =~ flush[[:space:]]*ruleset ]]; then printf '{manager}{nftables}\n' && break; fi
+  done </etc/nftables.conf
 fi
 if command -v nft >/dev/null; then
   nft list tables 2>/dev/null | while read -r _ family name; do
@@ -277,6 +291,7 @@ exit 0
         hostkey = tag(Tag::HostKey),
         meshkey = tag(Tag::MeshKey),
         mesh_key = quote(layout::MESH_PUBLIC_KEY),
+        nftables = NFTABLES_SERVICE,
         claims = quote(layout::CLAIMS),
         reader = quote(NGINX_READER),
         is_app_name = owned::IS_APP_NAME,
@@ -369,11 +384,15 @@ pub fn parse(host: &str, output: &str) -> Result<Survey> {
                 });
             }
             (Tag::Site, [path, placeholder, default_server, web, directives]) => {
-                let path = BASE64
-                    .decode(path)
-                    .ok()
-                    .and_then(|bytes| String::from_utf8(bytes).ok())
-                    .with_context(|| format!("{host}: a site path that is not base64 text"))?;
+                let path = if path.starts_with('/') {
+                    path.to_string()
+                } else {
+                    BASE64
+                        .decode(path)
+                        .ok()
+                        .and_then(|bytes| String::from_utf8(bytes).ok())
+                        .with_context(|| format!("{host}: a site path that is not base64 text"))?
+                };
                 survey.sites.push(Site {
                     path,
                     placeholder: *placeholder == "1",
@@ -436,6 +455,9 @@ pub struct Findings {
     pub notes: Vec<String>,
     /// Why the host cannot be planned as it is, with what to do.
     pub refusals: Vec<String>,
+    /// Refusals that hold while a unit is enabled, which the facts say:
+    /// (unit, why).
+    pub while_enabled: Vec<(String, String)>,
 }
 
 pub fn findings(spec: &Spec, host: &Host, cores: &dyn CoreCounts, survey: &Survey) -> Findings {
@@ -528,16 +550,22 @@ pub fn findings(spec: &Spec, host: &Host, cores: &dyn CoreCounts, survey: &Surve
         }
     }
     for manager in &survey.managers {
-        found.refusals.push(format!(
+        let why = format!(
             "{} is active: deployer's firewall would be a second policy beside it, and a packet either one drops is dropped. \
              Turn it off ({}) and list the ports it opened in firewall.open, then plan again",
             shown(manager),
             match manager.as_str() {
                 "ufw" => "`ufw disable`",
                 "firewalld" => "`systemctl disable --now firewalld`",
-                _ => "`systemctl disable nftables`; its /etc/nftables.conf says `flush ruleset`, which also removes deployer's table whenever it loads",
+                _ =>
+                    "`systemctl disable nftables`; its /etc/nftables.conf says `flush ruleset`, which also removes deployer's table whenever it loads",
             }
-        ));
+        );
+        if manager == NFTABLES_SERVICE {
+            found.while_enabled.push((manager.clone(), why));
+        } else {
+            found.refusals.push(why);
+        }
     }
     for table in &survey.tables {
         found.notes.push(format!(
@@ -713,6 +741,12 @@ mod tests {
             }
         );
         assert!(parse("web1", "site\tnot base64!\t0\t0\t0\t\ncores\t1\n").is_err());
+        // A plain path goes as it is; base64 never begins with a slash.
+        let plain = parse(
+            "web1",
+            "site\t/etc/nginx/conf.d/a b.conf\t1\t0\t0\t\ncores\t1\n",
+        );
+        assert_eq!(plain.unwrap().sites[0].path, "/etc/nginx/conf.d/a b.conf");
         // What the mesh's peers are rendered from is a key, or nothing.
         for bad in [
             "AAAA",
@@ -803,7 +837,7 @@ mod tests {
         let survey = Survey {
             cores: 1,
             os: ("debian".into(), "12".into()),
-            managers: vec!["ufw".into()],
+            managers: vec!["ufw".into(), "nftables.service".into()],
             tables: vec!["ip nat".into(), "ip filter".into()],
             ..Survey::default()
         };
@@ -811,6 +845,15 @@ mod tests {
         let found = findings(&spec, &spec.hosts[0], &ONE_CORE, &survey);
         assert_eq!(found.refusals.len(), 1, "{:?}", found.refusals);
         assert!(found.refusals[0].contains("ufw disable"));
+        // Debian's nftables service stops it only while enabled, as the
+        // facts will say.
+        assert_eq!(found.while_enabled.len(), 1, "{:?}", found.while_enabled);
+        assert_eq!(found.while_enabled[0].0, "nftables.service");
+        assert!(
+            found.while_enabled[0]
+                .1
+                .contains("`systemctl disable nftables`")
+        );
         assert_eq!(found.notes.len(), 2);
         assert!(found.notes[0].contains("not what it forwards"));
     }

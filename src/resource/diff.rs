@@ -58,6 +58,12 @@ const ENABLED: &[&str] = &[
     "generated",
 ];
 
+/// Whether a unit in `state` (its UnitFileState) starts when what wants it
+/// does, as `systemctl is-enabled` judges.
+pub fn is_enabled(state: &str) -> bool {
+    ENABLED.contains(&state)
+}
+
 /// The changes `resources` need on a host with `facts`, in resource order.
 pub fn changes(resources: &[Resource], facts: &Facts) -> Result<Vec<Change>> {
     let mut changes = Vec::new();
@@ -187,7 +193,7 @@ pub fn changes(resources: &[Resource], facts: &Facts) -> Result<Vec<Change>> {
             Resource::Service(s) => match facts.services.get(&s.name) {
                 Some(now) => {
                     let mut details = Vec::new();
-                    if !ENABLED.contains(&now.unit_file_state.as_str()) {
+                    if !is_enabled(&now.unit_file_state) {
                         details.push(ENABLE.to_string());
                     }
                     if now.active_state != "active" {

@@ -234,10 +234,15 @@ linkfacts() {{
     fi
   done
 }}
-# userfact NAME: exists, home, shell, and whether a group NAME exists
+# userfact NAME: exists, home, shell, and whether a group NAME exists;
+# read from /etc/passwd and /etc/group, and from getent (NSS: LDAP,
+# systemd's dynamic users) for a name they lack
 userfact() {{
-  entry=$(getent passwd "$1" || true)
-  if getent group "$1" >/dev/null; then group=1; else group=0; fi
+  local line entry= group=0
+  {{ while IFS= read -r line || [ -n "$line" ]; do case $line in "$1":*) entry=$line && break ;; esac; done </etc/passwd; }} 2>/dev/null
+  [ -n "$entry" ] || entry=$(getent passwd "$1" || true)
+  {{ while IFS= read -r line || [ -n "$line" ]; do case $line in "$1":*) group=1 && break ;; esac; done </etc/group; }} 2>/dev/null
+  [ $group = 1 ] || ! getent group "$1" >/dev/null || group=1
   if [ -n "$entry" ]; then
     # Past the first five fields: home, then shell.
     rest=${{entry#*:*:*:*:*:}}
@@ -307,9 +312,10 @@ pub fn pending_handlers(state_dir: &str) -> String {
 }
 
 /// The one script that reads every resource's facts, the handlers an
-/// earlier apply left owing (kept in `state_dir`), and what `app`'s
-/// manifest lists that `resources` no longer make.
-pub fn script(resources: &[Resource], state_dir: &str, app: &str) -> String {
+/// earlier apply left owing (kept in `state_dir`), what `app`'s manifest
+/// lists that `resources` no longer make, and the state of `units` (with
+/// the resources' own, one systemctl for all).
+pub fn script(resources: &[Resource], state_dir: &str, app: &str, units: &[&str]) -> String {
     let mut script = helpers();
     script.push_str(&format!(
         "printf '{}\\t%s\\t%s\\n' \"${{SSH_CONNECTION:-}}\" \"${{SUDO_USER:-${{USER:-$(id -un)}}}}\"\n",
@@ -363,9 +369,16 @@ pub fn script(resources: &[Resource], state_dir: &str, app: &str) -> String {
         script.push_str(&line);
         script.push('\n');
     }
+    script.push_str(&super::owned::manifest_query(resources, state_dir, app));
     script.push_str("pathfacts\n");
     if links {
         script.push_str("linkfacts\n");
+    }
+    for unit in units {
+        let unit = quote(unit);
+        if !services.contains(&unit) {
+            services.push(unit);
+        }
     }
     if !services.is_empty() {
         script.push_str(&format!("servicefact {}\n", services.join(" ")));
@@ -658,7 +671,7 @@ mod tests {
                 name: "a b`id`.service".into(),
             }),
         ];
-        let script = script(&resources, "/var/lib/deployer", "app");
+        let script = script(&resources, "/var/lib/deployer", "app", &[]);
         assert!(
             script.contains(r#"pathq file '/etc/it'\''s $(reboot).conf' 0 e3b0c442"#),
             "{script}"
@@ -703,7 +716,9 @@ mod tests {
             .status()
             .unwrap();
         let names = ["nginx.service", "gone.service", "other.service"];
-        let resources: Vec<Resource> = names
+        // The last unit is no resource's: it is asked about for a plan's
+        // sake (one named twice is asked once).
+        let resources: Vec<Resource> = names[..2]
             .iter()
             .map(|n| {
                 Resource::Service(Service {
@@ -711,7 +726,8 @@ mod tests {
                 })
             })
             .collect();
-        let script = script(&resources, "/nonexistent/deployer-state", "app");
+        let units = ["other.service", "nginx.service"];
+        let script = script(&resources, "/nonexistent/deployer-state", "app", &units);
         let path = format!(
             "{}:{}",
             dir.path().display(),
@@ -796,7 +812,7 @@ mod tests {
                 .stdout(std::process::Stdio::piped())
                 .spawn()
                 .unwrap();
-            let script = script(&resources, "/nonexistent/deployer-state", "app");
+            let script = script(&resources, "/nonexistent/deployer-state", "app", &[]);
             std::io::Write::write_all(&mut bash.stdin.take().unwrap(), script.as_bytes()).unwrap();
             let out = bash.wait_with_output().unwrap();
             parse(&String::from_utf8(out.stdout).unwrap(), &resources).unwrap()
@@ -857,7 +873,7 @@ mod tests {
                 })
             })
             .collect();
-        let script = script(&resources, "/nonexistent/deployer-state", "app");
+        let script = script(&resources, "/nonexistent/deployer-state", "app", &[]);
         assert_eq!(script.matches("dpkg-query").count(), 1, "{script}");
         let out = std::process::Command::new("bash")
             .args(["-c", &script])

@@ -15,9 +15,10 @@ use std::fmt::Write as _;
 use anyhow::{Context as _, Result, bail};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 
 use super::diff::{Action, Change, unified_diff};
-use super::facts::{Content, Facts, PathFact};
+use super::facts::{Content, Facts, PathFact, hex};
 use super::{File, Handler, Kind, Resource, ResourceId};
 use crate::dialect::shell::quote;
 use crate::protocol::Tag;
@@ -227,6 +228,18 @@ pub fn parse(text: &str) -> Result<Vec<Owned>> {
         .collect()
 }
 
+/// The manifest's own fact, queued for the facts script's `pathfacts`
+/// with the digest of the manifest `resources` make alone: on a converged
+/// host only that digest comes back, not the text.
+pub fn manifest_query(resources: &[Resource], state_dir: &str, app: &str) -> String {
+    format!(
+        "pathq {} {} 0 {}\n",
+        Tag::File,
+        quote(&manifest_path(state_dir, app)),
+        hex(&Sha256::digest(render(&entries(resources)).as_bytes()))
+    )
+}
+
 /// The facts of what the manifest lists and `resources` no longer make:
 /// bash, after the facts script's helpers. Every such entry gets an
 /// [`Tag::Owned`] record (its secrecy, whether an original waits to be put
@@ -241,8 +254,7 @@ pub fn facts_script(resources: &[Resource], state_dir: &str, app: &str) -> Strin
         .map(|o| format!("[{}]=1", quote(&format!("{} {}", o.id.kind, o.id.target))))
         .collect();
     format!(
-        r#"pathfact {file} {manifest} 0
-declare -A desired=({desired})
+        r#"declare -A desired=({desired})
 # What another app's manifest lists stays while that app needs it.
 is_app_name() {{ {is_app_name}; }}
 declare -A shared=()
@@ -407,10 +419,19 @@ pub fn prune(
         kind: Kind::File,
         target: manifest.clone(),
     };
+    let desired = entries(resources);
     let old_text = match facts.paths.get(&manifest_id) {
         Some(PathFact::Present(now)) => match &now.content {
             Content::Bytes(bytes) => String::from_utf8_lossy(bytes).into_owned(),
-            _ => String::new(),
+            // What `manifest_query` asked for: the manifest `resources` make.
+            Content::Sha256(digest) => {
+                let text = render(&desired);
+                if *digest != hex(&Sha256::digest(text.as_bytes())) {
+                    bail!("{manifest}: the facts script sent a digest, not the manifest");
+                }
+                text
+            }
+            Content::None => String::new(),
         },
         Some(PathFact::Missing) => String::new(),
         Some(PathFact::Other) => {
@@ -421,7 +442,6 @@ pub fn prune(
     let old = parse(&old_text).with_context(|| {
         format!("{manifest}, deployer's record of what it made here, is damaged; move it away to start a new one (nothing will be removed then)")
     })?;
-    let desired = entries(resources);
     let desired_ids: HashSet<&ResourceId> = desired.iter().map(|o| &o.id).collect();
     let old_ids: HashSet<&ResourceId> = old.iter().map(|o| &o.id).collect();
     let undeclared: Vec<&Owned> = old

@@ -1,7 +1,7 @@
 //! One bash per SSH session: every exec costs a channel, sshd's session
 //! setup and, for other users than root, a sudo, so a session's first script
 //! starts a driver shell and every script is a frame written to it: a header line
-//! `MARKER LENGTH`, then the script, which a fresh bash runs as an exec
+//! `MARKER LENGTH`, then the script, which a subshell of the driver runs as an exec
 //! would. The driver then prints the marker on stderr, and on stdout with
 //! the exit status; the marker is random per script, so no output can end
 //! a script early.
@@ -10,10 +10,12 @@ use crate::dialect::shell::random_hex;
 
 /// The driver, fed to the session's `bash -s` before the first frame. bash
 /// reads a script from a pipe one byte at a time, so the frames after it
-/// stay unread for `read` and `head`. A script's bash sources its whole
-/// frame at once (a `bash -s` of its own would read it a byte at a time
-/// too, a system call each; it does where there is no /dev/stdin). What
-/// a bash that failed, or a `bash -s` that ended early, left unread is
+/// stay unread for `read` and `head`. A script runs in a subshell of the
+/// driver (a fork, no new bash to start: its traps are reset, and what it
+/// sets ends with it), which sources its whole frame at once (a `bash -s`
+/// would read it a byte at a time too, a system call each; one does where
+/// there is no /dev/stdin). What a script that failed, or a `bash -s` that
+/// ended early, left unread is
 /// drained, so that `head` takes the whole frame and the next header is
 /// always where expected.
 /// A script's output goes through a pair of FIFOs whose readers end only
@@ -35,12 +37,13 @@ deployer_fifos() {
 }
 trap 'rm -rf "$deployer_pipes"' EXIT
 deployer_fifos || exit 111
-if [ -r /dev/stdin ]; then deployer_bash=(bash -c '. /dev/stdin') deployer_sourced=1; else deployer_bash=(bash -s) deployer_sourced=0; fi
+if [ -r /dev/stdin ]; then deployer_sourced=1; else deployer_sourced=0; fi
+deployer_run() { if [ $deployer_sourced = 1 ]; then (. /dev/stdin); else bash -s; fi; }
 while IFS=' ' read -r deployer_marker deployer_length; do
   deployer_fifos || exit 111
   cat "$deployer_pipes/out" & deployer_out=$!
   cat "$deployer_pipes/err" >&2 & deployer_err=$!
-  head -c "$deployer_length" | { "${deployer_bash[@]}"; deployer_status=$?; [ $deployer_status = 0 ] && [ $deployer_sourced = 1 ] || cat >/dev/null; exit $deployer_status; } >"$deployer_pipes/out" 2>"$deployer_pipes/err"
+  head -c "$deployer_length" | { deployer_run; deployer_status=$?; [ $deployer_status = 0 ] && [ $deployer_sourced = 1 ] || cat >/dev/null; exit $deployer_status; } >"$deployer_pipes/out" 2>"$deployer_pipes/err"
   deployer_status=$?
   wait "$deployer_out" "$deployer_err"
   printf '%s %s\n' "$deployer_marker" "$deployer_status"
