@@ -64,6 +64,8 @@ fn host_plan(host: &str, desired: &Desired, facts: &facts::Facts) -> Result<(Hos
     if let Some(why) = facts.login.as_ref().and_then(|l| guard.refusal(l)) {
         bail!("{host}: {why}");
     }
+    // systemd's UnitFileState: as of its last reload, which `systemctl
+    // enable` and package scripts make; a link made by hand waits for one.
     let enabled = while_enabled
         .iter()
         .filter(|(unit, _)| {
@@ -134,8 +136,8 @@ pub fn plan(host: &str, transport: &mut dyn Transport, desired: &Desired) -> Res
             output.stderr_tail()
         );
     }
-    let facts =
-        facts::parse(&output.stdout, resources).map_err(|e| anyhow::anyhow!("{host}: {e:#}"))?;
+    let facts = facts::parse(&output.stdout, resources, &desired.units_asked())
+        .map_err(|e| anyhow::anyhow!("{host}: {e:#}"))?;
     host_plan(host, desired, &facts).map(|(plan, _)| plan)
 }
 
@@ -208,7 +210,7 @@ pub fn apply(
             output.stderr_tail()
         );
     }
-    let planned = facts::parse(&output.stdout, resources)
+    let planned = facts::parse(&output.stdout, resources, &desired.units_asked())
         .map_err(|e| anyhow::anyhow!("{host}: {e:#}"))
         .and_then(|facts| host_plan(host, desired, &facts));
     let (plan, pruning) = match planned {

@@ -219,10 +219,11 @@ for site in /etc/nginx/conf.d/*.conf /etc/nginx/sites-enabled/*; do
     actual=$(md5sum <"$site")
     [ -n "$sum" ] && [ "${{actual%% *}}" = "$sum" ] && placeholder=1
   fi
-  # A path of letters, digits and punctuation goes as it is; any other in
-  # base64 (which never begins with a slash).
+  # A path of ASCII letters, digits and punctuation goes as it is (ranges
+  # are ASCII in bash 5 whatever the locale); any other in base64, which
+  # never begins with a slash.
   case $site in
-    *[![:alnum:]._/@+=,:~-]*) shown=$(printf %s "$site" | base64 -w0) ;;
+    *[!a-zA-Z0-9._/@+=,:~-]*) shown=$(printf %s "$site" | base64 -w0) ;;
     *) shown=$site ;;
   esac
   printf '{site}%s\t%s\t%s\n' "$shown" "$placeholder" "$(awk {reader} "$site")"
@@ -245,10 +246,10 @@ done
 # Debian's own nftables service flushes every table when it (re)loads
 # with such a file; whether it is enabled, the facts script asks systemd
 # with the app's units (a systemctl costs the host milliseconds a call).
-if [ -r /etc/nftables.conf ]; then
-  while IFS= read -r line || [ -n "$line" ]; do
+if [ -f /etc/nftables.conf ] && [ -r /etc/nftables.conf ]; then
+  {{ while IFS= read -r line || [ -n "$line" ]; do
     if [[ $line =~ flush[[:space:]]*ruleset ]]; then printf '{manager}{nftables}\n' && break; fi
-  done </etc/nftables.conf
+  done </etc/nftables.conf; }} 2>/dev/null
 fi
 if command -v nft >/dev/null; then
   nft list tables 2>/dev/null | while read -r _ family name; do

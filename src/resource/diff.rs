@@ -59,7 +59,8 @@ const ENABLED: &[&str] = &[
 ];
 
 /// Whether a unit in `state` (its UnitFileState) starts when what wants it
-/// does, as `systemctl is-enabled` judges.
+/// does, as `systemctl is-enabled` judges (which also says so of a
+/// transient unit, which no unit file of the same name can have).
 pub fn is_enabled(state: &str) -> bool {
     ENABLED.contains(&state)
 }

@@ -396,13 +396,19 @@ pub fn script(resources: &[Resource], state_dir: &str, app: &str, units: &[&str]
     script
 }
 
-/// Reads a facts report. `resources` gives commands their ids back.
-pub fn parse(output: &str, resources: &[Resource]) -> Result<Facts> {
+/// Reads a facts report. `resources` gives commands their ids back;
+/// `units`: those [`script`] was asked about besides.
+pub fn parse(output: &str, resources: &[Resource], units: &[&str]) -> Result<Facts> {
     let mut digest = Sha256::new();
     // Who connected and what listens change from run to run: a saved plan
-    // goes stale only over what deployer manages.
+    // goes stale only over what deployer manages, not over the units asked
+    // about for a refusal's sake either (the apply reads them again).
     let changing = |line: &&str| {
-        protocol::record(line).is_some_and(|r| matches!(r.tag, Tag::Login | Tag::Listening))
+        protocol::record(line).is_some_and(|r| match r.tag {
+            Tag::Login | Tag::Listening => true,
+            Tag::Service => r.fields.first().is_some_and(|n| units.contains(n)),
+            _ => false,
+        })
     };
     for line in output.lines().filter(|l| !changing(l)) {
         digest.update(line.as_bytes());
@@ -617,7 +623,7 @@ mod tests {
              children\t/srv/x\tYQBiIGMA\n\
              exists\t/opt/tool\t1\n"
         );
-        let facts = parse(&output, &resources).unwrap();
+        let facts = parse(&output, &resources, &[]).unwrap();
         let id = |kind, target: &str| ResourceId {
             kind,
             target: target.into(),
@@ -655,9 +661,9 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_that_names_the_line() {
-        let err = parse("file\t/x\tpresent\tnine\troot\troot\t-\n", &[]).unwrap_err();
+        let err = parse("file\t/x\tpresent\tnine\troot\troot\t-\n", &[], &[]).unwrap_err();
         assert!(format!("{err:#}").contains("facts line 1"), "{err:#}");
-        assert!(parse("hello\n", &[]).is_err());
+        assert!(parse("hello\n", &[], &[]).is_err());
     }
 
     #[test]
@@ -693,6 +699,24 @@ mod tests {
         let (again, calls) = read_services(true);
         assert_eq!(calls, 4);
         assert_eq!(once, again);
+    }
+
+    /// A unit asked about only for a refusal's sake leaves the digest a
+    /// saved plan compares as it is, whatever its state.
+    #[test]
+    fn units_asked_about_stay_out_of_the_digest() {
+        let digest = |state: &str, units: &[&str]| {
+            let output = format!(
+                "{}nftables.service\tenabled\t{state}\n",
+                Tag::Service.prefix()
+            );
+            let facts = parse(&output, &[], units).unwrap();
+            assert_eq!(facts.services["nftables.service"].active_state, state);
+            facts.digest
+        };
+        let asked = ["nftables.service"];
+        assert_eq!(digest("active", &asked), digest("inactive", &asked));
+        assert_ne!(digest("active", &[]), digest("inactive", &[]));
     }
 
     /// The services' facts through a stand-in systemctl (`fails`: it stops
@@ -738,7 +762,7 @@ mod tests {
             .env("PATH", path)
             .output()
             .unwrap();
-        let facts = parse(&String::from_utf8(out.stdout).unwrap(), &resources).unwrap();
+        let facts = parse(&String::from_utf8(out.stdout).unwrap(), &resources, &units).unwrap();
         let calls = std::fs::read_to_string(dir.path().join("systemctl.calls")).unwrap();
         let states = names
             .iter()
@@ -815,7 +839,7 @@ mod tests {
             let script = script(&resources, "/nonexistent/deployer-state", "app", &[]);
             std::io::Write::write_all(&mut bash.stdin.take().unwrap(), script.as_bytes()).unwrap();
             let out = bash.wait_with_output().unwrap();
-            parse(&String::from_utf8(out.stdout).unwrap(), &resources).unwrap()
+            parse(&String::from_utf8(out.stdout).unwrap(), &resources, &[]).unwrap()
         };
         let id = |kind: Kind, path: &str| ResourceId {
             kind,
@@ -879,7 +903,7 @@ mod tests {
             .args(["-c", &script])
             .output()
             .unwrap();
-        let facts = parse(&String::from_utf8(out.stdout).unwrap(), &resources).unwrap();
+        let facts = parse(&String::from_utf8(out.stdout).unwrap(), &resources, &[]).unwrap();
         assert!(facts.packages["bash"] && facts.packages["coreutils"]);
         assert!(!facts.packages["deployer-no-such-package"]);
     }
