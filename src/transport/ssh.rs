@@ -5,13 +5,13 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::fd::OwnedFd;
 use std::path::Path;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use base64::Engine as _;
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use socket2::{SockRef, TcpKeepalive};
-use ssh2::Session;
+use ssh2::{BlockDirections, Session};
 
 use super::shell::{self, Frame};
 use super::target::Target;
@@ -22,6 +22,9 @@ pub const PASSPHRASE_VARIABLE: &str = "DEPLOYER_SSH_PASSPHRASE";
 
 /// How often an idle session proves it is alive.
 const KEEPALIVE: Duration = Duration::from_secs(5);
+
+/// The longest a script's reader sleeps without looking at its channel.
+const LONGEST_WAIT: Duration = Duration::from_millis(50);
 
 pub struct Ssh {
     label: String,
@@ -115,6 +118,27 @@ impl Ssh {
 
     pub(super) fn socket(&self) -> &OwnedFd {
         &self.socket
+    }
+
+    /// Sleeps until the session's socket has what libssh2 waits for (more
+    /// to read, or room for what it has to send), at most until `until`
+    /// and never longer than [`LONGEST_WAIT`].
+    fn wait(&self, until: Instant) {
+        let wanted = match self.session.block_directions() {
+            BlockDirections::Outbound => PollFlags::OUT,
+            BlockDirections::Both => PollFlags::IN | PollFlags::OUT,
+            BlockDirections::Inbound | BlockDirections::None => PollFlags::IN,
+        };
+        let left = until
+            .saturating_duration_since(Instant::now())
+            .min(LONGEST_WAIT);
+        let timeout = Timespec::try_from(left).unwrap_or(Timespec {
+            tv_sec: 0,
+            tv_nsec: 1_000_000,
+        });
+        let mut fds = [PollFd::new(&self.socket, wanted)];
+        // An error (EINTR) only ends this sleep early.
+        let _ = poll(&mut fds, Some(&timeout));
     }
 
     /// sshd answered a channel: the login no longer counts at it.
@@ -333,8 +357,11 @@ impl Transport for Ssh {
                 let _ = self.session.keepalive_send();
                 last_keepalive = Instant::now();
             }
-            if !moved {
-                thread::sleep(Duration::from_millis(1));
+            // Nothing read and nothing waiting in libssh2's buffers: sleep
+            // until the socket has more (the host's scripts take a while,
+            // and many hosts wait at once).
+            if !moved && channel.read_window().available == 0 {
+                self.wait(deadline.min(last_keepalive + KEEPALIVE));
             }
         }
         // The shell ended before the script's marker; the next script starts
