@@ -234,15 +234,21 @@ linkfacts() {{
     fi
   done
 }}
-# userfact NAME: exists, home, shell, and whether a group NAME exists;
-# read from /etc/passwd and /etc/group, and from getent (NSS: LDAP,
-# systemd's dynamic users) for a name they lack
+# entryof DATABASE NAME: NAME's line in /etc/DATABASE into $entry, or
+# getent's (NSS: LDAP, systemd's dynamic users) for a name it lacks
+entryof() {{
+  local line
+  entry=
+  {{ while IFS= read -r line || [ -n "$line" ]; do
+    case $line in "$2":*) entry=$line && return 0 ;; esac
+  done </etc/"$1"; }} 2>/dev/null
+  entry=$(getent "$1" "$2") || entry=
+}}
+# userfact NAME: exists, home, shell, and whether a group NAME exists
 userfact() {{
-  local line entry= group=0
-  {{ while IFS= read -r line || [ -n "$line" ]; do case $line in "$1":*) entry=$line && break ;; esac; done </etc/passwd; }} 2>/dev/null
-  [ -n "$entry" ] || entry=$(getent passwd "$1" || true)
-  {{ while IFS= read -r line || [ -n "$line" ]; do case $line in "$1":*) group=1 && break ;; esac; done </etc/group; }} 2>/dev/null
-  [ $group = 1 ] || ! getent group "$1" >/dev/null || group=1
+  local entry group=0
+  entryof group "$1"; [ -z "$entry" ] || group=1
+  entryof passwd "$1"
   if [ -n "$entry" ]; then
     # Past the first five fields: home, then shell.
     rest=${{entry#*:*:*:*:*:}}
@@ -699,6 +705,53 @@ mod tests {
         let (again, calls) = read_services(true);
         assert_eq!(calls, 4);
         assert_eq!(once, again);
+    }
+
+    /// Accounts come from /etc/passwd and /etc/group as getent would give
+    /// them; a name those lack is asked of getent, and is no account here.
+    #[test]
+    fn accounts_are_read_from_the_files_first() {
+        let users: Vec<Resource> = ["root", "deployer-no-such-user"]
+            .iter()
+            .map(|name| {
+                Resource::User(crate::resource::User {
+                    name: name.to_string(),
+                    home: String::new(),
+                })
+            })
+            .collect();
+        let script = script(&users, "/nonexistent/deployer-state", "app", &[]);
+        let out = std::process::Command::new("bash")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        let facts = parse(&String::from_utf8(out.stdout).unwrap(), &users, &[]).unwrap();
+        let getent = |db: &str| {
+            let out = std::process::Command::new("getent")
+                .args([db, "root"])
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let root = getent("passwd");
+        let fields: Vec<&str> = root.trim_end().split(':').collect();
+        assert_eq!(
+            facts.users["root"],
+            UserFact {
+                account: Some(Account {
+                    home: fields[5].to_string(),
+                    shell: fields[6].to_string(),
+                }),
+                group: !getent("group").is_empty(),
+            }
+        );
+        assert_eq!(
+            facts.users["deployer-no-such-user"],
+            UserFact {
+                account: None,
+                group: false
+            }
+        );
     }
 
     /// A unit asked about only for a refusal's sake leaves the digest a
