@@ -161,7 +161,13 @@ fn measure(hosts: usize, parallel: usize) {
         !applied.plan.changes.is_empty(),
         "the first apply made the host"
     );
-    let script = facts::script(&first.resources, &first.guard.state_dir, &first.app, &[]);
+    let script = facts::script(
+        &first.resources,
+        &first.guard.state_dir,
+        &first.app,
+        &[],
+        &first.exposure.unreported(),
+    );
     let answer = Local.run(&script, &mut |_| {}).unwrap();
     assert_eq!(answer.status, 0, "{}", answer.stderr);
     let answer = answer.stdout;

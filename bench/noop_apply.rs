@@ -99,7 +99,13 @@ struct Breakdown {
 }
 
 fn breakdown(target: &Target, desired: &Desired, runs: usize) -> Breakdown {
-    let script = facts::script(&desired.resources, "/var/lib/deployer", &desired.app, &[]);
+    let script = facts::script(
+        &desired.resources,
+        "/var/lib/deployer",
+        &desired.app,
+        &[],
+        &desired.exposure.unreported(),
+    );
     let mut b = Breakdown {
         connect: vec![],
         empty_round_trip: vec![],

@@ -24,8 +24,8 @@ pub enum Tag {
     Shadowed,
     /// Facts: a unit's UnitFileState and ActiveState.
     Service,
-    /// Facts: a release root, whether the wanted release is built, and
-    /// where `current` points.
+    /// Facts: a release root and whether the wanted release is built
+    /// (where its `current` points is a [`Tag::Link`] record).
     Release,
     /// Facts: a command (by its index) and whether its check says it need
     /// not run.
@@ -54,9 +54,10 @@ pub enum Tag {
     /// Survey: what `nginx -v` says, when nginx is installed.
     Nginx,
     /// Survey: an nginx site that was not deployer's (its path as it is
-    /// when that begins with `/`, else in base64), whether
-    /// it is Debian's untouched placeholder, whether it claims a
-    /// `default_server` (`1`/`0`).
+    /// when that begins with `/`, else in base64), whether it is Debian's
+    /// untouched placeholder (`1`/`0`), and for another site what it sets:
+    /// whether it claims a `default_server`, whether it listens on 80 or
+    /// 443, its top-level directives.
     Site,
     /// Survey: another firewall manager that is active (`ufw`, `firewalld`),
     /// or `nftables.service`, whose /etc/nftables.conf flushes every table

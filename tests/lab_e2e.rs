@@ -1268,6 +1268,9 @@ fn lockout_guard(os: &str) {
             ") is not in the spec: the firewall keeps it from outside clients; bind it to loopback or the private address",
         ],
     );
+    // Named: the facts asked `ss` for processes, which a host listening
+    // only where the spec expects is spared.
+    assert!(!text(&plan).contains("unknown process"), "{}", text(&plan));
     let json = must(
         deployer(&["plan", "-f", spec_arg, "--lab", "--json"]),
         "plan --json",

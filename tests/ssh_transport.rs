@@ -169,8 +169,8 @@ fn scripts_stream_their_output_and_keep_stderr_apart() {
     assert_eq!(out.stdout, tricky);
 }
 
-/// The scripts of one session run in one shell on the host, each as its
-/// own `bash -s`: what one leaves behind (unread input, output without a
+/// The scripts of one session run in one shell on the host, each in its
+/// own subshell: what one leaves behind (unread input, output without a
 /// last newline, variables, a timeout) does not reach the next.
 #[test]
 fn the_scripts_of_a_session_share_one_shell_and_nothing_else() {
@@ -217,6 +217,19 @@ fn the_scripts_of_a_session_share_one_shell_and_nothing_else() {
     let out = ssh.run("echo next\n", &mut |_| {}).unwrap();
     assert_eq!((out.stdout.as_str(), out.stderr.as_str()), ("next\n", ""));
 
+    // A contained script writes to the session itself, as fast and as
+    // apart; the relayed script after it still gets its pipes.
+    let out = ssh
+        .run_contained("echo in; printf 'no newline' >&2; exit 6\n")
+        .unwrap();
+    assert_eq!(
+        (out.stdout.as_str(), out.stderr.as_str(), out.status),
+        ("in\n", "no newline", 6)
+    );
+    let out = ssh.run("echo relayed\n", &mut |_| {}).unwrap();
+    assert_eq!((out.stdout.as_str(), out.status), ("relayed\n", 0));
+    assert_eq!(shell_of(&mut ssh), first);
+
     // A script that takes the shell's pipes away (a cleaned /tmp) still
     // ends as itself, and the next gets new ones.
     let out = ssh
@@ -244,6 +257,16 @@ fn the_scripts_of_a_session_share_one_shell_and_nothing_else() {
     let out = ssh.run("echo alive; exit 7\n", &mut |_| {}).unwrap();
     assert_eq!((out.stdout.as_str(), out.status), ("alive\n", 7));
     assert_ne!(shell_of(&mut ssh), first);
+
+    // A session of contained scripts makes no pipes (the driver's
+    // directory for them stays unset).
+    let mut fresh = Ssh::connect(&target).unwrap();
+    for _ in 0..2 {
+        let out = fresh
+            .run_contained("echo \"[${deployer_pipes-none}]\"\n")
+            .unwrap();
+        assert_eq!((out.stdout.as_str(), out.status), ("[none]\n", 0));
+    }
 
     // A script that never ends is given up; the next starts a new shell.
     target.command_timeout = Duration::from_secs(1);

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use crate::claims::Claims;
-use crate::resource::facts::Listening;
+use crate::resource::facts::{Listening, Unreported};
 use crate::spec::{Forward, Host, Proto, Role, Spec};
 
 /// Docker's helper for published ports; the published traffic itself is
@@ -82,6 +82,25 @@ impl Exposure {
         Exposure {
             unchecked: true,
             ..Exposure::default()
+        }
+    }
+
+    /// What [`Exposure::unexpected`] never reports, whatever process
+    /// listens: the facts script names processes only beyond it. The
+    /// private networks are left to that report: a socket there costs one
+    /// more `ss`, no wrong line.
+    pub fn unreported(&self) -> Unreported {
+        Unreported {
+            everything: self.unchecked,
+            addresses: self
+                .private
+                .iter()
+                .filter(|net| net.prefix_len() == net.max_prefix_len())
+                .map(IpNet::addr)
+                .collect(),
+            ports: (self.public.iter().copied())
+                .chain(DHCP_CLIENTS.map(|port| ("udp", port)))
+                .collect(),
         }
     }
 

@@ -127,8 +127,9 @@ pub fn plan(host: &str, transport: &mut dyn Transport, desired: &Desired) -> Res
         &desired.guard.state_dir,
         &desired.app,
         &desired.units_asked(),
+        &desired.exposure.unreported(),
     );
-    let output = transport.run(&script, &mut |_| {})?;
+    let output = transport.run_contained(&script)?;
     if output.status != 0 {
         bail!(
             "{host}: gathering facts failed (exit {}):\n{}",
@@ -184,10 +185,11 @@ pub fn apply(
             resources,
             &lease.state_dir,
             &desired.app,
-            &desired.units_asked()
+            &desired.units_asked(),
+            &desired.exposure.unreported()
         )
     );
-    let output = transport.run(&script, &mut |_| {})?;
+    let output = transport.run_contained(&script)?;
     if output.status == 75 {
         match lock::holder(&output.stdout) {
             Some(holder) => lock::held(host, &holder)?,
@@ -198,9 +200,7 @@ pub fn apply(
         }
     }
     let release = |transport: &mut dyn Transport| {
-        transport
-            .run(&lease.release_script(), &mut |_| {})
-            .map(|_| ())
+        transport.run_contained(&lease.release_script()).map(|_| ())
     };
     if output.status != 0 {
         release(transport)?;

@@ -115,7 +115,7 @@ pub fn lock(loaded: &Loaded, reach: &Reach, action: LockAction) -> Result<Vec<Ou
 /// Runs a lock `script` ([`lock::status_script`] or one that ends like it)
 /// and says who held the lock.
 fn read(transport: &mut dyn Transport, host: &Host, script: &str) -> Result<Option<Holder>> {
-    let output = transport.run(script, &mut |_| {})?;
+    let output = transport.run_contained(script)?;
     if output.status != 0 {
         bail!(
             "{}: reading the lock failed:\n{}",

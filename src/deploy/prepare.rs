@@ -54,7 +54,7 @@ impl CoreCounts for Probed {
 }
 
 fn survey(transport: &mut dyn Transport, host: &str, state_dir: &str) -> Result<Survey> {
-    let output = transport.run(&survey::script(state_dir), &mut |_| {})?;
+    let output = transport.run_contained(&survey::script(state_dir))?;
     if output.status != 0 {
         bail!(
             "{host}: looking at what the host runs failed (exit {}):\n{}",

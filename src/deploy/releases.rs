@@ -178,7 +178,7 @@ fn read_all(
             .expect("app and worker hosts have a release");
         let output = host
             .transport
-            .run(&history::script(&release.root), &mut |_| {})?;
+            .run_contained(&history::script(&release.root))?;
         if output.status != 0 {
             bail!(
                 "{}: listing releases failed (exit {}):\n{}",

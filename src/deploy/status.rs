@@ -92,7 +92,7 @@ pub fn status(loaded: &Loaded, reach: &Reach) -> Result<(Vec<HostStatus>, Vec<an
         .collect::<Result<HashMap<_, _>>>()?;
     let outcomes = run_parallel(chosen, reach.parallel, false, |host| {
         let mut transport = hosts::connect(loaded, host, reach)?;
-        let output = transport.run(&scripts[&host.name], &mut |_| {})?;
+        let output = transport.run_contained(&scripts[&host.name])?;
         if output.status != 0 {
             bail!(
                 "{}: reading its status failed:\n{}",

@@ -26,7 +26,8 @@ use crate::spec::{Forward, Host, NodeSource, OtherSites, Role, Spec, node_lines,
 pub struct Site {
     pub path: String,
     /// Debian's placeholder (`sites-enabled/default` as the package ships
-    /// it), which deployer's site replaces.
+    /// it), which deployer's site replaces: not read, so what follows
+    /// says nothing of it.
     pub placeholder: bool,
     /// It claims `default_server` on port 80 or 443.
     pub default_server: bool,
@@ -226,7 +227,9 @@ for site in /etc/nginx/conf.d/*.conf /etc/nginx/sites-enabled/*; do
     *[!a-zA-Z0-9._/@+=,:~-]*) shown=$(printf %s "$site" | base64 -w0) ;;
     *) shown=$site ;;
   esac
-  printf '{site}%s\t%s\t%s\n' "$shown" "$placeholder" "$(awk {reader} "$site")"
+  # The placeholder is replaced, not read.
+  if [ $placeholder = 1 ]; then printf '{site}%s\t1\n' "$shown"
+  else printf '{site}%s\t0\t%s\n' "$shown" "$(awk {reader} "$site")"; fi
 done
 if command -v ufw >/dev/null && grep -qs '^ENABLED=yes' /etc/ufw/ufw.conf; then
   printf '{manager}ufw\n'
@@ -275,7 +278,17 @@ for manifest in {owned}*; do
     if [ "$kind" = service ]; then units=1; break; fi
   done <"$manifest"
   claims={claims}/$app.json
-  if [ -f "$claims" ]; then claimed=$(base64 -w0 <"$claims"); else claimed=; fi
+  # JSON of printable ASCII goes on one line as it is (an object, which
+  # base64 never begins like); any other in base64.
+  claimed=
+  if [ -f "$claims" ]; then
+    {{ IFS= read -r -d '' claimed || true; }} <"$claims"
+    claimed=${{claimed//$'\n'/ }}
+    case $claimed in
+      '{{'*) case $claimed in *[!\ -~]*) claimed=$(base64 -w0 <"$claims") ;; esac ;;
+      *) claimed=$(base64 -w0 <"$claims") ;;
+    esac
+  fi
   printf '{app}%s\t%s\t%s\n' "$app" "$units" "$claimed"
 done
 exit 0
@@ -384,7 +397,14 @@ pub fn parse(host: &str, output: &str) -> Result<Survey> {
                     components: components.to_string(),
                 });
             }
-            (Tag::Site, [path, placeholder, default_server, web, directives]) => {
+            (Tag::Site, [path, reading @ ..]) => {
+                let (placeholder, default_server, web, directives) = match reading {
+                    ["1"] => (true, "0", "0", ""),
+                    ["0", default_server, web, directives] => {
+                        (false, *default_server, *web, *directives)
+                    }
+                    _ => bail!("{host}: the survey's site record has other fields than it sends"),
+                };
                 let path = if path.starts_with('/') {
                     path.to_string()
                 } else {
@@ -396,9 +416,9 @@ pub fn parse(host: &str, output: &str) -> Result<Survey> {
                 };
                 survey.sites.push(Site {
                     path,
-                    placeholder: *placeholder == "1",
-                    default_server: *default_server == "1",
-                    web: *web == "1",
+                    placeholder,
+                    default_server: default_server == "1",
+                    web: web == "1",
                     directives: directives
                         .split(',')
                         .filter(|d| !d.is_empty())
@@ -412,9 +432,13 @@ pub fn parse(host: &str, output: &str) -> Result<Survey> {
                 let claims: Option<Claims> = if claims.is_empty() {
                     None
                 } else {
-                    let json = BASE64.decode(claims).with_context(|| {
-                        format!("{host}: the claims of app {} are not base64", shown(name))
-                    })?;
+                    let json = if claims.starts_with('{') {
+                        claims.as_bytes().to_vec()
+                    } else {
+                        BASE64.decode(claims).with_context(|| {
+                            format!("{host}: the claims of app {} are not base64", shown(name))
+                        })?
+                    };
                     Some(serde_json::from_slice(&json).with_context(|| {
                         format!(
                             "{host}: {}/{}.json is not what deployer writes there",
@@ -745,9 +769,31 @@ mod tests {
         // A plain path goes as it is; base64 never begins with a slash.
         let plain = parse(
             "web1",
-            "site\t/etc/nginx/conf.d/a b.conf\t1\t0\t0\t\ncores\t1\n",
+            "site\t/etc/nginx/conf.d/a b.conf\t0\t0\t0\t\ncores\t1\n",
         );
         assert_eq!(plain.unwrap().sites[0].path, "/etc/nginx/conf.d/a b.conf");
+        // Debian's placeholder is not read: its record ends there.
+        let placeholder = parse(
+            "web1",
+            "site\t/etc/nginx/sites-enabled/default\t1\ncores\t1\n",
+        );
+        assert!(placeholder.unwrap().sites[0].placeholder);
+        assert!(
+            parse(
+                "web1",
+                "site\t/etc/nginx/sites-enabled/default\t1\t1\ncores\t1\n"
+            )
+            .is_err()
+        );
+        // Claims come as the JSON deployer writes, its newlines made spaces,
+        // or in base64: the same either way.
+        let blog = spec(serde_json::json!({"app": {"name": "blog", "start": "node server.js"}}));
+        let claims = claims::of(&blog, &blog.hosts[0], &ONE_CORE);
+        let written = serde_json::to_string_pretty(&claims).unwrap();
+        for sent in [written.replace('\n', " "), BASE64.encode(&written)] {
+            let survey = parse("web1", &format!("app\tblog\t1\t{sent}\ncores\t1\n")).unwrap();
+            assert_eq!(survey.apps[0].claims.as_ref(), Some(&claims), "{sent}");
+        }
         // What the mesh's peers are rendered from is a key, or nothing.
         for bad in [
             "AAAA",

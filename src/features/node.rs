@@ -53,8 +53,10 @@ mv -Tf {root}/current.new {root}/current"#,
         // The install names the directory `current` points to after the
         // tarball (node-vMAJOR.MINOR.PATCH-linux-ARCH), so no Node.js need
         // start in a plan; any other `current` is asked for its version.
+        // `cd -P` reads the link without a program to start: a guard runs
+        // in a subshell of its own, which the `cd` ends with.
         unless: format!(
-            "case $(readlink {ROOT}/current) in node-v{major}.*) test -x {ROOT}/current/bin/node ;; *) {ROOT}/current/bin/node --version 2>/dev/null | grep -q '^v{major}\\.' ;; esac"
+            "{{ cd -P {ROOT}/current 2>/dev/null && case $PWD in */node-v{major}.*) test -x bin/node ;; *) false ;; esac; }} || {ROOT}/current/bin/node --version 2>/dev/null | grep -q '^v{major}\\.'"
         ),
         owns: vec![ROOT.to_string()],
     }
@@ -244,6 +246,54 @@ fn origin(repository: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The install's guard, run as a plan runs it, against a root of this
+    /// test's own: `current` as the install makes it, a line's other
+    /// build, a build of another name, and none.
+    #[test]
+    fn the_install_is_skipped_only_for_the_lines_build() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().to_str().unwrap();
+        let runtime = NodeRuntime {
+            version: 24,
+            ..NodeRuntime::default()
+        };
+        let guard = crate::resource::Command {
+            unless: Some(official_install(&runtime).unless.replace(ROOT, dir)),
+            creates: None,
+            ..crate::resource::Command::creates("", "")
+        }
+        .unless_test();
+        let satisfied = |target: &str, says: Option<&str>| {
+            let _ = std::fs::remove_file(format!("{dir}/current"));
+            if !target.is_empty() {
+                std::fs::create_dir_all(format!("{dir}/{target}/bin")).unwrap();
+                std::os::unix::fs::symlink(target, format!("{dir}/current")).unwrap();
+                let node = format!("{dir}/{target}/bin/node");
+                let _ = std::fs::remove_file(&node);
+                if let Some(version) = says {
+                    std::fs::write(&node, format!("#!/bin/sh\necho {version}\n")).unwrap();
+                    std::fs::set_permissions(
+                        &node,
+                        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+                    )
+                    .unwrap();
+                }
+            }
+            std::process::Command::new("bash")
+                .args(["-c", &guard])
+                .current_dir(dir)
+                .status()
+                .unwrap()
+                .success()
+        };
+        assert!(satisfied("node-v24.11.1-linux-x64", Some("v24.11.1")));
+        assert!(!satisfied("node-v24.11.1-linux-x64", None));
+        assert!(!satisfied("node-v22.21.0-linux-x64", Some("v22.21.0")));
+        assert!(satisfied("built-by-hand", Some("v24.1.0")));
+        assert!(!satisfied("built-by-hand", Some("v2.4.0")));
+        assert!(!satisfied("", None));
+    }
 
     #[test]
     fn the_origin_is_the_repositorys_host() {

@@ -63,7 +63,8 @@ pub struct Account {
     pub shell: String,
 }
 
-/// A release on the host: whether it is built, and where `current` points.
+/// A release on the host: whether it is built, and where `current` points
+/// (read with the symlinks).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseFact {
     pub built: bool,
@@ -111,6 +112,44 @@ pub struct Facts {
     pub digest: String,
 }
 
+/// Sockets a plan says nothing about, whoever listens on them (the
+/// deploy's exposure report decides): the facts script asks `ss` for the
+/// processes behind the sockets (which walks every process's open files)
+/// only when another one listens.
+#[derive(Debug, Clone, Default)]
+pub struct Unreported {
+    /// Every socket: no report at all.
+    pub everything: bool,
+    /// Addresses, besides loopback.
+    pub addresses: Vec<std::net::IpAddr>,
+    /// `(protocol, port)`, on any address.
+    pub ports: Vec<(&'static str, u16)>,
+}
+
+impl Unreported {
+    /// A bash `case` pattern matching `PROTOCOL/ADDRESS:PORT`, as `ss`
+    /// prints a socket, for every socket left unreported.
+    fn pattern(&self) -> String {
+        if self.everything {
+            return "*".into();
+        }
+        let addresses = self.addresses.iter().map(|ip| match ip {
+            std::net::IpAddr::V4(ip) => format!("*/{}:*", quote(&ip.to_string())),
+            std::net::IpAddr::V6(ip) => format!("*/{}:*", quote(&format!("[{ip}]"))),
+        });
+        let ports = self
+            .ports
+            .iter()
+            .map(|(proto, port)| format!("{}/*:{port}", quote(proto)));
+        ["*/127.*".to_string(), format!("*/{}:*", quote("[::1]"))]
+            .into_iter()
+            .chain(addresses)
+            .chain(ports)
+            .collect::<Vec<_>>()
+            .join("|")
+    }
+}
+
 /// A listening socket, as `ss` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listening {
@@ -119,7 +158,8 @@ pub struct Listening {
     /// `None`: every address (`0.0.0.0`, `::`, `*`).
     pub address: Option<std::net::IpAddr>,
     pub port: u16,
-    /// The process, e.g. `users:(("sshd",pid=33,fd=3))`.
+    /// The process, e.g. `users:(("sshd",pid=33,fd=3))`; empty when no
+    /// socket needed one named ([`Unreported`]).
     pub process: String,
 }
 
@@ -294,9 +334,12 @@ servicefact() {{
     i=$((i + 1))
   done
 }}
+# releasefact ROOT ID: whether release ID is built; where ROOT/current
+# points, linkfacts says
 releasefact() {{
   if [ -e "$1/releases/$2/.deployer-built" ]; then built=1; else built=0; fi
-  printf '{release}\t%s\t%s\t%s\n' "$1" "$built" "$(readlink -- "$1/current" || true)"
+  printf '{release}\t%s\t%s\n' "$1" "$built"
+  linkq "$1/current"
 }}
 satisfiedfact() {{ printf '{satisfied}\t%s\t%s\n' "$1" "$2"; }}
 "#,
@@ -319,17 +362,37 @@ pub fn pending_handlers(state_dir: &str) -> String {
 
 /// The one script that reads every resource's facts, the handlers an
 /// earlier apply left owing (kept in `state_dir`), what `app`'s manifest
-/// lists that `resources` no longer make, and the state of `units` (with
-/// the resources' own, one systemctl for all).
-pub fn script(resources: &[Resource], state_dir: &str, app: &str, units: &[&str]) -> String {
+/// lists that `resources` no longer make, the state of `units` (with
+/// the resources' own, one systemctl for all), and the listening sockets
+/// (their processes when one is not `unreported`).
+pub fn script(
+    resources: &[Resource],
+    state_dir: &str,
+    app: &str,
+    units: &[&str],
+    unreported: &Unreported,
+) -> String {
     let mut script = helpers();
     script.push_str(&format!(
         "printf '{}\\t%s\\t%s\\n' \"${{SSH_CONNECTION:-}}\" \"${{SUDO_USER:-${{USER:-$(id -un)}}}}\"\n",
         Tag::Login
     ));
     script.push_str(&format!(
-        "if command -v ss >/dev/null; then ss -Hltunp | while read -r netid _ _ _ address _ process _; do printf '{}\\t%s\\t%s\\t%s\\n' \"$netid\" \"$address\" \"$process\"; done; fi\n",
-        Tag::Listening
+        r#"if command -v ss >/dev/null; then
+  sockets=() named=0
+  while read -r netid _ _ _ address _; do
+    sockets+=("$netid$TAB$address")
+    case $netid/$address in {unreported}) ;; *) named=1 ;; esac
+  done < <(ss -Hltun 2>/dev/null)
+  if [ $named = 1 ]; then
+    ss -Hltunp | while read -r netid _ _ _ address _ process _; do printf '{tag}\t%s\t%s\t%s\n' "$netid" "$address" "$process"; done
+  else
+    for socket in "${{sockets[@]}}"; do printf '{tag}\t%s\t\n' "$socket"; done
+  fi
+fi
+"#,
+        unreported = unreported.pattern(),
+        tag = Tag::Listening
     ));
     script.push_str(&format!(
         "if [ -f {pending} ]; then while IFS= read -r h; do printf '{tag}\\t%s\\n' \"$h\"; done <{pending}; fi\n",
@@ -370,7 +433,10 @@ pub fn script(resources: &[Resource], state_dir: &str, app: &str, units: &[&str]
                 "if {} </dev/null >/dev/null 2>&1; then satisfiedfact {index} 1; else satisfiedfact {index} 0; fi",
                 c.unless_test()
             ),
-            Resource::Release(r) => format!("releasefact {} {}", quote(&r.root), quote(&r.id)),
+            Resource::Release(r) => {
+                links = true;
+                format!("releasefact {} {}", quote(&r.root), quote(&r.id))
+            }
         };
         script.push_str(&line);
         script.push('\n');
@@ -427,6 +493,13 @@ pub fn parse(output: &str, resources: &[Resource], units: &[&str]) -> Result<Fac
     for (number, line) in output.lines().enumerate() {
         parse_line(&mut facts, line, resources)
             .with_context(|| format!("facts line {}: {line:?}", number + 1))?;
+    }
+    for (root, release) in &mut facts.releases {
+        release.current = facts
+            .symlinks
+            .get(&format!("{root}/current"))
+            .cloned()
+            .flatten();
     }
     Ok(facts)
 }
@@ -508,12 +581,12 @@ fn parse_line(facts: &mut Facts, line: &str, resources: &[Resource]) -> Result<(
                 },
             );
         }
-        (Tag::Release, [root, built, current]) => {
+        (Tag::Release, [root, built]) => {
             facts.releases.insert(
                 root.to_string(),
                 ReleaseFact {
                     built: flag(built)?,
-                    current: (!current.is_empty()).then(|| current.to_string()),
+                    current: None,
                 },
             );
         }
@@ -617,6 +690,7 @@ mod tests {
              file\t/etc/gone\tmissing\n\
              dir\t/srv/x\tpresent\t755\tapp\tapp\t-\n\
              dir\t/srv/y\tother\n\
+             release\t/srv/x\t1\n\
              link\t/srv/x/current\t/srv/x/releases/1\n\
              link\t/srv/x/none\t\n\
              package\tnginx\t1\npackage\tredis\t0\n\
@@ -650,6 +724,14 @@ mod tests {
             Some("/srv/x/releases/1")
         );
         assert_eq!(facts.symlinks["/srv/x/none"], None);
+        // A release's `current` is read as a link.
+        assert_eq!(
+            facts.releases["/srv/x"],
+            ReleaseFact {
+                built: true,
+                current: Some("/srv/x/releases/1".into())
+            }
+        );
         assert!(facts.packages["nginx"] && !facts.packages["redis"]);
         assert!(facts.users["hello"].account.is_some());
         assert_eq!(facts.services["new@1.service"].unit_file_state, "");
@@ -683,7 +765,13 @@ mod tests {
                 name: "a b`id`.service".into(),
             }),
         ];
-        let script = script(&resources, "/var/lib/deployer", "app", &[]);
+        let script = script(
+            &resources,
+            "/var/lib/deployer",
+            "app",
+            &[],
+            &Unreported::default(),
+        );
         assert!(
             script.contains(r#"pathq file '/etc/it'\''s $(reboot).conf' 0 e3b0c442"#),
             "{script}"
@@ -707,6 +795,64 @@ mod tests {
         assert_eq!(once, again);
     }
 
+    /// The facts script of `resources`, with no state directory.
+    fn script_of(resources: &[Resource], units: &[&str], unreported: &Unreported) -> String {
+        script(
+            resources,
+            "/nonexistent/deployer-state",
+            "app",
+            units,
+            unreported,
+        )
+    }
+
+    /// What the facts script reports of `resources` on this machine.
+    fn facts_here(resources: &[Resource], unreported: &Unreported) -> Facts {
+        let script = script_of(resources, &[], unreported);
+        let out = std::process::Command::new("bash")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        parse(&String::from_utf8(out.stdout).unwrap(), resources, &[]).unwrap()
+    }
+
+    /// `ss` is asked for the processes behind the sockets only when a
+    /// socket the plan may report listens: here one of this test's own, on
+    /// every address.
+    #[test]
+    fn processes_are_named_only_for_sockets_that_may_be_reported() {
+        let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let ours = |unreported: &Unreported| {
+            let facts = facts_here(&[], unreported);
+            let socket = facts
+                .listening
+                .iter()
+                .find(|s| s.proto == "tcp" && s.port == port && s.address.is_none());
+            socket.expect("the test's socket is listed").process.clone()
+        };
+        let named = ours(&Unreported::default());
+        assert!(
+            named.contains(&format!("pid={},", std::process::id())),
+            "{named}"
+        );
+        let everything = Unreported {
+            everything: true,
+            ..Unreported::default()
+        };
+        assert_eq!(ours(&everything), "");
+        let unreported = Unreported {
+            everything: false,
+            addresses: vec!["10.0.0.10".parse().unwrap(), "fd00::10".parse().unwrap()],
+            ports: vec![("tcp", 22), ("udp", 68)],
+        };
+        assert_eq!(
+            unreported.pattern(),
+            "*/127.*|*/'[::1]':*|*/10.0.0.10:*|*/'[fd00::10]':*|tcp/*:22|udp/*:68"
+        );
+        drop(listener);
+    }
+
     /// Accounts come from /etc/passwd and /etc/group as getent would give
     /// them; a name those lack is asked of getent, and is no account here.
     #[test]
@@ -720,12 +866,7 @@ mod tests {
                 })
             })
             .collect();
-        let script = script(&users, "/nonexistent/deployer-state", "app", &[]);
-        let out = std::process::Command::new("bash")
-            .args(["-c", &script])
-            .output()
-            .unwrap();
-        let facts = parse(&String::from_utf8(out.stdout).unwrap(), &users, &[]).unwrap();
+        let facts = facts_here(&users, &Unreported::default());
         let getent = |db: &str| {
             let out = std::process::Command::new("getent")
                 .args([db, "root"])
@@ -804,7 +945,7 @@ mod tests {
             })
             .collect();
         let units = ["other.service", "nginx.service"];
-        let script = script(&resources, "/nonexistent/deployer-state", "app", &units);
+        let script = script_of(&resources, &units, &Unreported::default());
         let path = format!(
             "{}:{}",
             dir.path().display(),
@@ -889,7 +1030,7 @@ mod tests {
                 .stdout(std::process::Stdio::piped())
                 .spawn()
                 .unwrap();
-            let script = script(&resources, "/nonexistent/deployer-state", "app", &[]);
+            let script = script_of(&resources, &[], &Unreported::default());
             std::io::Write::write_all(&mut bash.stdin.take().unwrap(), script.as_bytes()).unwrap();
             let out = bash.wait_with_output().unwrap();
             parse(&String::from_utf8(out.stdout).unwrap(), &resources, &[]).unwrap()
@@ -950,13 +1091,9 @@ mod tests {
                 })
             })
             .collect();
-        let script = script(&resources, "/nonexistent/deployer-state", "app", &[]);
+        let script = script_of(&resources, &[], &Unreported::default());
         assert_eq!(script.matches("dpkg-query").count(), 1, "{script}");
-        let out = std::process::Command::new("bash")
-            .args(["-c", &script])
-            .output()
-            .unwrap();
-        let facts = parse(&String::from_utf8(out.stdout).unwrap(), &resources, &[]).unwrap();
+        let facts = facts_here(&resources, &Unreported::default());
         assert!(facts.packages["bash"] && facts.packages["coreutils"]);
         assert!(!facts.packages["deployer-no-such-package"]);
     }

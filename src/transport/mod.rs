@@ -38,6 +38,15 @@ pub trait Transport: Send {
     /// are for not reaching the host at all.
     fn run(&mut self, script: &str, on_line: &mut dyn FnMut(&str)) -> Result<Output>;
 
+    /// Runs `script` as [`Transport::run`] does, for a script whose
+    /// processes all end with it (no `&`, no daemon, nothing that forks
+    /// away): deployer's own scripts that read a host and take or free its
+    /// lock. Where output goes through a relay that waits for stragglers,
+    /// such a script skips it.
+    fn run_contained(&mut self, script: &str) -> Result<Output> {
+        self.run(script, &mut |_| {})
+    }
+
     /// Adds host keys the host reported over this verified connection
     /// (`(type, base64)`) to the known_hosts the transport checks against,
     /// where it knows no key of that type; says what it added. Nothing to

@@ -15,16 +15,18 @@ use crate::dialect::shell::random_hex;
 /// sets ends with it), which sources its whole frame at once (a `bash -s`
 /// would read it a byte at a time too, a system call each; one does where
 /// there is no /dev/stdin). What a script that failed, or a `bash -s` that
-/// ended early, left unread is
-/// drained, so that `head` takes the whole frame and the next header is
-/// always where expected.
-/// A script's output goes through a pair of FIFOs whose readers end only
-/// when every process holding them has closed them, as a channel's EOF
-/// did: output a script leaves running in the background stays its own.
-/// They live in a directory of the driver's own, made again (under a new
-/// name) when it is gone or not the driver's any more. `TMOUT` would end an
-/// idle `read`; the `exit` on the loop's line keeps a failed `read` from
-/// handing the frames to bash as commands. [`NO_SHELL`]: it cannot start.
+/// ended early, left unread is drained, so that `head` takes the whole
+/// frame and the next header is always where expected.
+/// A relayed script's output goes through a pair of FIFOs whose readers
+/// end only when every process holding them has closed them, as a
+/// channel's EOF did: output a script leaves running in the background
+/// stays its own. They live in a directory of the driver's own, made when
+/// a relayed script first needs it and again (under a new name) when it is
+/// gone or not the driver's any more. A contained script (see
+/// [`Frame::header`]) writes to the session itself: two `cat`s fewer.
+/// `TMOUT` would end an idle `read`; the `exit` on the loop's line keeps a
+/// failed `read` from handing the frames to bash as commands.
+/// [`NO_SHELL`]: its input broke off, or a script's pipes could not be made.
 pub const DRIVER: &str = r#"unset TMOUT
 deployer_fifos() {
   if [ -n "${deployer_pipes-}" ] && [ ! -L "$deployer_pipes" ] && [ -O "$deployer_pipes" ]; then
@@ -35,24 +37,34 @@ deployer_fifos() {
     mkfifo "$deployer_pipes/out" "$deployer_pipes/err" ||
     { echo "deployer: no private directory for the shell's pipes" >&2; return 1; }
 }
-trap 'rm -rf "$deployer_pipes"' EXIT
-deployer_fifos || exit 111
+trap '[ -z "${deployer_pipes-}" ] || rm -rf "$deployer_pipes"' EXIT
 if [ -r /dev/stdin ]; then deployer_sourced=1; else deployer_sourced=0; fi
 deployer_run() { if [ $deployer_sourced = 1 ]; then (. /dev/stdin); else bash -s; fi; }
-while IFS=' ' read -r deployer_marker deployer_length; do
-  deployer_fifos || exit 111
-  cat "$deployer_pipes/out" & deployer_out=$!
-  cat "$deployer_pipes/err" >&2 & deployer_err=$!
-  head -c "$deployer_length" | { deployer_run; deployer_status=$?; [ $deployer_status = 0 ] && [ $deployer_sourced = 1 ] || cat >/dev/null; exit $deployer_status; } >"$deployer_pipes/out" 2>"$deployer_pipes/err"
-  deployer_status=$?
-  wait "$deployer_out" "$deployer_err"
+deployer_frame() {
+  head -c "$deployer_length" | { deployer_run; deployer_status=$?; [ $deployer_status = 0 ] && [ $deployer_sourced = 1 ] || cat >/dev/null; exit $deployer_status; }
+}
+while IFS=' ' read -r deployer_marker deployer_length deployer_output; do
+  if [ "$deployer_output" = contained ]; then
+    deployer_frame
+    deployer_status=$?
+  elif deployer_fifos; then
+    cat "$deployer_pipes/out" & deployer_out=$!
+    cat "$deployer_pipes/err" >&2 & deployer_err=$!
+    deployer_frame >"$deployer_pipes/out" 2>"$deployer_pipes/err"
+    deployer_status=$?
+    wait "$deployer_out" "$deployer_err"
+  else
+    head -c "$deployer_length" >/dev/null
+    deployer_status=111
+  fi
   printf '%s %s\n' "$deployer_marker" "$deployer_status"
   printf '%s\n' "$deployer_marker" >&2
 done; exit 111
 "#;
 
-/// The driver's exit status when it cannot run scripts (no private
-/// directory for its pipes) or its input broke off.
+/// The driver's exit status when its input broke off, and a relayed
+/// script's when the driver could not make its pipes (it says so on
+/// stderr).
 pub const NO_SHELL: i32 = 111;
 
 /// One script's frame: its marker.
@@ -67,9 +79,12 @@ impl Frame {
         }
     }
 
-    /// The header line the driver reads before `script`.
-    pub fn header(&self, script: &str) -> String {
-        format!("{} {}\n", self.marker, script.len())
+    /// The header line the driver reads before `script`. A `contained`
+    /// script promises that every process it starts ends with it (no `&`,
+    /// no daemon), so its output needs no relay waiting for stragglers.
+    pub fn header(&self, script: &str, contained: bool) -> String {
+        let output = if contained { "contained" } else { "relayed" };
+        format!("{} {} {output}\n", self.marker, script.len())
     }
 
     /// Where the script's stdout ends in `raw` and its exit status, once
@@ -148,9 +163,10 @@ mod tests {
             frame.stdout_end(long.as_bytes(), long.len() - 1),
             Some((0, i32::MIN))
         );
-        assert!(frame.header("echo hi\n").ends_with(" 8\n"));
+        assert!(frame.header("echo hi\n", false).ends_with(" 8 relayed\n"));
+        assert!(frame.header("echo hi\n", true).ends_with(" 8 contained\n"));
         // Every way the driver gives up says so the same way.
-        assert_eq!(DRIVER.matches("exit 111").count(), 3);
+        assert_eq!(DRIVER.matches("111").count(), 2);
         assert_eq!(NO_SHELL, 111);
     }
 }

@@ -256,6 +256,23 @@ impl Transport for Ssh {
     }
 
     fn run(&mut self, script: &str, on_line: &mut dyn FnMut(&str)) -> Result<Output> {
+        self.run_frame(script, false, on_line)
+    }
+
+    fn run_contained(&mut self, script: &str) -> Result<Output> {
+        self.run_frame(script, true, &mut |_| {})
+    }
+}
+
+impl Ssh {
+    /// Runs `script` in the session's shell; see [`shell::Frame::header`]
+    /// for `contained`.
+    fn run_frame(
+        &mut self,
+        script: &str,
+        contained: bool,
+        on_line: &mut dyn FnMut(&str),
+    ) -> Result<Output> {
         let step = |what: &str| format!("{}: {what}", self.label);
         self.session.set_blocking(true);
         self.session.set_timeout(millis(self.command_timeout));
@@ -289,7 +306,7 @@ impl Transport for Ssh {
         let frame = Frame::new();
         // A shell that is gone (sudo refused, say) shows why in its output.
         let _ = channel
-            .write_all(frame.header(script).as_bytes())
+            .write_all(frame.header(script, contained).as_bytes())
             .and_then(|()| channel.write_all(script.as_bytes()));
 
         self.session.set_blocking(false);
@@ -402,9 +419,7 @@ impl Transport for Ssh {
         }
         Ok(ended)
     }
-}
 
-impl Ssh {
     /// Whether a kept shell still waits for a script: nothing to read, not
     /// at its end.
     fn is_idle(&self, channel: &mut ssh2::Channel) -> bool {
