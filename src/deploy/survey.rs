@@ -278,16 +278,24 @@ for manifest in {owned}*; do
     if [ "$kind" = service ]; then units=1; break; fi
   done <"$manifest"
   claims={claims}/$app.json
-  # JSON of printable ASCII goes on one line as it is (an object, which
-  # base64 never begins like); any other in base64.
+  # Printable ASCII lines beginning with `{{` (as base64 never does) go as
+  # they are, each newline sent as 0x1f; anything else in base64, a file
+  # with a NUL byte too (where `read` stops, and succeeds).
   claimed=
   if [ -f "$claims" ]; then
-    {{ IFS= read -r -d '' claimed || true; }} <"$claims"
-    claimed=${{claimed//$'\n'/ }}
-    case $claimed in
-      '{{'*) case $claimed in *[!\ -~]*) claimed=$(base64 -w0 <"$claims") ;; esac ;;
-      *) claimed=$(base64 -w0 <"$claims") ;;
-    esac
+    if ! {{ IFS= read -r -d '' claimed; }} <"$claims"; then
+      case $claimed in
+        '{{'*) case $claimed in *[!$'\n'\ -~]*) claimed= ;; esac ;;
+        *) claimed= ;;
+      esac
+    else
+      claimed=
+    fi
+    if [ -n "$claimed" ]; then
+      claimed=${{claimed//$'\n'/$'\x1f'}}
+    else
+      claimed=$(base64 -w0 <"$claims")
+    fi
   fi
   printf '{app}%s\t%s\t%s\n' "$app" "$units" "$claimed"
 done
@@ -433,7 +441,7 @@ pub fn parse(host: &str, output: &str) -> Result<Survey> {
                     None
                 } else {
                     let json = if claims.starts_with('{') {
-                        claims.as_bytes().to_vec()
+                        claims.replace('\x1f', "\n").into_bytes()
                     } else {
                         BASE64.decode(claims).with_context(|| {
                             format!("{host}: the claims of app {} are not base64", shown(name))
@@ -785,12 +793,12 @@ mod tests {
             )
             .is_err()
         );
-        // Claims come as the JSON deployer writes, its newlines made spaces,
-        // or in base64: the same either way.
+        // Claims come as the JSON deployer writes, each newline sent as
+        // 0x1f, or in base64: the same either way.
         let blog = spec(serde_json::json!({"app": {"name": "blog", "start": "node server.js"}}));
         let claims = claims::of(&blog, &blog.hosts[0], &ONE_CORE);
         let written = serde_json::to_string_pretty(&claims).unwrap();
-        for sent in [written.replace('\n', " "), BASE64.encode(&written)] {
+        for sent in [written.replace('\n', "\x1f"), BASE64.encode(&written)] {
             let survey = parse("web1", &format!("app\tblog\t1\t{sent}\ncores\t1\n")).unwrap();
             assert_eq!(survey.apps[0].claims.as_ref(), Some(&claims), "{sent}");
         }

@@ -383,7 +383,7 @@ pub fn script(
   while read -r netid _ _ _ address _; do
     sockets+=("$netid$TAB$address")
     case $netid/$address in {unreported}) ;; *) named=1 ;; esac
-  done < <(ss -Hltun 2>/dev/null)
+  done < <(ss -Hltun)
   if [ $named = 1 ]; then
     ss -Hltunp | while read -r netid _ _ _ address _ process _; do printf '{tag}\t%s\t%s\t%s\n' "$netid" "$address" "$process"; done
   else
@@ -603,8 +603,9 @@ fn parse_line(facts: &mut Facts, line: &str, resources: &[Resource]) -> Result<(
         }
         (Tag::Listening, [proto, local, rest @ ..]) => {
             let (address, port) = local.rsplit_once(':').context("address:port")?;
-            let address = address.trim_start_matches('[').trim_end_matches(']');
+            // `0.0.0.0%eth0`, `[fe80::1]%eth0`: the interface goes first.
             let address = address.split('%').next().unwrap_or(address);
+            let address = address.trim_start_matches('[').trim_end_matches(']');
             facts.listening.push(Listening {
                 proto: proto.to_string(),
                 address: match address {
@@ -701,7 +702,10 @@ mod tests {
              owned\tfile\t/etc/old.key\t1\t1\n\
              file\t/etc/old.key\tpresent\t600\troot\troot\t{digest}\n\
              children\t/srv/x\tYQBiIGMA\n\
-             exists\t/opt/tool\t1\n"
+             exists\t/opt/tool\t1\n\
+             listening\tudp\t[fe80::fc:ff:fe00:1]%eth0:546\t\n\
+             listening\tudp\t0.0.0.0%eth0:68\t\n\
+             listening\ttcp\t[::1]:3000\tusers:((\"node\",pid=9,fd=3))\n"
         );
         let facts = parse(&output, &resources, &[]).unwrap();
         let id = |kind, target: &str| ResourceId {
@@ -724,6 +728,28 @@ mod tests {
             Some("/srv/x/releases/1")
         );
         assert_eq!(facts.symlinks["/srv/x/none"], None);
+        // Sockets, an interface's scope and brackets aside.
+        let sockets: Vec<(&str, Option<String>, u16, &str)> = facts
+            .listening
+            .iter()
+            .map(|s| {
+                let address = s.address.map(|a| a.to_string());
+                (s.proto.as_str(), address, s.port, s.process.as_str())
+            })
+            .collect();
+        assert_eq!(
+            sockets,
+            [
+                ("udp", Some("fe80::fc:ff:fe00:1".into()), 546, ""),
+                ("udp", None, 68, ""),
+                (
+                    "tcp",
+                    Some("::1".into()),
+                    3000,
+                    "users:((\"node\",pid=9,fd=3))"
+                ),
+            ]
+        );
         // A release's `current` is read as a link.
         assert_eq!(
             facts.releases["/srv/x"],

@@ -41,8 +41,9 @@ pub trait Transport: Send {
     /// Runs `script` as [`Transport::run`] does, for a script whose
     /// processes all end with it (no `&`, no daemon, nothing that forks
     /// away): deployer's own scripts that read a host and take or free its
-    /// lock. Where output goes through a relay that waits for stragglers,
-    /// such a script skips it.
+    /// lock (the spec's `unless` checks they run write to /dev/null). Where
+    /// output goes through a relay that waits for stragglers, such a script
+    /// skips it.
     fn run_contained(&mut self, script: &str) -> Result<Output> {
         self.run(script, &mut |_| {})
     }

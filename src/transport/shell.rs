@@ -1,7 +1,7 @@
 //! One bash per SSH session: every exec costs a channel, sshd's session
 //! setup and, for other users than root, a sudo, so a session's first script
 //! starts a driver shell and every script is a frame written to it: a header line
-//! `MARKER LENGTH`, then the script, which a subshell of the driver runs as an exec
+//! `MARKER LENGTH OUTPUT`, then the script, which a subshell of the driver runs as an exec
 //! would. The driver then prints the marker on stderr, and on stdout with
 //! the exit status; the marker is random per script, so no output can end
 //! a script early.
@@ -23,10 +23,12 @@ use crate::dialect::shell::random_hex;
 /// stays its own. They live in a directory of the driver's own, made when
 /// a relayed script first needs it and again (under a new name) when it is
 /// gone or not the driver's any more. A contained script (see
-/// [`Frame::header`]) writes to the session itself: two `cat`s fewer.
+/// [`Frame::header`]) writes to the session itself: two `cat`s fewer. So
+/// does a relayed one where no private directory can be made, saying so
+/// on stderr: it runs, as it did when every script had its own exec.
 /// `TMOUT` would end an idle `read`; the `exit` on the loop's line keeps a
 /// failed `read` from handing the frames to bash as commands.
-/// [`NO_SHELL`]: its input broke off, or a script's pipes could not be made.
+/// [`NO_SHELL`]: its input broke off.
 pub const DRIVER: &str = r#"unset TMOUT
 deployer_fifos() {
   if [ -n "${deployer_pipes-}" ] && [ ! -L "$deployer_pipes" ] && [ -O "$deployer_pipes" ]; then
@@ -35,7 +37,7 @@ deployer_fifos() {
   fi
   deployer_pipes=$({ mktemp -d || mktemp -d -p /tmp || mktemp -d -p /dev/shm; } 2>/dev/null) &&
     mkfifo "$deployer_pipes/out" "$deployer_pipes/err" ||
-    { echo "deployer: no private directory for the shell's pipes" >&2; return 1; }
+    { echo "deployer: no private directory for the shell's pipes: the script writes to the session itself" >&2; return 1; }
 }
 trap '[ -z "${deployer_pipes-}" ] || rm -rf "$deployer_pipes"' EXIT
 if [ -r /dev/stdin ]; then deployer_sourced=1; else deployer_sourced=0; fi
@@ -44,27 +46,22 @@ deployer_frame() {
   head -c "$deployer_length" | { deployer_run; deployer_status=$?; [ $deployer_status = 0 ] && [ $deployer_sourced = 1 ] || cat >/dev/null; exit $deployer_status; }
 }
 while IFS=' ' read -r deployer_marker deployer_length deployer_output; do
-  if [ "$deployer_output" = contained ]; then
-    deployer_frame
-    deployer_status=$?
-  elif deployer_fifos; then
+  if [ "$deployer_output" != contained ] && deployer_fifos; then
     cat "$deployer_pipes/out" & deployer_out=$!
     cat "$deployer_pipes/err" >&2 & deployer_err=$!
     deployer_frame >"$deployer_pipes/out" 2>"$deployer_pipes/err"
     deployer_status=$?
     wait "$deployer_out" "$deployer_err"
   else
-    head -c "$deployer_length" >/dev/null
-    deployer_status=111
+    deployer_frame
+    deployer_status=$?
   fi
   printf '%s %s\n' "$deployer_marker" "$deployer_status"
   printf '%s\n' "$deployer_marker" >&2
 done; exit 111
 "#;
 
-/// The driver's exit status when its input broke off, and a relayed
-/// script's when the driver could not make its pipes (it says so on
-/// stderr).
+/// The driver's exit status when its input broke off.
 pub const NO_SHELL: i32 = 111;
 
 /// One script's frame: its marker.
@@ -165,8 +162,82 @@ mod tests {
         );
         assert!(frame.header("echo hi\n", false).ends_with(" 8 relayed\n"));
         assert!(frame.header("echo hi\n", true).ends_with(" 8 contained\n"));
-        // Every way the driver gives up says so the same way.
-        assert_eq!(DRIVER.matches("111").count(), 2);
+        // The driver gives up only when its input breaks off.
+        assert_eq!(DRIVER.matches("exit 111").count(), 1);
         assert_eq!(NO_SHELL, 111);
+    }
+
+    /// The driver on this machine, fed `frames` (script, contained) as a
+    /// session feeds it, with `path` first on PATH: each script's output,
+    /// stderr and status, by its markers.
+    fn driven(frames: &[(&str, bool)], path: &str) -> Vec<(String, String, i32)> {
+        use std::io::Write as _;
+        let framed: Vec<Frame> = frames.iter().map(|_| Frame::new()).collect();
+        let mut input = DRIVER.to_string();
+        for (frame, (script, contained)) in framed.iter().zip(frames) {
+            input.push_str(&frame.header(script, *contained));
+            input.push_str(script);
+        }
+        let mut bash = std::process::Command::new("bash")
+            .arg("-s")
+            .env("PATH", format!("{path}:{}", std::env::var("PATH").unwrap()))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        bash.stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = bash.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(NO_SHELL), "its input ended");
+        let (mut stdout, mut stderr) = (&out.stdout[..], &out.stderr[..]);
+        framed
+            .iter()
+            .map(|frame| {
+                let (end, status) = frame.stdout_end(stdout, 0).expect("its marker");
+                let err_end = frame.stderr_end(stderr, 0).expect("its marker");
+                let said = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+                let script = (said(&stdout[..end]), said(&stderr[..err_end]), status);
+                let line = stdout[end..].iter().position(|b| *b == b'\n').unwrap();
+                stdout = &stdout[end + line + 1..];
+                stderr = &stderr[err_end + frame.marker.len() + 1..];
+                script
+            })
+            .collect()
+    }
+
+    #[test]
+    fn contained_and_relayed_scripts_end_as_themselves() {
+        let frames = [
+            ("echo one; echo oops >&2; exit 3\n", true),
+            ("(sleep 0.2; echo late) & echo two\n", false),
+            ("echo \"${deployer_pipes:+piped}\"\n", true),
+        ];
+        let said = |out: &str, err: &str, status| (out.to_string(), err.to_string(), status);
+        assert_eq!(
+            driven(&frames, "/nonexistent"),
+            [
+                said("one\n", "oops\n", 3),
+                // Relayed: what it left in the background is still its own.
+                said("two\nlate\n", "", 0),
+                said("piped\n", "", 0),
+            ]
+        );
+        // No private directory for the pipes (mktemp fails everywhere): the
+        // relayed script still runs, writing to the session itself.
+        let bin = tempfile::tempdir().unwrap();
+        let mktemp = bin.path().join("mktemp");
+        std::fs::write(&mktemp, "#!/bin/sh\nexit 1\n").unwrap();
+        std::fs::set_permissions(&mktemp, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let ran = driven(
+            &[("echo ran; exit 4\n", false)],
+            bin.path().to_str().unwrap(),
+        );
+        assert_eq!((ran[0].0.as_str(), ran[0].2), ("ran\n", 4));
+        assert!(ran[0].1.contains("no private directory"), "{:?}", ran[0].1);
     }
 }

@@ -412,7 +412,7 @@ impl Ssh {
         }
         if status == shell::NO_SHELL {
             bail!(
-                "{}: the shell could not start:\n{}",
+                "{}: the shell ended before it had the whole script:\n{}",
                 step("run a script"),
                 ended.stderr_tail()
             );
