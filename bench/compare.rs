@@ -488,11 +488,31 @@ impl Lab {
                     .spawn()
                     .expect("python3 serves the mirror"),
             );
+            lab.wait_for_mirror();
             for (name, _) in &job.hosts {
                 use_mirror(name);
             }
         }
         lab
+    }
+
+    /// Until the mirror answers: a host's apt that asks sooner is refused
+    /// and finds no package (python starts in a second or more on a busy
+    /// machine).
+    fn wait_for_mirror(&mut self) {
+        let address: std::net::SocketAddr = format!("198.18.0.1:{MIRROR_PORT}").parse().unwrap();
+        let started = Instant::now();
+        while std::net::TcpStream::connect_timeout(&address, Duration::from_secs(1)).is_err() {
+            let mirror = self.mirror.as_mut().expect("a mirror");
+            if let Some(status) = mirror.try_wait().unwrap() {
+                panic!("the mirror ended: {status}");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the mirror does not answer on {address}"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
