@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 
 use serde::Serialize;
 
-use super::Conditional;
+use super::{Conditional, tls};
 use crate::dialect::shell::quote;
 use crate::layout::Paths;
 use crate::spec::dns::Dns;
@@ -22,6 +22,7 @@ use crate::spec::{ACME_PEER_PORT, Host, Ip, Loaded, Role, SecretValues};
 
 /// Renewal starts this long before expiry (dehydrated's RENEW_DAYS).
 const RENEW_DAYS: u32 = 30;
+const RENEW_SECS: u32 = RENEW_DAYS * 86_400;
 
 #[derive(Debug, Serialize)]
 pub struct AcmeView {
@@ -37,6 +38,9 @@ pub struct AcmeView {
     /// A stand-in certificate so nginx starts before the first issue.
     pub placeholder: Conditional,
     pub obtain: Conditional,
+    /// Records the certificate nginx serves (see [`tls::record`]): the
+    /// hook and lego's script run it once they install one.
+    pub record: String,
     /// This host's `address:port` for peers' challenges; with peers only.
     pub peer_listen: Option<String>,
     /// The other load balancers' `address:port`.
@@ -58,12 +62,13 @@ pub struct DnsView {
     /// The credentials' files: the directory, then `(name, path)`.
     pub credentials_dir: String,
     pub credentials: Vec<(String, String)>,
+    /// Holds for a certificate that is current by the check names files
+    /// held only names for (deployer before they recorded the expiry):
+    /// lego's script records it rather than ordering a new one.
+    pub unrecorded: String,
     /// Where lego leaves a new chain and key.
     pub issued_cert: String,
     pub issued_key: String,
-    /// The names the certificate covers, one line, and where they are kept.
-    pub names: String,
-    pub names_file: String,
     /// What the script logs when a new certificate is live.
     pub logged: String,
 }
@@ -80,25 +85,32 @@ pub fn view(loaded: &Loaded, host: &Host, paths: &Paths) -> AcmeView {
     let names = spec.site_names();
     let app = &spec.app.name;
     let names_path = format!("{}/acme.names", paths.tls_dir);
-    let names_file = quote(&names_path);
     let names_text = names.join(" ");
-    let cert = quote(&paths.tls_cert);
-    let dns = spec
-        .tls
-        .dns
-        .as_ref()
-        .map(|dns| dns_view(loaded, dns, &names_path));
+    let mut dns = spec.tls.dns.as_ref().map(|dns| dns_view(loaded, dns));
     let issued = match &dns {
         Some(dns) => dns.issued_cert.clone(),
         None => format!("/var/lib/dehydrated/certs/{app}/fullchain.pem"),
     };
-    // The check both the apply and lego's script make.
+    // Wherever a certificate goes live (the hook, lego's script, the
+    // apply), the names file records its names, its expiry and itself.
+    let record = tls::record(&paths.tls_cert, &names_path, &names_text);
+    let cert = quote(&paths.tls_cert);
+    // The check both the apply and lego's script make: the certificate
+    // nginx serves is the one recorded for these names, with more than
+    // RENEW_DAYS left, and the last one the client obtained.
     let current = format!(
-        "cmp -s {issued} {cert} && openssl x509 -in {cert} -noout -checkend {secs} && test \"$(cat {names_file})\" = {names}",
-        issued = quote(&issued),
-        secs = RENEW_DAYS * 86_400,
-        names = quote(&names_text)
+        "{} && {{ IFS= read -r -d '' issued || [ -n \"$issued\" ]; }} <{} && [ \"$issued\" = \"$current\" ]",
+        tls::recorded(&paths.tls_cert, &names_path, &names_text, RENEW_SECS),
+        quote(&issued),
     );
+    if let Some(dns) = dns.as_mut() {
+        dns.unrecorded = format!(
+            "{{ IFS= read -r names; }} 2>/dev/null <{names_file} && [ \"$names\" = {names} ] && cmp -s {issued} {cert} && openssl x509 -in {cert} -noout -checkend {RENEW_SECS} >/dev/null",
+            names_file = quote(&names_path),
+            names = quote(&names_text),
+            issued = quote(&issued),
+        );
+    }
     let (run, owns, account) = match &dns {
         Some(_) => (
             DNS_SCRIPT.to_string(),
@@ -107,8 +119,7 @@ pub fn view(loaded: &Loaded, host: &Host, paths: &Paths) -> AcmeView {
         ),
         None => (
             format!(
-                "dehydrated --register --accept-terms >/dev/null && dehydrated --cron --keep-going && printf '%s\\n' {names} >{names_file}",
-                names = quote(&names_text)
+                "dehydrated --register --accept-terms >/dev/null && dehydrated --cron --keep-going && {record}"
             ),
             vec![format!("/var/lib/dehydrated/certs/{app}"), names_path],
             "/var/lib/dehydrated/accounts".to_string(),
@@ -131,7 +142,7 @@ pub fn view(loaded: &Loaded, host: &Host, paths: &Paths) -> AcmeView {
         placeholder: Conditional {
             name: "make a stand-in certificate until ACME issues one".into(),
             run: self_signed.run,
-            unless: format!("test -s {cert}"),
+            unless: format!("test -s {}", quote(&paths.tls_cert)),
             owns: self_signed.owns,
         },
         obtain: Conditional {
@@ -140,6 +151,7 @@ pub fn view(loaded: &Loaded, host: &Host, paths: &Paths) -> AcmeView {
             unless: current,
             owns,
         },
+        record,
         peer_listen: (!peers.is_empty())
             .then(|| host.private_address.as_ref().map(address))
             .flatten(),
@@ -154,7 +166,7 @@ fn lego_dir(app: &str) -> String {
     format!("/var/lib/deployer/lego/{app}")
 }
 
-fn dns_view(loaded: &Loaded, dns: &Dns, names_file: &str) -> DnsView {
+fn dns_view(loaded: &Loaded, dns: &Dns) -> DnsView {
     let spec = &loaded.spec;
     let names = spec.site_names();
     let dir = lego_dir(&spec.app.name);
@@ -197,10 +209,9 @@ fn dns_view(loaded: &Loaded, dns: &Dns, names_file: &str) -> DnsView {
         values: loaded.dns_credentials.clone().unwrap_or_default(),
         credentials_dir: CREDENTIALS_DIR.into(),
         credentials,
+        unrecorded: String::new(),
         issued_cert: format!("{dir}/certificates/{first}.crt"),
         issued_key: format!("{dir}/certificates/{first}.key"),
-        names: names.join(" "),
-        names_file: names_file.to_string(),
         logged: format!(
             "ACME: a new certificate for {} is live; nginx reloaded",
             names.first().map_or("", String::as_str)
@@ -211,6 +222,7 @@ fn dns_view(loaded: &Loaded, dns: &Dns, names_file: &str) -> DnsView {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::features::testing::{bash, check_of};
     use crate::spec::Secrets;
 
     #[test]
@@ -255,9 +267,9 @@ network:
             "/var/lib/deployer/lego/shop/certificates/_.example.com.crt"
         );
         assert_eq!(view.obtain.run, DNS_SCRIPT);
-        assert!(view.obtain.unless.starts_with(
-            "cmp -s /var/lib/deployer/lego/shop/certificates/_.example.com.crt /etc/nginx/tls/shop/fullchain.pem && "
-        ));
+        assert!(view.obtain.unless.ends_with(
+            " </var/lib/deployer/lego/shop/certificates/_.example.com.crt && [ \"$issued\" = \"$current\" ]"
+        ), "{}", view.obtain.unless);
         // No challenge comes over HTTP, so none is passed to the other lb.
         assert!(view.peers.is_empty() && view.peer_listen.is_none());
     }
@@ -307,5 +319,67 @@ hosts:
         assert_eq!(credential.content, "to'k en\n");
         assert!(credential.secret);
         assert_eq!(credential.mode.0, 0o600);
+    }
+
+    /// The check every plan makes, the record that installing a
+    /// certificate writes, and lego's check for a certificate from before
+    /// the record, run by bash against certificates openssl makes here.
+    #[test]
+    fn a_certificate_is_current_while_recorded_issued_and_far_from_expiry() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let at = |name: &str| format!("{}/{name}", dir.path().display());
+        let yaml = "app:\n  name: shop\n  start: node server.js\ndomain: example.com\ntls:\n  email: ops@example.com\n  dns:\n    provider: cloudflare\n    credentials: [CF_DNS_API_TOKEN]\nhosts:\n  - name: web1\n    address: 198.18.0.10\n";
+        let loaded =
+            crate::spec::check(&dir.path().join("deployer.yaml"), yaml, Secrets::Skip).unwrap();
+        let mut paths = Paths::new("shop");
+        paths.tls_dir = dir.path().display().to_string();
+        paths.tls_cert = at("fullchain.pem");
+        let view = view(&loaded, &loaded.spec.hosts[0], &paths);
+        let dns = view.dns.as_ref().unwrap();
+        let here = |command: &str| command.replace(&dns.issued_cert, &at("issued.pem"));
+        let check = check_of(&here(&view.obtain.unless));
+        let (record, unrecorded) = (here(&view.record), here(&dns.unrecorded));
+        let issue = |days: u32| {
+            let made = std::process::Command::new("openssl")
+                .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+                .args([
+                    "ec_paramgen_curve:prime256v1",
+                    "-nodes",
+                    "-subj",
+                    "/CN=example.com",
+                ])
+                .args(["-days", &days.to_string(), "-keyout", &at("key.pem")])
+                .args(["-out", &at("issued.pem")])
+                .output()
+                .unwrap();
+            assert!(made.status.success());
+            std::fs::copy(at("issued.pem"), &paths.tls_cert).unwrap();
+        };
+        let names_file = at("acme.names");
+        issue(90);
+        assert!(!bash(&check), "not recorded yet");
+        std::fs::write(&names_file, "example.com\n").unwrap();
+        assert!(bash(&unrecorded), "current by the names-only check");
+        assert!(bash(&record), "recorded");
+        let recorded = std::fs::read_to_string(&names_file).unwrap();
+        let cert = std::fs::read_to_string(&paths.tls_cert).unwrap();
+        assert!(recorded.starts_with("example.com\n") && recorded.ends_with(&cert));
+        assert!(bash(&check), "current");
+        // Another certificate obtained, not yet served.
+        issue(90);
+        std::fs::write(&paths.tls_cert, &cert).unwrap();
+        assert!(!bash(&check), "the client has a newer one");
+        std::fs::copy(at("issued.pem"), &paths.tls_cert).unwrap();
+        assert!(!bash(&check), "served, not recorded");
+        assert!(bash(&record) && bash(&check));
+        // Fewer than RENEW_DAYS left, or other names.
+        issue(RENEW_DAYS - 1);
+        assert!(bash(&record) && !bash(&check), "due");
+        assert!(!bash(&unrecorded), "due by the older check too");
+        issue(90);
+        assert!(bash(&record) && bash(&check));
+        let other = recorded.replacen("example.com", "shop.example.com", 1);
+        std::fs::write(&names_file, other).unwrap();
+        assert!(!bash(&check), "other names");
     }
 }

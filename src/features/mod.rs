@@ -23,3 +23,26 @@ pub struct Conditional {
     /// What it makes: removed once the spec no longer asks for it.
     pub owns: Vec<String>,
 }
+
+/// How the features' tests run what the scripts run.
+#[cfg(test)]
+mod testing {
+    /// A command's `unless`, as the facts and converge scripts run it.
+    pub fn check_of(unless: &str) -> String {
+        crate::resource::Command {
+            unless: Some(unless.to_string()),
+            creates: None,
+            ..crate::resource::Command::creates("", "")
+        }
+        .unless_test()
+    }
+
+    /// Whether `script` succeeds in bash, with the scripts' options.
+    pub fn bash(script: &str) -> bool {
+        std::process::Command::new("bash")
+            .args(["-c", &format!("set -euo pipefail; {script}")])
+            .status()
+            .unwrap()
+            .success()
+    }
+}

@@ -246,6 +246,7 @@ fn origin(repository: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::features::testing::{bash, check_of};
 
     /// The install's guard, run as a plan runs it, against a root of this
     /// test's own: `current` as the install makes it, a line's other
@@ -258,12 +259,7 @@ mod tests {
             version: 24,
             ..NodeRuntime::default()
         };
-        let guard = crate::resource::Command {
-            unless: Some(official_install(&runtime).unless.replace(ROOT, dir)),
-            creates: None,
-            ..crate::resource::Command::creates("", "")
-        }
-        .unless_test();
+        let guard = check_of(&official_install(&runtime).unless.replace(ROOT, dir));
         let satisfied = |target: &str, says: Option<&str>| {
             let _ = std::fs::remove_file(format!("{dir}/current"));
             if !target.is_empty() {
@@ -280,12 +276,7 @@ mod tests {
                     .unwrap();
                 }
             }
-            std::process::Command::new("bash")
-                .args(["-c", &guard])
-                .current_dir(dir)
-                .status()
-                .unwrap()
-                .success()
+            bash(&guard)
         };
         assert!(satisfied("node-v24.11.1-linux-x64", Some("v24.11.1")));
         assert!(!satisfied("node-v24.11.1-linux-x64", None));

@@ -38,7 +38,7 @@ pub fn self_signed(names: &[String], host: &Host, paths: &Paths) -> Conditional 
     let common_name = names.first().unwrap_or(&host.address);
     let (cert, key) = (quote(&paths.tls_cert), quote(&paths.tls_key));
     let names_path = format!("{}/self-signed.names", paths.tls_dir);
-    let (names_file, new_names) = (quote(&names_path), quote(&format!("{names_path}.new")));
+    let names_file = quote(&names_path);
     let (new_cert, new_key) = (
         quote(&format!("{}.new", paths.tls_cert)),
         quote(&format!("{}.new", paths.tls_key)),
@@ -51,30 +51,54 @@ pub fn self_signed(names: &[String], host: &Host, paths: &Paths) -> Conditional 
         // whose dates are still good, recorded for these names (from before
         // the names file held all that), is kept.
         run: format!(
-            "umask 077 && {{ {{ IFS= read -r names; }} 2>/dev/null <{names_file} && [ \"$names\" = {san} ] && test -s {key} && openssl x509 -in {cert} -noout -checkend {renew} >/dev/null 2>&1 && ! openssl x509 -in {cert} -noout -checkend {longest} >/dev/null 2>&1 || {{ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days {SELF_SIGNED_DAYS} -subj {subject} -addext {san_ext} -keyout {new_key} -out {new_cert} 2>/dev/null && chmod 0644 {new_cert} && mv -f {new_key} {key} && mv -f {new_cert} {cert}; }}; }} && end=$(openssl x509 -in {cert} -noout -enddate) && expires=$(date -d \"${{end#notAfter=}}\" +%s) && {{ printf '%s\\n%s\\n' {san} \"$expires\" && cat {cert}; }} >{new_names} && mv -f {new_names} {names_file}",
+            "umask 077 && {{ {{ IFS= read -r names; }} 2>/dev/null <{names_file} && [ \"$names\" = {san} ] && test -s {key} && openssl x509 -in {cert} -noout -checkend {renew} >/dev/null 2>&1 && ! openssl x509 -in {cert} -noout -checkend {longest} >/dev/null 2>&1 || {{ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days {SELF_SIGNED_DAYS} -subj {subject} -addext {san_ext} -keyout {new_key} -out {new_cert} 2>/dev/null && chmod 0644 {new_cert} && mv -f {new_key} {key} && mv -f {new_cert} {cert}; }}; }} && {record}",
             subject = quote(&format!("/CN={common_name}")),
             san_ext = quote(&format!("subjectAltName={san}")),
             san = quote(&san),
             renew = RENEW_SECS,
             longest = LONGEST_SECS,
+            record = record(&paths.tls_cert, &names_path, &san),
         ),
         // Made again unless the names file names the same subject, an
-        // expiry within bounds and, byte for byte, the certificate there
-        // (bash builtins: the scripts run checks in their own bash).
+        // expiry within bounds and, byte for byte, the certificate there.
         unless: format!(
-            "{{ IFS= read -r names && IFS= read -r expires && {{ IFS= read -r -d '' recorded || [ -n \"$recorded\" ]; }}; }} <{names_file} && {{ IFS= read -r -d '' current || [ -n \"$current\" ]; }} <{cert} && [ \"$names\" = {san} ] && [[ $expires =~ ^[0-9]{{1,12}}$ ]] && left=$((expires - EPOCHSECONDS)) && [ \"$left\" -gt {renew} ] && [ \"$left\" -le {longest} ] && [ \"$recorded\" = \"$current\" ] && test -s {key}",
-            san = quote(&san),
-            renew = RENEW_SECS,
-            longest = LONGEST_SECS,
+            "{} && [ \"$left\" -le {LONGEST_SECS} ] && test -s {key}",
+            recorded(&paths.tls_cert, &names_path, &san, RENEW_SECS)
         ),
         owns: vec![paths.tls_cert.clone(), paths.tls_key.clone(), names_path],
     }
 }
 
+/// Shell that records in `file` what `cert` covers (`subject`, one line),
+/// when it expires (read with openssl, once) and the certificate itself,
+/// replacing `file` (root's, 0600) at once: what [`recorded`] checks with
+/// no program.
+pub fn record(cert: &str, file: &str, subject: &str) -> String {
+    let (cert, new) = (quote(cert), quote(&format!("{file}.new")));
+    format!(
+        "(umask 077 && end=$(openssl x509 -in {cert} -noout -enddate) && expires=$(date -d \"${{end#notAfter=}}\" +%s) && {{ printf '%s\\n%s\\n' {subject} \"$expires\" && cat {cert}; }} >{new} && mv -f {new} {file})",
+        subject = quote(subject),
+        file = quote(file),
+    )
+}
+
+/// Bash that holds while `file` ([`record`]) names `subject`, holds `cert`
+/// byte for byte, and an expiry more than `renew` seconds away: builtins
+/// alone, for the checks every plan runs. Leaves the seconds left in
+/// `$left` and the certificate in `$current`.
+pub fn recorded(cert: &str, file: &str, subject: &str, renew: u32) -> String {
+    format!(
+        "{{ IFS= read -r names && IFS= read -r expires && {{ IFS= read -r -d '' recorded || [ -n \"$recorded\" ]; }}; }} <{file} && {{ IFS= read -r -d '' current || [ -n \"$current\" ]; }} <{cert} && [ \"$names\" = {subject} ] && [[ $expires =~ ^[0-9]{{1,12}}$ ]] && left=$((expires - EPOCHSECONDS)) && [ \"$left\" -gt {renew} ] && [ \"$recorded\" = \"$current\" ]",
+        file = quote(file),
+        cert = quote(cert),
+        subject = quote(subject),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resource::Command;
+    use crate::features::testing::{bash, check_of};
 
     /// The make and its check, run by bash as the facts and converge
     /// scripts run them, in a directory standing in for the host's.
@@ -96,28 +120,13 @@ mod tests {
         };
         let names = vec!["hello.lab.test".to_string()];
         let made = self_signed(&names, &host, &paths);
-        let check_of = |unless: String| {
-            Command {
-                unless: Some(unless),
-                creates: None,
-                ..Command::creates("", "")
-            }
-            .unless_test()
-        };
-        let check = check_of(made.unless.clone());
-        let bash = |script: &str| {
-            std::process::Command::new("bash")
-                .args(["-c", &format!("set -euo pipefail; {script}")])
-                .status()
-                .unwrap()
-                .success()
-        };
+        let check = check_of(&made.unless);
         assert!(!bash(&check), "no certificate yet");
         assert!(bash(&format!("sh -c {}", quote(&made.run))), "made");
         assert!(bash(&check), "a fresh certificate holds");
 
         let other = self_signed(&["shop.lab.test".to_string()], &host, &paths);
-        assert!(!bash(&check_of(other.unless.clone())), "other names");
+        assert!(!bash(&check_of(&other.unless)), "other names");
 
         let names_file = format!("{}/self-signed.names", paths.tls_dir);
         let (subject, expires) = {
