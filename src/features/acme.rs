@@ -41,6 +41,10 @@ pub struct AcmeView {
     /// Records the certificate nginx serves (see [`tls::record`]): the
     /// hook and lego's script run it once they install one.
     pub record: String,
+    /// Holds for a certificate that is current by the check of names
+    /// files that held only the names (deployer before the record), or of
+    /// a record that failed: it is recorded, not obtained again.
+    pub unrecorded: String,
     /// This host's `address:port` for peers' challenges; with peers only.
     pub peer_listen: Option<String>,
     /// The other load balancers' `address:port`.
@@ -62,10 +66,6 @@ pub struct DnsView {
     /// The credentials' files: the directory, then `(name, path)`.
     pub credentials_dir: String,
     pub credentials: Vec<(String, String)>,
-    /// Holds for a certificate that is current by the check names files
-    /// held only names for (deployer before they recorded the expiry):
-    /// lego's script records it rather than ordering a new one.
-    pub unrecorded: String,
     /// Where lego leaves a new chain and key.
     pub issued_cert: String,
     pub issued_key: String,
@@ -86,7 +86,7 @@ pub fn view(loaded: &Loaded, host: &Host, paths: &Paths) -> AcmeView {
     let app = &spec.app.name;
     let names_path = format!("{}/acme.names", paths.tls_dir);
     let names_text = names.join(" ");
-    let mut dns = spec.tls.dns.as_ref().map(|dns| dns_view(loaded, dns));
+    let dns = spec.tls.dns.as_ref().map(|dns| dns_view(loaded, dns));
     let issued = match &dns {
         Some(dns) => dns.issued_cert.clone(),
         None => format!("/var/lib/dehydrated/certs/{app}/fullchain.pem"),
@@ -99,18 +99,19 @@ pub fn view(loaded: &Loaded, host: &Host, paths: &Paths) -> AcmeView {
     // nginx serves is the one recorded for these names, with more than
     // RENEW_DAYS left, and the last one the client obtained.
     let current = format!(
-        "{} && {{ IFS= read -r -d '' issued || [ -n \"$issued\" ]; }} <{} && [ \"$issued\" = \"$current\" ]",
+        "{} && {{ IFS= read -r -d '' issued || [ -n \"$issued\" ]; }} 2>/dev/null <{} && [ \"$issued\" = \"$current\" ]",
         tls::recorded(&paths.tls_cert, &names_path, &names_text, RENEW_SECS),
         quote(&issued),
     );
-    if let Some(dns) = dns.as_mut() {
-        dns.unrecorded = format!(
-            "{{ IFS= read -r names; }} 2>/dev/null <{names_file} && [ \"$names\" = {names} ] && cmp -s {issued} {cert} && openssl x509 -in {cert} -noout -checkend {RENEW_SECS} >/dev/null",
-            names_file = quote(&names_path),
-            names = quote(&names_text),
-            issued = quote(&issued),
-        );
-    }
+    // The check of names files that held only the names (deployer before
+    // the record), or a record that failed: a certificate it holds is
+    // recorded rather than obtained again, with no ACME server asked.
+    let unrecorded = format!(
+        "{{ IFS= read -r names; }} 2>/dev/null <{names_file} && [ \"$names\" = {names} ] && cmp -s {issued} {cert} && openssl x509 -in {cert} -noout -checkend {RENEW_SECS} >/dev/null 2>&1",
+        names_file = quote(&names_path),
+        names = quote(&names_text),
+        issued = quote(&issued),
+    );
     let (run, owns, account) = match &dns {
         Some(_) => (
             DNS_SCRIPT.to_string(),
@@ -119,7 +120,7 @@ pub fn view(loaded: &Loaded, host: &Host, paths: &Paths) -> AcmeView {
         ),
         None => (
             format!(
-                "dehydrated --register --accept-terms >/dev/null && dehydrated --cron --keep-going && {record}"
+                "{{ {unrecorded} || {{ dehydrated --register --accept-terms >/dev/null && dehydrated --cron --keep-going; }}; }} && {record}"
             ),
             vec![format!("/var/lib/dehydrated/certs/{app}"), names_path],
             "/var/lib/dehydrated/accounts".to_string(),
@@ -152,6 +153,7 @@ pub fn view(loaded: &Loaded, host: &Host, paths: &Paths) -> AcmeView {
             owns,
         },
         record,
+        unrecorded,
         peer_listen: (!peers.is_empty())
             .then(|| host.private_address.as_ref().map(address))
             .flatten(),
@@ -209,7 +211,6 @@ fn dns_view(loaded: &Loaded, dns: &Dns) -> DnsView {
         values: loaded.dns_credentials.clone().unwrap_or_default(),
         credentials_dir: CREDENTIALS_DIR.into(),
         credentials,
-        unrecorded: String::new(),
         issued_cert: format!("{dir}/certificates/{first}.crt"),
         issued_key: format!("{dir}/certificates/{first}.key"),
         logged: format!(
@@ -268,7 +269,7 @@ network:
         );
         assert_eq!(view.obtain.run, DNS_SCRIPT);
         assert!(view.obtain.unless.ends_with(
-            " </var/lib/deployer/lego/shop/certificates/_.example.com.crt && [ \"$issued\" = \"$current\" ]"
+            " 2>/dev/null </var/lib/deployer/lego/shop/certificates/_.example.com.crt && [ \"$issued\" = \"$current\" ]"
         ), "{}", view.obtain.unless);
         // No challenge comes over HTTP, so none is passed to the other lb.
         assert!(view.peers.is_empty() && view.peer_listen.is_none());
@@ -338,7 +339,7 @@ hosts:
         let dns = view.dns.as_ref().unwrap();
         let here = |command: &str| command.replace(&dns.issued_cert, &at("issued.pem"));
         let check = check_of(&here(&view.obtain.unless));
-        let (record, unrecorded) = (here(&view.record), here(&dns.unrecorded));
+        let (record, unrecorded) = (here(&view.record), here(&view.unrecorded));
         let issue = |days: u32| {
             let made = std::process::Command::new("openssl")
                 .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
@@ -381,5 +382,30 @@ hosts:
         let other = recorded.replacen("example.com", "shop.example.com", 1);
         std::fs::write(&names_file, other).unwrap();
         assert!(!bash(&check), "other names");
+
+        // dehydrated's obtain command records a current certificate from
+        // before the record without asking the ACME server (no dehydrated
+        // needed: here a stand-in that fails).
+        let over_http = yaml.replace(
+            "  dns:\n    provider: cloudflare\n    credentials: [CF_DNS_API_TOKEN]\n",
+            "",
+        );
+        let loaded =
+            crate::spec::check(&dir.path().join("deployer.yaml"), &over_http, Secrets::Skip)
+                .unwrap();
+        let view = super::view(&loaded, &loaded.spec.hosts[0], &paths);
+        assert!(view.dns.is_none());
+        let here = |command: &str| {
+            command.replace(
+                "/var/lib/dehydrated/certs/shop/fullchain.pem",
+                &at("issued.pem"),
+            )
+        };
+        let obtain = format!("dehydrated() {{ return 1; }}; {}", here(&view.obtain.run));
+        std::fs::write(&names_file, "example.com\n").unwrap();
+        assert!(bash(&obtain), "recorded");
+        assert!(bash(&check_of(&here(&view.obtain.unless))), "current");
+        std::fs::write(&names_file, "shop.example.com\n").unwrap();
+        assert!(!bash(&obtain), "other names: asked of dehydrated");
     }
 }

@@ -88,7 +88,7 @@ pub fn record(cert: &str, file: &str, subject: &str) -> String {
 /// `$left` and the certificate in `$current`.
 pub fn recorded(cert: &str, file: &str, subject: &str, renew: u32) -> String {
     format!(
-        "{{ IFS= read -r names && IFS= read -r expires && {{ IFS= read -r -d '' recorded || [ -n \"$recorded\" ]; }}; }} <{file} && {{ IFS= read -r -d '' current || [ -n \"$current\" ]; }} <{cert} && [ \"$names\" = {subject} ] && [[ $expires =~ ^[0-9]{{1,12}}$ ]] && left=$((expires - EPOCHSECONDS)) && [ \"$left\" -gt {renew} ] && [ \"$recorded\" = \"$current\" ]",
+        "{{ IFS= read -r names && IFS= read -r expires && {{ IFS= read -r -d '' recorded || [ -n \"$recorded\" ]; }}; }} 2>/dev/null <{file} && {{ IFS= read -r -d '' current || [ -n \"$current\" ]; }} 2>/dev/null <{cert} && [ \"$names\" = {subject} ] && [[ $expires =~ ^[0-9]{{1,12}}$ ]] && left=$((expires - EPOCHSECONDS)) && [ \"$left\" -gt {renew} ] && [ \"$recorded\" = \"$current\" ]",
         file = quote(file),
         cert = quote(cert),
         subject = quote(subject),
